@@ -1,0 +1,103 @@
+"""The public :class:`Embodiment`: a validated YAML spec + its Cosmos3 action contract + MuJoCo model."""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+
+import mujoco
+import numpy as np
+
+from cosmos3_gym.embodiment.kinematics import Kinematics, compile_model
+from cosmos3_gym.embodiment.loader import load_spec
+from cosmos3_gym.embodiment.spec import EmbodimentSpec
+from cosmos3_gym.tokens.contract import ActionContract
+
+
+def embodiments_dir() -> Path:
+    """Folder of the shipped embodiment YAMLs (``embodiments/`` in the repo, inside the wheel too)."""
+    return Path(str(resources.files("cosmos3_gym.embodiments")))
+
+
+def list_embodiments() -> list[str]:
+    """Names of the shipped embodiments, sorted: ``["agibot", "franka", "umi", "ur5e", "widowx"]``."""
+    return sorted(p.stem for p in embodiments_dir().glob("*.yaml"))
+
+
+class Embodiment:
+    """One robot: Cosmos3 domain facts, pose ⇄ action ⇄ token conversions, MuJoCo model and FK.
+
+    The conversion methods are documented on :class:`~cosmos3_gym.tokens.contract.ActionContract`.
+    """
+
+    def __init__(self, spec: EmbodimentSpec) -> None:
+        self.spec = spec
+        self.contract = ActionContract(spec)
+        c = spec.cosmos3
+        self.name, self.domain_name, self.domain_id = spec.name, c.domain_name, c.domain_id
+        self.raw_action_dim, self.fps, self.chunk_size = c.raw_action_dim, c.fps, c.chunk_size
+        self.poses_to_actions = self.contract.poses_to_actions
+        self.actions_to_poses = self.contract.actions_to_poses
+        self.gripper_from_actions = self.contract.gripper_from_actions
+        self.normalize = self.contract.normalize
+        self.denormalize = self.contract.denormalize
+        self.to_tokens = self.contract.to_tokens
+        self.from_tokens = self.contract.from_tokens
+
+    def __repr__(self) -> str:
+        return (f"Embodiment({self.name!r}, domain={self.domain_name!r}/{self.domain_id}, "
+                f"raw_action_dim={self.raw_action_dim}, fps={self.fps}, chunk={self.chunk_size}, "
+                f"native_action_dim={self.native_action_dim})")
+
+    @property
+    def native_action_dim(self) -> int:
+        return self.spec.action.dim
+
+    @property
+    def num_poses(self) -> int:
+        """Pose blocks in the raw action (1; AgiBot 3: head camera, right wrist, left wrist)."""
+        return self.contract.num_poses
+
+    @property
+    def dt(self) -> float:
+        """Control period in seconds (1 / fps)."""
+        return 1.0 / self.fps
+
+    @cached_property
+    def yaml_hash(self) -> str:
+        """sha256 of the YAML and MJCF bytes: datasets and checkpoints record it."""
+        h = hashlib.sha256(self.spec.source_file.read_bytes())
+        h.update(self.spec.mjcf_path.read_bytes())
+        return h.hexdigest()
+
+    def make_model(self) -> mujoco.MjModel:
+        """A fresh compiled MuJoCo model (timestep set from fps and controller substeps)."""
+        return compile_model(self.spec)
+
+    @cached_property
+    def kinematics(self) -> Kinematics:
+        return Kinematics(self.spec, self.make_model())
+
+    @property
+    def dof(self) -> int:
+        """Robot joints in qpos (everything but the cube)."""
+        return self.kinematics.robot_nq
+
+    def forward_kinematics(self, robot_qpos: np.ndarray) -> np.ndarray:
+        """Joint positions ``(..., dof)`` → native TCP poses ``(..., 4, 4)`` (``(..., P, 4, 4)`` if P > 1)."""
+        poses = self.kinematics.forward(robot_qpos)
+        return poses[..., 0, :, :] if self.num_poses == 1 else poses
+
+
+def load_embodiment(name_or_path: str | Path) -> Embodiment:
+    """Load a shipped embodiment by name (``"franka"``) or any embodiment YAML by path."""
+    candidate = Path(name_or_path)
+    if candidate.suffix in (".yaml", ".yml") or candidate.is_file():
+        return Embodiment(load_spec(candidate))
+    names = list_embodiments()
+    if str(name_or_path) not in names:
+        raise ValueError(f"unknown embodiment {str(name_or_path)!r}; shipped: {', '.join(names)}, "
+                         "or pass a path to an embodiment YAML")
+    return Embodiment(load_spec(embodiments_dir() / f"{name_or_path}.yaml"))

@@ -1,0 +1,1 @@
+"""MuJoCo ground truth: IK, the end-effector controller and the twin environments."""
