@@ -89,6 +89,7 @@ MALFORMED = [
     ("controller-type", _set("controller.type", "osc"), "controller.type"),
     ("workspace-inverted-box", _set("workspace.cube_high", [0.3, 0.15]), "workspace.cube_high[0]"),
     ("observation-unknown-part", _set("observation", ["tcp_pos", "rgb"]), "observation"),
+    ("gym-name-lowercase", _set("gym_name", "franka"), "gym_name"),
     ("schema-version", _set("schema_version", 2), "schema_version"),
     ("mjcf-missing", _set("mjcf", "mjcf/nothing.xml"), "mjcf"),
     ("top-level-not-mapping", lambda doc: doc.clear() or doc.update({"__list__": True}), "__list__"),

@@ -226,6 +226,14 @@ def _workspace(r: _Reader) -> Workspace:
     return ws
 
 
+def _gym_name(r: _Reader) -> str:
+    value = r.str("gym_name")
+    if not (value[0].isupper() and value.isalnum()):
+        raise r.error(value, "must be alphanumeric and start with a capital (it forms Cosmos3-<gym_name>-v0)",
+                      "gym_name")
+    return value
+
+
 def load_spec(path: str | Path) -> EmbodimentSpec:
     """Parse and validate one embodiment YAML file. Raises :class:`EmbodimentConfigError`."""
     path = Path(path)
@@ -236,7 +244,7 @@ def load_spec(path: str | Path) -> EmbodimentSpec:
     except yaml.YAMLError as exc:
         raise EmbodimentConfigError(path, "<file>", str(exc).splitlines()[0], "must be valid YAML") from exc
     r = _Reader(path, data)
-    r.mapping(("schema_version", "name", "description", "mjcf", "cosmos3", "end_effectors", "grippers",
+    r.mapping(("schema_version", "name", "gym_name", "description", "mjcf", "cosmos3", "end_effectors", "grippers",
                "action", "controller", "workspace", "observation"))
     if r.get("schema_version") != SCHEMA_VERSION:
         raise r.error(r.get("schema_version"), f"must be {SCHEMA_VERSION}", "schema_version")
@@ -258,6 +266,7 @@ def load_spec(path: str | Path) -> EmbodimentSpec:
                           "observation")
     return EmbodimentSpec(
         name=r.str("name"),
+        gym_name=_gym_name(r),
         description=r.str("description"),
         source_file=path,
         mjcf_path=mjcf,

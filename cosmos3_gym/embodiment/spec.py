@@ -154,6 +154,7 @@ class EmbodimentSpec:
     """Everything one embodiment YAML declares, validated."""
 
     name: str
+    gym_name: str
     description: str
     source_file: Path
     mjcf_path: Path

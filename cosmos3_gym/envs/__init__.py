@@ -1,0 +1,1 @@
+"""Environments: shared spaces, the learned simulator (single + vector) and the SB3 adapter."""

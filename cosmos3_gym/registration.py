@@ -1,0 +1,36 @@
+"""Gymnasium registration: one id per embodiment × task × backend, discovered from the YAMLs."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import yaml
+
+from cosmos3_gym.embodiment import embodiments_dir, list_embodiments
+from cosmos3_gym.tasks import TASKS
+
+TWIN_ENTRY = "cosmos3_gym.sim.twin_env:MujocoTwinEnv"
+DEFAULT_TASK = "lift"
+
+
+def _gym_names() -> dict[str, str]:
+    """embodiment name → ``gym_name`` (read without full validation so that import stays cheap)."""
+    return {n: yaml.safe_load((embodiments_dir() / f"{n}.yaml").read_text())["gym_name"] for n in list_embodiments()}
+
+
+def twin_ids() -> list[str]:
+    """Every registered MuJoCo-twin id."""
+    return sorted(i for i in gym.registry if i.startswith("Cosmos3-") and i.endswith("-MuJoCo-v0"))
+
+
+def register_all() -> None:
+    """Register ``Cosmos3-<Robot>[-<Task>]-MuJoCo-v0`` for every shipped embodiment (idempotent)."""
+    for emb, robot in _gym_names().items():
+        for task_name, task in TASKS.items():
+            stems = [f"Cosmos3-{robot}-{task_name.capitalize()}"]
+            if task_name == DEFAULT_TASK:
+                stems.append(f"Cosmos3-{robot}")  # the bare id is the Lift task
+            for stem in stems:
+                twin_id = f"{stem}-MuJoCo-v0"
+                if twin_id not in gym.registry:
+                    gym.register(twin_id, entry_point=TWIN_ENTRY, max_episode_steps=task.max_episode_steps,
+                                 kwargs={"embodiment": emb, "task": task_name})
