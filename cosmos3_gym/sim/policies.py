@@ -1,0 +1,71 @@
+"""Data-collection policies over the goal-conditioned observation dict.
+
+``make_policy(kind, env, seed)`` returns a :class:`Policy`: ``reset(obs)`` at episode start, then
+``policy(obs) -> action`` (float32, the env's native action space). Kinds:
+
+- ``expert``: the scripted expert of the env's task (:mod:`cosmos3_gym.sim.experts`);
+- ``noisy-expert``: the expert plus temporally correlated Gaussian noise (wider state coverage);
+- ``random-smooth``: low-pass filtered uniform noise (exploration-like, no task knowledge).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+POLICY_KINDS = ("expert", "noisy-expert", "random-smooth")
+
+
+class Policy(Protocol):
+    def reset(self, obs: dict[str, np.ndarray]) -> None: ...
+
+    def __call__(self, obs: dict[str, np.ndarray]) -> np.ndarray: ...
+
+
+class RandomSmooth:
+    """``a_t = α a_{t-1} + (1 − α) u_t``, ``u_t ~ U(-1, 1)``, rescaled so that |a| spans the box."""
+
+    def __init__(self, dim: int, seed: int, alpha: float = 0.8) -> None:
+        self.dim, self.alpha = dim, alpha
+        self.rng = np.random.default_rng(seed)
+        self.state = np.zeros(dim)
+        # Std of the filtered process is σ_u · sqrt((1 − α) / (1 + α)); undo that shrinkage.
+        self.gain = np.sqrt((1 + alpha) / (1 - alpha))
+
+    def reset(self, obs: dict[str, np.ndarray]) -> None:
+        self.state = np.zeros(self.dim)
+
+    def __call__(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        self.state = self.alpha * self.state + (1 - self.alpha) * self.rng.uniform(-1, 1, self.dim)
+        return np.clip(self.gain * self.state, -1, 1).astype(np.float32)
+
+
+class NoisyExpert:
+    """Expert action plus AR(1) Gaussian noise of std ``sigma`` (clipped to the box)."""
+
+    def __init__(self, expert: Policy, dim: int, seed: int, sigma: float = 0.3, alpha: float = 0.7) -> None:
+        self.expert, self.sigma, self.alpha = expert, sigma, alpha
+        self.rng = np.random.default_rng(seed)
+        self.noise = np.zeros(dim)
+
+    def reset(self, obs: dict[str, np.ndarray]) -> None:
+        self.expert.reset(obs)
+        self.noise[:] = 0.0
+
+    def __call__(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        self.noise = self.alpha * self.noise + np.sqrt(1 - self.alpha**2) * self.rng.normal(0, self.sigma, self.noise.shape)
+        return np.clip(self.expert(obs) + self.noise, -1, 1).astype(np.float32)
+
+
+def make_policy(kind: str, env, seed: int) -> Policy:
+    """Build a policy for an (unwrapped) :class:`~cosmos3_gym.sim.twin_env.MujocoTwinEnv`."""
+    if kind not in POLICY_KINDS:
+        raise ValueError(f"unknown policy {kind!r}; allowed: {', '.join(POLICY_KINDS)}")
+    dim = env.action_space.shape[0]
+    if kind == "random-smooth":
+        return RandomSmooth(dim, seed)
+    from cosmos3_gym.sim.experts import make_expert
+
+    expert = make_expert(env)
+    return expert if kind == "expert" else NoisyExpert(expert, dim, seed)
