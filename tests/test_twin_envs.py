@@ -10,6 +10,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import cosmos3_gym  # noqa: F401  (registers the ids)
 from cosmos3_gym.registration import twin_ids
+from cosmos3_gym.embodiment.kinematics import site_pose
 from cosmos3_gym.tokens.rotation import rotation_angle
 
 IDS = twin_ids()
@@ -92,9 +93,9 @@ def test_logged_cosmos3_action_replays_to_reached_pose(env_id):
     pos_err, rot_err = [], []
     for _ in range(30):
         a = 0.8 * a + 0.2 * rng.uniform(-1, 1, a.shape)
-        before = np.stack([ctrl.site_pose(env.data, s) for s in ctrl.block_sites])
+        before = np.stack([site_pose(env.data, s) for s in ctrl.block_sites])
         info = env.step(a)[-1]
-        after = np.stack([ctrl.site_pose(env.data, s) for s in ctrl.block_sites])
+        after = np.stack([site_pose(env.data, s) for s in ctrl.block_sites])
         replay = emb.actions_to_poses(info["cosmos3_action"][None], before[0] if emb.num_poses == 1 else before)[1]
         replay = replay[None] if emb.num_poses == 1 else replay
         pos_err.append(np.linalg.norm(replay[:, :3, 3] - after[:, :3, 3], axis=-1).max())

@@ -12,8 +12,9 @@ import mujoco
 import numpy as np
 
 from cosmos3_gym.embodiment import Embodiment
+from cosmos3_gym.embodiment.kinematics import site_pose
 from cosmos3_gym.sim.ik import SiteIK
-from cosmos3_gym.tokens.rotation import axis_angle_to_matrix
+from cosmos3_gym.tokens.native import NativeActionMap
 
 
 class EEDeltaController:
@@ -31,11 +32,9 @@ class EEDeltaController:
         self.arm_actuators = [np.array([self._actuator_for(j) for j in a.joints]) for a in self.act.arms]
         self.grippers = [grippers[a.gripper] for a in self.act.arms]
         self.gripper_actuators = [model.actuator(g.actuator).id for g in self.grippers]
-        # Every pose block of the Cosmos3 layout: arms move theirs, the others (AgiBot head) stay put.
+        self.map = NativeActionMap(emb)
+        # Sites of every Cosmos3 pose block (AgiBot: head camera too), for replay checks.
         self.block_sites = [model.site(sites[n]).id for n in emb.contract.pose_names]
-        self.block_arm = {emb.contract.pose_names.index(a.end_effector): i for i, a in enumerate(self.act.arms)}
-        self.gripper_arm = [next(i for i, a in enumerate(self.act.arms) if a.gripper == g)
-                            for g in emb.contract.gripper_names]
 
     def _actuator_for(self, joint: str) -> int:
         jid = self.model.joint(joint).id
@@ -44,38 +43,21 @@ class EEDeltaController:
                 return a
         raise ValueError(f"{self.emb.spec.mjcf_path.name}: joint {joint!r} has no position actuator")
 
-    def gripper_value(self, g: np.ndarray | float, arm: int) -> np.ndarray | float:
-        """Native gripper command in [-1, 1] → Cosmos3 gripper value (open fraction, or width in m)."""
-        frac = (np.clip(g, -1.0, 1.0) + 1.0) / 2.0
-        gr = self.grippers[arm]
-        return frac * gr.max_width_m if gr.convention == "width_m" else frac
+    def arm_tcp(self, data: mujoco.MjData) -> np.ndarray:
+        """Measured TCP poses of the controlled arms ``(arms, 4, 4)``, base frame."""
+        return np.stack([site_pose(data, ik.site) for ik in self.iks])
 
-    def site_pose(self, data: mujoco.MjData, site: int) -> np.ndarray:
-        tf = np.eye(4)
-        tf[:3, :3] = data.site_xmat[site].reshape(3, 3)
-        tf[:3, 3] = data.site_xpos[site]
-        return tf
+    def step(self, data: mujoco.MjData, action: np.ndarray) -> np.ndarray:
+        """Apply one native action (clipped to [-1, 1]) and advance physics by one control period.
 
-    def targets(self, data: mujoco.MjData, action: np.ndarray) -> np.ndarray:
-        """Commanded TCP poses of every Cosmos3 pose block ``(P, 4, 4)`` for ``action`` (clipped)."""
-        out = np.stack([self.site_pose(data, s) for s in self.block_sites])
-        for block, arm in self.block_arm.items():
-            a = action[7 * arm: 7 * arm + 7]
-            out[block, :3, 3] += a[:3] * self.act.max_translation_m
-            out[block, :3, :3] = axis_angle_to_matrix(a[3:6] * self.act.max_rotation_rad) @ out[block, :3, :3]
-        return out
-
-    def step(self, data: mujoco.MjData, action: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Apply one clipped native action and advance physics by one control period.
-
-        Returns ``(poses_before (P, 4, 4), poses_commanded (P, 4, 4), gripper (G,))``: the inputs of
-        :meth:`ActionContract.poses_to_actions` for this step's raw Cosmos3 action.
+        Returns the raw Cosmos3 action ``(raw_action_dim,)`` of the commanded step.
         """
         action = np.clip(action, -1.0, 1.0)
-        before = np.stack([self.site_pose(data, s) for s in self.block_sites])
-        target = self.targets(data, action)
-        for block, arm in self.block_arm.items():
-            q, _, _ = self.iks[arm].solve(data.qpos, target[block], self.iterations)
+        tcp = self.arm_tcp(data)
+        raw = self.map.to_raw(tcp, action)
+        target = self.map.commanded_poses(tcp, action)
+        for arm, ik in enumerate(self.iks):
+            q, _, _ = ik.solve(data.qpos, target[arm], self.iterations)
             data.ctrl[self.arm_actuators[arm]] = q
             gr = self.grippers[arm]
             frac = (action[7 * arm + 6] + 1.0) / 2.0
@@ -84,5 +66,4 @@ class EEDeltaController:
         # mj_step leaves positions-derived quantities (site poses) one substep stale; refresh them so the
         # observation, the next step's TCP pose and a restored state all agree exactly.
         mujoco.mj_forward(self.model, data)
-        grip = np.array([self.gripper_value(action[7 * arm + 6], arm) for arm in self.gripper_arm])
-        return before, target, grip
+        return raw

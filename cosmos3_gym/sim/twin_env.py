@@ -80,10 +80,7 @@ class MujocoTwinEnv(gym.Env):
 
     def step(self, action: np.ndarray):
         action = check_action(action, self.action_space.shape)
-        before, target, grip = self.controller.step(self.data, action)
-        pair = np.stack([before, target])
-        raw = self.emb.poses_to_actions(pair[:, 0] if self.emb.num_poses == 1 else pair,
-                                        grip[None, 0] if grip.size == 1 else grip[None])[0]
+        raw = self.controller.step(self.data, action)
         obs = self._obs()
         info = self._info(obs, raw)
         reward = float(compute_reward(obs["achieved_goal"], obs["desired_goal"], self.task, self.reward_type))
