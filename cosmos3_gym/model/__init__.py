@@ -1,0 +1,9 @@
+"""The world model: a plain ``torch.nn.Module`` in Cosmos3's shape (never imports gymnasium)."""
+
+from cosmos3_gym.model.checkpoint import Checkpoint, CheckpointError, StateStats, load_checkpoint, save_checkpoint
+from cosmos3_gym.model.config import MODES, PRESETS, WorldModelConfig, preset
+from cosmos3_gym.model.stepper import ForwardStepper
+from cosmos3_gym.model.world_model import WorldModel
+
+__all__ = ["MODES", "PRESETS", "Checkpoint", "CheckpointError", "ForwardStepper", "StateStats", "WorldModel",
+           "WorldModelConfig", "load_checkpoint", "preset", "save_checkpoint"]

@@ -1,0 +1,127 @@
+"""Checkpoints: a folder with ``model.safetensors`` + ``config.json`` (config, normalization stats, hashes).
+
+Loading never unpickles anything: weights come from safetensors, everything else from JSON. The
+sha256 of the weights file is recorded in ``config.json`` and checked on load, so a truncated or
+corrupted checkpoint is refused with a clear error, as is one whose embodiment YAMLs changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from cosmos3_gym.model.config import WorldModelConfig
+from cosmos3_gym.model.world_model import WorldModel
+
+FORMAT_VERSION = 1
+WEIGHTS, CONFIG = "model.safetensors", "config.json"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, corrupted, or does not match this package's embodiments."""
+
+
+@dataclass(frozen=True)
+class StateStats:
+    """Per-embodiment normalization: states ``(s − mean) / std``; future-state deltas ``Δs / delta_std``."""
+
+    embodiment: str
+    domain_id: int
+    yaml_hash: str
+    mean: list[float]
+    std: list[float]
+    delta_std: list[float]
+
+    @property
+    def size(self) -> int:
+        return len(self.mean)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return np.asarray(self.mean), np.asarray(self.std), np.asarray(self.delta_std)
+
+
+@dataclass
+class Checkpoint:
+    """A loaded world model with what it needs to run: stats per embodiment and free-form metadata."""
+
+    model: WorldModel
+    stats: dict[str, StateStats]
+    meta: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def save_checkpoint(path: str | Path, model: WorldModel, stats: dict[str, StateStats],
+                    meta: dict[str, Any] | None = None) -> Path:
+    """Write ``path/model.safetensors`` and ``path/config.json`` atomically (temp files + rename)."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
+    fd, tmp = tempfile.mkstemp(dir=path, suffix=".tmp")
+    os.close(fd)
+    save_file(tensors, tmp)
+    digest = _sha256(Path(tmp))
+    os.replace(tmp, path / WEIGHTS)
+    config = {"format_version": FORMAT_VERSION, "model": model.cfg.to_dict(), "weights_sha256": digest,
+              "stats": {k: asdict(v) for k, v in stats.items()}, "meta": meta or {}}
+    fd, tmp = tempfile.mkstemp(dir=path, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(config, f, indent=1)
+    os.replace(tmp, path / CONFIG)
+    return path
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", check_yaml: bool = True) -> Checkpoint:
+    """Load and verify a checkpoint folder (or the name ``"default"`` for the shipped one)."""
+    path = default_checkpoint_path() if str(path) == "default" else Path(path)
+    if not (path / CONFIG).is_file() or not (path / WEIGHTS).is_file():
+        raise CheckpointError(f"{path}: not a checkpoint (needs {CONFIG} and {WEIGHTS})")
+    try:
+        config = json.loads((path / CONFIG).read_text())
+        cfg = WorldModelConfig.from_dict(config["model"])
+        stats = {k: StateStats(**v) for k, v in config["stats"].items()}
+        expected = config["weights_sha256"]
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path / CONFIG}: malformed checkpoint config ({exc})") from exc
+    if config.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"{path}: format_version {config.get('format_version')!r}, expected {FORMAT_VERSION}")
+    actual = _sha256(path / WEIGHTS)
+    if actual != expected:
+        raise CheckpointError(f"{path / WEIGHTS}: sha256 {actual[:12]}… does not match the recorded "
+                              f"{expected[:12]}… (corrupted or replaced weights)")
+    if check_yaml:
+        from cosmos3_gym.embodiment import list_embodiments, load_embodiment
+
+        for name, st in stats.items():
+            if name in list_embodiments() and load_embodiment(name).yaml_hash != st.yaml_hash:
+                raise CheckpointError(f"{path}: trained on a different {name}.yaml / MJCF than this package ships "
+                                      "(yaml_hash differs); retrain or pass check_yaml=False")
+    model = WorldModel(cfg)
+    try:
+        model.load_state_dict(load_file(path / WEIGHTS))
+    except (RuntimeError, OSError) as exc:
+        raise CheckpointError(f"{path / WEIGHTS}: weights do not fit the recorded config ({exc})") from exc
+    model.to(device).eval()
+    return Checkpoint(model, stats, config.get("meta", {}), path)
+
+
+def default_checkpoint_path() -> Path:
+    """The checkpoint shipped inside the package (``cosmos3_gym/assets/default``)."""
+    return Path(str(resources.files("cosmos3_gym"))) / "assets" / "default"
