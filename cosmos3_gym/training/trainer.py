@@ -1,0 +1,152 @@
+"""World-model training loop: AdamW + cosine schedule, periodic validation, CSV log, checkpoints, resume."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from cosmos3_gym.embodiment import load_embodiment
+from cosmos3_gym.model import WorldModel, load_checkpoint, preset, save_checkpoint
+from cosmos3_gym.model.checkpoint import StateStats
+from cosmos3_gym.sim.state import obs_layout
+from cosmos3_gym.training.flow import flow_loss
+from cosmos3_gym.training.windows import Episode, WindowSampler, compute_stats
+
+OPTIMIZER_FILE = "optimizer.pt"
+
+
+@dataclass
+class TrainConfig:
+    """Training hyper-parameters (all recorded in the checkpoint's meta)."""
+
+    size: str = "small"
+    steps: int = 4000
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup: int = 200
+    val_fraction: float = 0.1
+    val_every: int = 500
+    val_windows: int = 512
+    seed: int = 0
+    device: str = "cpu"
+
+
+def split_episodes(episodes: Sequence[Episode], fraction: float, seed: int) -> tuple[list[Episode], list[Episode]]:
+    """Hold out ``fraction`` of the episodes of every (embodiment, task) group for validation."""
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for key in sorted({(e.embodiment, e.task) for e in episodes}):
+        group = [e for e in episodes if (e.embodiment, e.task) == key]
+        order = rng.permutation(len(group))
+        n_val = max(1, int(round(fraction * len(group)))) if len(group) > 1 else 0
+        val += [group[i] for i in order[:n_val]]
+        train += [group[i] for i in order[n_val:]]
+    return train, val
+
+
+@torch.no_grad()
+def validate(model: WorldModel, sampler: WindowSampler, stats: dict[str, StateStats], windows: int,
+             seed: int) -> dict[str, float]:
+    """Validation loss and deterministic open-loop TCP error (mm) at the last row of each full window."""
+    model.eval()
+    gen = torch.Generator().manual_seed(seed)
+    idx = np.random.default_rng(seed).integers(0, len(sampler), windows)
+    batch = sampler.batch(windows, idx)
+    _, parts = flow_loss(model, batch, gen)
+    _, pred = model.sample("forward_dynamics", batch["history"], batch["domain"], batch["task"], batch["goal"],
+                           batch["act_mask"], batch["state_mask"], actions=batch["actions"], steps=1)
+    errors = []
+    names = sorted(stats)
+    for i, name in enumerate(names):
+        sel = (batch["domain"] == stats[name].domain_id) & (batch["valid"][:, -1] > 0)
+        if not sel.any():
+            continue
+        emb = load_embodiment(name)
+        tcp = obs_layout(emb, emb.kinematics.model).parts["tcp_pos"]
+        tcp = slice(tcp.start, tcp.start + 3)  # the first arm's TCP
+        scale = torch.from_numpy(sampler.dstd[i][tcp])
+        diff = (pred[sel, -1, tcp] - batch["states"][sel, -1, tcp]) * scale
+        errors.append(diff.norm(dim=-1))
+    model.train()
+    out = {f"val_{k}": v for k, v in parts.items()}
+    if errors:
+        out["val_tcp_mm_h16"] = float(torch.cat(errors).median()) * 1000.0
+    return out
+
+
+def train(episodes: Sequence[Episode], out: str | Path, cfg: TrainConfig, resume: bool = False,
+          progress: bool = True, meta: dict | None = None) -> Path:
+    """Train (or resume) a world model on ``episodes``; writes a checkpoint folder and ``train_log.csv``."""
+    out = Path(out)
+    torch.manual_seed(cfg.seed)
+    train_eps, val_eps = split_episodes(episodes, cfg.val_fraction, cfg.seed)
+    if resume:
+        ckpt = load_checkpoint(out, cfg.device)
+        model, stats = ckpt.model, ckpt.stats
+        start = int(ckpt.meta.get("step", 0))
+    else:
+        stats = compute_stats(train_eps)
+        model = WorldModel(preset(cfg.size)).to(cfg.device)
+        start = 0
+    model.train()
+    chunk, history = model.cfg.chunk, model.cfg.history
+    sampler = WindowSampler(train_eps, stats, history, chunk, cfg.seed + start)
+    val_sampler = WindowSampler(val_eps, stats, history, chunk, cfg.seed) if val_eps else None
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if resume and (out / OPTIMIZER_FILE).is_file():
+        opt.load_state_dict(torch.load(out / OPTIMIZER_FILE, weights_only=True))  # tensors only, no pickle code
+
+    def lr_at(step: int) -> float:
+        if step < cfg.warmup:
+            return cfg.lr * (step + 1) / cfg.warmup
+        return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))))
+
+    out.mkdir(parents=True, exist_ok=True)
+    log_path = out / "train_log.csv"
+    fields = ["step", "lr", "loss", "loss_state", "loss_action", "val_loss", "val_loss_state", "val_loss_action",
+              "val_tcp_mm_h16", "elapsed_s"]
+    log_file = log_path.open("a" if resume and log_path.exists() else "w", newline="")
+    writer = csv.DictWriter(log_file, fieldnames=fields)
+    if log_file.tell() == 0:
+        writer.writeheader()
+    gen = torch.Generator().manual_seed(cfg.seed + start)
+    t0 = time.time()
+    run_meta = {"train_config": asdict(cfg), "episodes": len(episodes), "windows": len(sampler), **(meta or {})}
+
+    def save(step: int, extra: dict) -> None:
+        save_checkpoint(out, model, stats, {**run_meta, "step": step, **extra})
+        torch.save(opt.state_dict(), out / OPTIMIZER_FILE)
+
+    bar = tqdm(range(start, cfg.steps), disable=not progress, desc="train", unit="step")
+    last: dict[str, float] = {}
+    for step in bar:
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step)
+        loss, parts = flow_loss(model, sampler.batch(cfg.batch_size), gen)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        row = {"step": step + 1, "lr": lr_at(step), **parts, "elapsed_s": round(time.time() - t0, 1)}
+        if (step + 1) % cfg.val_every == 0 or step + 1 == cfg.steps:
+            if val_sampler is not None:
+                last = validate(model, val_sampler, stats, cfg.val_windows, cfg.seed)
+                row.update(last)
+            save(step + 1, last)
+            bar.set_postfix({k: round(v, 4) for k, v in row.items() if k in ("loss", "val_loss", "val_tcp_mm_h16")})
+        writer.writerow({k: row.get(k, "") for k in fields})
+        log_file.flush()
+    log_file.close()
+    (out / "train_summary.json").write_text(json.dumps({**run_meta, "final": last,
+                                                        "wall_s": round(time.time() - t0, 1)}, indent=1))
+    return out

@@ -1,0 +1,126 @@
+"""Episodes → normalization stats → random training windows, all in contiguous arrays (fast on CPU).
+
+A window starting at state index t of an episode holds: the state history ``s_{t-H+1..t}`` (clamped
+at the episode start), the Cosmos3 action tokens ``a_t..a_{t+G-1}`` (model space, padded to 64),
+future states ``s_{t+1..t+G}``, and a validity mask for rows past the episode end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from cosmos3_gym.embodiment import load_embodiment
+from cosmos3_gym.embodiment.spec import MAX_ACTION_DIM
+from cosmos3_gym.model.checkpoint import StateStats
+from cosmos3_gym.model.config import STATE_DIM, TASK_NAMES
+
+#: Floor of the per-channel delta scale: 5 mm, 5 mrad, 0.005 rot6d units (a channel that barely moves
+#: in the data must not turn tiny prediction errors into huge normalized ones).
+DELTA_STD_FLOOR = 5e-3
+
+
+@dataclass
+class Episode:
+    """One recorded episode: states ``(T+1, S)``, raw Cosmos3 actions ``(T, D)``, goal ``(3,)``."""
+
+    embodiment: str
+    task: str
+    states: np.ndarray
+    raw_actions: np.ndarray
+    goal: np.ndarray
+    expert: bool
+
+
+def compute_stats(episodes: Sequence[Episode], chunk: int = 16) -> dict[str, StateStats]:
+    """Per-embodiment state mean/std and the std of ``s_{t+k} − s_t`` over ``k = 1..chunk``."""
+    stats = {}
+    for name in sorted({e.embodiment for e in episodes}):
+        eps = [e for e in episodes if e.embodiment == name]
+        allstates = np.concatenate([e.states for e in eps])
+        deltas = np.concatenate([e.states[k:] - e.states[:-k] for e in eps for k in range(1, chunk + 1)
+                                 if len(e.states) > k])
+        emb = load_embodiment(name)
+        std = np.maximum(allstates.std(0), 1e-3)
+        dstd = np.maximum(np.sqrt((deltas**2).mean(0)), DELTA_STD_FLOOR)
+        stats[name] = StateStats(name, emb.domain_id, emb.yaml_hash, allstates.mean(0).tolist(), std.tolist(),
+                                 dstd.tolist())
+    return stats
+
+
+class WindowSampler:
+    """Uniformly samples training windows from many episodes of several embodiments."""
+
+    def __init__(self, episodes: Sequence[Episode], stats: dict[str, StateStats], history: int = 2,
+                 chunk: int = 16, seed: int = 0) -> None:
+        if not episodes:
+            raise ValueError("no episodes to sample windows from")
+        self.history, self.chunk = history, chunk
+        self.rng = np.random.default_rng(seed)
+        names = sorted(stats)
+        emb_index = {n: i for i, n in enumerate(names)}
+        embs = {n: load_embodiment(n) for n in names}
+        self.domain_of = np.array([embs[n].domain_id for n in names])
+        self.mean, self.std, self.dstd = (np.zeros((len(names), STATE_DIM), np.float32) for _ in range(3))
+        self.state_mask = np.zeros((len(names), STATE_DIM), np.float32)
+        self.act_mask = np.zeros((len(names), MAX_ACTION_DIM), np.float32)
+        for n, i in emb_index.items():
+            mean, std, dstd = stats[n].arrays()
+            s = stats[n].size
+            self.mean[i, :s], self.std[i, :s], self.dstd[i, :s] = mean, std, dstd
+            self.std[i, s:] = self.dstd[i, s:] = 1.0
+            self.state_mask[i, :s] = 1.0
+            self.act_mask[i, : embs[n].raw_action_dim] = 1.0
+        states, tokens, starts = [], [], []
+        s_off = a_off = 0
+        for e in episodes:
+            if e.embodiment not in emb_index:
+                raise ValueError(f"episode of {e.embodiment!r} has no stats; stats cover {names}")
+            if e.states.shape[1] != stats[e.embodiment].size:
+                raise ValueError(f"{e.embodiment}: state size {e.states.shape[1]} != stats size "
+                                 f"{stats[e.embodiment].size} (dataset from another embodiment version?)")
+            t_len = len(e.raw_actions)
+            pad = np.zeros((t_len + 1, STATE_DIM), np.float32)
+            pad[:, : e.states.shape[1]] = e.states
+            states.append(pad)
+            tokens.append(embs[e.embodiment].to_tokens(e.raw_actions)[0].astype(np.float32))
+            ei, ti = emb_index[e.embodiment], TASK_NAMES.index(e.task)
+            for t in range(t_len):
+                starts.append((s_off, a_off, t, t_len, ei, ti, int(e.expert)))
+            s_off += t_len + 1
+            a_off += t_len
+        self.states = np.concatenate(states)
+        self.tokens = np.concatenate(tokens)
+        self.starts = np.array(starts, dtype=np.int64)
+        self.goals = np.concatenate([np.repeat(e.goal[None].astype(np.float32), len(e.raw_actions), 0)
+                                     for e in episodes])
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def batch(self, size: int, index: np.ndarray | None = None) -> dict[str, torch.Tensor]:
+        """A batch of windows (random unless ``index`` picks them). Shapes: history ``(B, H, 128)``,
+        states ``(B, G, 128)`` normalized deltas, actions ``(B, G, 64)``, valid ``(B, G)``, masks
+        ``(B, 128)`` / ``(B, 64)``, domain/task/expert ``(B,)``, goal ``(B, 3)``."""
+        idx = self.rng.integers(0, len(self.starts), size) if index is None else index
+        s_off, a_off, t, t_len, ei, ti, expert = self.starts[idx].T
+        hist_t = np.clip(t[:, None] + np.arange(-self.history + 1, 1), 0, None)
+        fut_k = np.arange(1, self.chunk + 1)
+        valid = (t[:, None] + fut_k) <= t_len[:, None]
+        fut_t = np.minimum(t[:, None] + fut_k, t_len[:, None])
+        act_t = np.minimum(t[:, None] + fut_k - 1, t_len[:, None] - 1)
+        cur = self.states[s_off + t]
+        hist = (self.states[s_off[:, None] + hist_t] - self.mean[ei][:, None]) / self.std[ei][:, None]
+        fut = (self.states[s_off[:, None] + fut_t] - cur[:, None]) / self.dstd[ei][:, None]
+        sm, am = self.state_mask[ei], self.act_mask[ei]
+        return {
+            "history": torch.from_numpy(hist * sm[:, None]), "states": torch.from_numpy(fut * sm[:, None]),
+            "actions": torch.from_numpy(self.tokens[a_off[:, None] + act_t] * am[:, None]),
+            "valid": torch.from_numpy(valid.astype(np.float32)), "state_mask": torch.from_numpy(sm),
+            "act_mask": torch.from_numpy(am), "domain": torch.from_numpy(self.domain_of[ei]),
+            "task": torch.from_numpy(ti), "expert": torch.from_numpy(expert.astype(bool)),
+            "goal": torch.from_numpy(self.goals[a_off + t]),
+        }
