@@ -110,18 +110,18 @@ class MoTBlock(nn.Module):
         return self._finish(self.g, hg, self._merge(att)), k, v
 
 
-    def generator_cached(self, hg: torch.Tensor, kbuf: torch.Tensor, vbuf: torch.Tensor, length: int,
-                         mask: torch.Tensor) -> torch.Tensor:
-        """Stepping pass: write these rows' keys/values into the preallocated cache ``(B, H, N, dh)`` at
-        ``[length, length + G)`` and attend over ``[0, length + G)``. Plain matmul attention: for a
-        couple of query rows it is much cheaper on CPU than a fused kernel's setup."""
+    def generator_step(self, hg: torch.Tensor, kbuf: torch.Tensor, vbuf: torch.Tensor, pos: torch.Tensor,
+                       key_mask: torch.Tensor) -> torch.Tensor:
+        """Stepping pass for one row per sample: ``hg (B, 1, d)``; its key/value is written into the
+        preallocated cache ``(B, H, N, dh)`` at the per-sample slot ``pos (B,)``, then the row attends
+        to the keys allowed by ``key_mask (B, 1, 1, N)``. Plain matmul attention: for one query row it
+        is much cheaper on CPU than a fused kernel's setup."""
         q, k, v = self._qkv(self.g, hg)
-        g = hg.shape[1]
-        kbuf[:, :, length: length + g] = k
-        vbuf[:, :, length: length + g] = v
-        keys, values = kbuf[:, :, : length + g], vbuf[:, :, : length + g]
-        scores = (q @ keys.transpose(-1, -2)) * (q.shape[-1] ** -0.5)
-        att = scores.masked_fill(~mask, float("-inf")).softmax(-1) @ values
+        batch = torch.arange(hg.shape[0], device=hg.device)
+        kbuf[batch, :, pos] = k[:, :, 0]
+        vbuf[batch, :, pos] = v[:, :, 0]
+        scores = (q @ kbuf.transpose(-1, -2)) * (q.shape[-1] ** -0.5)
+        att = scores.masked_fill(~key_mask, float("-inf")).softmax(-1) @ vbuf
         return self._finish(self.g, hg, self._merge(att))
 
 

@@ -4,8 +4,11 @@ A per-step environment gets one action per step, but the model works in chunks o
 The stepper runs the reasoner once per chunk and keeps its keys/values in a preallocated cache; each
 step runs the generator on the new row only (the generator is causal over rows) and commits the
 row's final flow pass to the cache. Rows never change once computed, so stepping a chunk one action
-at a time gives exactly what :meth:`WorldModel.sample` gives for the whole chunk at once (one flow
-step), at the cost of one token per step and flow step instead of a chunk forward.
+at a time gives what :meth:`WorldModel.sample` gives for the whole chunk at once (one flow step), at
+the cost of one token per step and flow step instead of a chunk forward.
+
+Each sample has its own position in its chunk, so environments that reset at different times
+restart their own chunk (:meth:`begin` on a subset) without disturbing the others.
 """
 
 from __future__ import annotations
@@ -19,54 +22,61 @@ FD = MODES.index("forward_dynamics")
 
 
 class ForwardStepper:
-    """Batched per-step forward dynamics for ``B`` environments.
+    """Batched per-step forward dynamics for ``batch`` environments.
 
-    Call :meth:`begin` at the start of every chunk (and after resets), then :meth:`step` up to
-    ``chunk`` times. Deterministic when no ``generator`` is given (the flow starts at ε = 0).
+    :meth:`begin` (re)starts the chunk of the selected samples from their state history; :meth:`step`
+    advances every sample by one transition. A sample whose chunk is used up (``rows == chunk``) must
+    be re-begun before its next step. Deterministic when no ``generator`` is given (ε = 0).
     """
 
-    def __init__(self, model: WorldModel, flow_steps: int = 1) -> None:
+    def __init__(self, model: WorldModel, batch: int, flow_steps: int = 1, device: str | torch.device = "cpu") -> None:
         if flow_steps < 1:
             raise ValueError(f"flow_steps must be >= 1, got {flow_steps}")
-        self.model, self.flow_steps = model, flow_steps
-        self.chunk = model.cfg.chunk
-        self.row = 0
+        self.model, self.flow_steps, self.batch = model, flow_steps, batch
+        cfg = model.cfg
+        self.chunk, self.context_len = cfg.chunk, cfg.history + 2
+        dh = cfg.d_model // cfg.n_heads
+        slots = self.context_len + self.chunk
+        self.cache: KV = [(torch.zeros(batch, cfg.n_heads, slots, dh, device=device),
+                           torch.zeros(batch, cfg.n_heads, slots, dh, device=device)) for _ in range(cfg.n_layers)]
+        self.rows = torch.full((batch,), self.chunk, dtype=torch.long, device=device)  # all need a begin()
+        self.domain = torch.zeros(batch, dtype=torch.long, device=device)
+        self.state_mask = torch.zeros(batch, cfg.state_dim, device=device)
+        self._mode = torch.full((batch,), FD, dtype=torch.long, device=device)
+        self._ones = torch.ones(batch, 1, device=device)
 
     @torch.inference_mode()
-    def begin(self, history: torch.Tensor, domain: torch.Tensor, task: torch.Tensor, goal: torch.Tensor,
-              act_mask: torch.Tensor, state_mask: torch.Tensor) -> None:
-        """Encode the context: history ``(B, H, state_dim)`` normalized, domain/task ``(B,)``, goal ``(B, 3)``."""
+    def begin(self, index: torch.Tensor, history: torch.Tensor, domain: torch.Tensor, task: torch.Tensor,
+              goal: torch.Tensor, state_mask: torch.Tensor) -> None:
+        """(Re)start the chunk of samples ``index (K,)``: history ``(K, H, state_dim)`` normalized,
+        domain/task ``(K,)`` long, goal ``(K, 3)``, state_mask ``(K, state_dim)``."""
         ctx = self.model.context(history, domain, task, goal)
-        b, h, c, dh = ctx[0][0].shape
-        self.cache: KV = []
-        for k, v in ctx:
-            kbuf, vbuf = k.new_empty(b, h, c + self.chunk, dh), v.new_empty(b, h, c + self.chunk, dh)
-            kbuf[:, :, :c], vbuf[:, :, :c] = k, v
-            self.cache.append((kbuf, vbuf))
-        self.context_len = c
-        self.domain, self.act_mask, self.state_mask = domain, act_mask, state_mask
-        self._mode = torch.full_like(domain, FD)
-        self._ones = torch.ones(b, 1, device=history.device)
-        self.row = 0
+        for (kbuf, vbuf), (k, v) in zip(self.cache, ctx, strict=True):
+            kbuf[index, :, : self.context_len] = k
+            vbuf[index, :, : self.context_len] = v
+        self.rows[index] = 0
+        self.domain[index], self.state_mask[index] = domain, state_mask
 
     @torch.inference_mode()
-    def step(self, action: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """One transition: action tokens ``(B, action_dim)`` (model space) → predicted normalized state
-        delta ``(B, state_dim)`` of the next state relative to the chunk's current state s_t."""
-        if self.row >= self.chunk:
-            raise RuntimeError(f"chunk of {self.chunk} steps used up: call begin() with the new history first")
-        m, b = self.model, action.shape[0]
-        act = (action * self.act_mask).unsqueeze(1)
-        if generator is None:
-            s = action.new_zeros(b, 1, m.cfg.state_dim)
-        else:
-            s = torch.randn(b, 1, m.cfg.state_dim, device=action.device, generator=generator)
-        # The row is written at the same cache slot on every flow pass; the last pass stays committed.
-        length = self.context_len + self.row
+    def step(self, action: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """One transition for every sample: action tokens ``(B, action_dim)`` (model space, masked) →
+        predicted normalized state delta ``(B, state_dim)`` relative to the sample's chunk-start state.
+
+        ``noise (B, state_dim)`` is where each sample's flow starts: None (zeros) is the deterministic
+        mode; Gaussian rows give stochastic samples.
+        """
+        if bool((self.rows >= self.chunk).any()):
+            raise RuntimeError("some samples used up their chunk: begin() them with their new history first")
+        m, b = self.model, self.batch
+        act = action.unsqueeze(1)
+        s = action.new_zeros(b, 1, m.cfg.state_dim) if noise is None else noise.unsqueeze(1).clone()
+        pos = self.context_len + self.rows
+        # The row is rewritten at the same cache slot on every flow pass; the last pass stays committed.
         for k in range(self.flow_steps):
             tau = torch.full_like(self._ones, k / self.flow_steps)
-            rows = m.embed_rows(act, self._ones, s * self.state_mask.unsqueeze(1), tau, self.domain, self._mode,
-                                self.row)
-            s = s + m.generate_cached(rows, self.cache, length, self.domain, self.state_mask) / self.flow_steps
-        self.row += 1
+            rows = (m.act_in(act, self.domain) + m.t_act(self._ones) + m.t_state(tau)
+                    + m.state_in(s * self.state_mask.unsqueeze(1), self.domain)
+                    + m.row_pos[self.rows].unsqueeze(1) + m.mode_emb(self._mode).unsqueeze(1))
+            s = s + m.generate_step(rows, self.cache, pos, self.domain, self.state_mask) / self.flow_steps
+        self.rows += 1
         return s[:, 0] * self.state_mask

@@ -109,15 +109,16 @@ class WorldModel(nn.Module):
             v_state = v_state * state_mask.unsqueeze(1)
         return v_act, v_state, new
 
-    def generate_cached(self, rows: torch.Tensor, cache: KV, length: int, domain: torch.Tensor,
-                        state_mask: torch.Tensor) -> torch.Tensor:
-        """Stepping pass over ``rows (B, G, d)`` using per-layer preallocated key/value buffers that hold
-        ``length`` tokens (context + committed rows); returns state velocities ``(B, G, state_dim)``."""
-        g = rows.shape[1]
-        mask = generator_mask(g, length, 0, rows.device)
+    def generate_step(self, rows: torch.Tensor, cache: KV, pos: torch.Tensor, domain: torch.Tensor,
+                      state_mask: torch.Tensor) -> torch.Tensor:
+        """One stepping row per sample, ``rows (B, 1, d)``, at cache slot ``pos (B,)`` of per-layer
+        key/value buffers ``(B, H, N, dh)``; attends to slots ``<= pos``. Returns state velocities
+        ``(B, 1, state_dim)``."""
+        n = cache[0][0].shape[2]
+        key_mask = (torch.arange(n, device=rows.device) <= pos.unsqueeze(1)).view(-1, 1, 1, n)
         h = rows
         for blk, (kbuf, vbuf) in zip(self.blocks, cache, strict=True):
-            h = blk.generator_cached(h, kbuf, vbuf, length, mask)
+            h = blk.generator_step(h, kbuf, vbuf, pos, key_mask)
         return self.state_out(self.ln_out(h), domain) * state_mask.unsqueeze(1)
 
     def forward(self, history: torch.Tensor, domain: torch.Tensor, task: torch.Tensor, goal: torch.Tensor,

@@ -1,0 +1,231 @@
+"""Batched learned-simulator core: N environments stepped by the world model, no physics.
+
+Shared by the single env, the Gymnasium vector env and the SB3 adapter. Start states come from the
+MuJoCo twin's reset distribution (same seed → same start as the twin); every step turns the native
+action into a Cosmos3 trajectory token exactly as the twin's controller commands it
+(:class:`~cosmos3_gym.tokens.native.NativeActionMap`) and asks the model for the next state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from cosmos3_gym.embodiment.spec import MAX_ACTION_DIM
+from cosmos3_gym.model import Checkpoint, ForwardStepper, load_checkpoint
+from cosmos3_gym.model.config import STATE_DIM, TASK_NAMES
+from cosmos3_gym.sim.twin_env import MujocoTwinEnv
+from cosmos3_gym.tasks import compute_reward, is_success, is_terminated
+from cosmos3_gym.tokens.native import NativeActionMap
+from cosmos3_gym.tokens.rotation import matrix_to_rot6d, rot6d_to_matrix
+
+_CHECKPOINTS: dict[tuple[str, str], Checkpoint] = {}
+
+
+def get_checkpoint(model: str | Checkpoint | None, device: str) -> Checkpoint:
+    """Resolve ``model=`` (None/"default", a checkpoint folder, or a loaded Checkpoint), cached per process."""
+    if isinstance(model, Checkpoint):
+        return model
+    key = (str(model or "default"), str(device))
+    if key not in _CHECKPOINTS:
+        _CHECKPOINTS[key] = load_checkpoint(key[0], device)
+    return _CHECKPOINTS[key]
+
+
+@dataclass(frozen=True)
+class Guards:
+    """Opt-in protections against an agent exploiting model error.
+
+    ``uncertainty_samples``: stochastic samples per env for the disagreement estimate (0 = off);
+    ``uncertainty_penalty``: reward −= penalty · uncertainty (m); ``max_uncertainty``: truncate when
+    the estimate exceeds it (m); ``ood_sigma``: truncate when any state channel leaves the training
+    distribution by more than this many standard deviations.
+    """
+
+    uncertainty_samples: int = 0
+    uncertainty_penalty: float = 0.0
+    max_uncertainty: float | None = None
+    ood_sigma: float | None = None
+
+
+class LearnedSimCore:
+    """State and stepping for ``num_envs`` learned environments of one embodiment × task."""
+
+    def __init__(self, embodiment: str, task: str, num_envs: int, model: str | Checkpoint | None = None,
+                 device: str = "cpu", reward_type: str = "dense", flow_steps: int = 1, guards: Guards | None = None,
+                 render_size: tuple[int, int] = (360, 480)) -> None:
+        if num_envs < 1:
+            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        self.twin = MujocoTwinEnv(embodiment, task, reward_type, render_mode=None, height=render_size[0],
+                                  width=render_size[1])
+        self.emb, self.task, self.layout = self.twin.emb, self.twin.task, self.twin.layout
+        self.reward_type, self.n, self.device = reward_type, num_envs, torch.device(device)
+        self.guards = guards or Guards()
+        self.ckpt = get_checkpoint(model, device)
+        if self.emb.name not in self.ckpt.stats:
+            raise ValueError(f"checkpoint {self.ckpt.path} was not trained on {self.emb.name!r}; "
+                             f"it covers {sorted(self.ckpt.stats)}")
+        stats = self.ckpt.stats[self.emb.name]
+        if stats.size != self.layout.size:
+            raise ValueError(f"checkpoint state size {stats.size} != {self.emb.name} observation size {self.layout.size}")
+        self.mean, self.std, self.dstd = stats.arrays()
+        self.nmap = NativeActionMap(self.emb)
+        k = 1 + self.guards.uncertainty_samples
+        self.stepper = ForwardStepper(self.ckpt.model, num_envs * k, flow_steps, device)
+        self._gen = torch.Generator(device=self.device)
+        self._gen.manual_seed(0)
+        self.state = np.zeros((num_envs, self.layout.size))
+        self.chunk_start = np.zeros_like(self.state)
+        self.history = np.zeros((num_envs, self.ckpt.model.cfg.history, self.layout.size))
+        self.goal = np.zeros((num_envs, 3))
+        self.elapsed = np.zeros(num_envs, dtype=np.int64)
+        self.rngs: list[np.random.Generator] = [np.random.default_rng() for _ in range(num_envs)]
+        self.act_mask = torch.zeros(MAX_ACTION_DIM, device=self.device)
+        self.act_mask[: self.emb.raw_action_dim] = 1.0
+        sm = torch.zeros(STATE_DIM, device=self.device)
+        sm[: self.layout.size] = 1.0
+        self.state_mask = sm
+        self.uncertainty = np.zeros(num_envs)
+
+    # -- resets ----------------------------------------------------------------------------------------
+    def reset(self, index: np.ndarray, seeds: list[int | None]) -> None:
+        """Reset envs ``index`` from the twin's reset distribution (seed None continues each env's stream)."""
+        for i, seed in zip(index, seeds, strict=True):
+            if seed is not None:
+                obs, _ = self.twin.reset(seed=int(seed))
+                if i == index[0]:
+                    self._gen.manual_seed(int(seed))  # the uncertainty samples are seeded too
+                self.rngs[i] = self.twin.np_random
+            else:
+                self.twin.np_random = self.rngs[i]
+                obs, _ = self.twin.reset()
+            self.state[i], self.goal[i] = obs["observation"], obs["desired_goal"]
+            self.history[i] = obs["observation"]
+            self.elapsed[i] = 0
+        self._begin(np.asarray(index))
+
+    def _begin(self, index: np.ndarray) -> None:
+        """Restart the model chunk of envs ``index`` from their current state history."""
+        if len(index) == 0:
+            return
+        self.chunk_start[index] = self.state[index]
+        k = 1 + self.guards.uncertainty_samples
+        rows = np.concatenate([index + j * self.n for j in range(k)])
+        hist = np.tile((self.history[index] - self.mean) / self.std, (k, 1, 1))
+        pad = np.zeros((len(rows), hist.shape[1], STATE_DIM), np.float32)
+        pad[..., : self.layout.size] = hist
+        b = len(rows)
+        self.stepper.begin(torch.as_tensor(rows, device=self.device), torch.as_tensor(pad, device=self.device),
+                           torch.full((b,), self.emb.domain_id, device=self.device),
+                           torch.full((b,), TASK_NAMES.index(self.task.name), device=self.device),
+                           torch.as_tensor(np.tile(self.goal[index], (k, 1)), dtype=torch.float32, device=self.device),
+                           self.state_mask.expand(b, -1))
+
+    # -- stepping --------------------------------------------------------------------------------------
+    def arm_tcp(self, state: np.ndarray) -> np.ndarray:
+        """TCP poses of the controlled arms ``(N, arms, 4, 4)`` from state vectors ``(N, S)``."""
+        arms = self.layout.num_arms
+        tcp = np.broadcast_to(np.eye(4), (len(state), arms, 4, 4)).copy()
+        for a in range(arms):
+            tcp[:, a, :3, 3] = self.layout.arm(state, "tcp_pos", a)
+            tcp[:, a, :3, :3] = rot6d_to_matrix(self.layout.arm(state, "tcp_rot6d", a))
+        return tcp
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Advance all envs by one clipped native action ``(N, A)``.
+
+        Returns (rewards, terminated, success, info) and updates ``self.state``; truncation by time
+        limit is the caller's business (``self.elapsed``), guards add ``info['guard_truncated']``.
+        """
+        raw = self.nmap.to_raw(self.arm_tcp(self.state), actions)
+        tokens = torch.zeros(self.stepper.batch, MAX_ACTION_DIM, device=self.device)
+        k = 1 + self.guards.uncertainty_samples
+        tokens[:, : self.emb.raw_action_dim] = torch.as_tensor(np.tile(self.emb.normalize(raw), (k, 1)),
+                                                                dtype=torch.float32, device=self.device)
+        noise = None
+        if k > 1:  # copies 1..k-1 start their flow from Gaussian noise; copy 0 is the deterministic state
+            noise = torch.randn(self.stepper.batch, STATE_DIM, generator=self._gen, device=self.device)
+            noise[: self.n] = 0.0
+        delta = self.stepper.step(tokens, noise).cpu().numpy()[:, : self.layout.size]
+        pred = self.chunk_start + delta[: self.n] * self.dstd
+        if k > 1:
+            copies = np.tile(self.chunk_start, (k - 1, 1)) + delta[self.n:] * self.dstd
+            self.uncertainty = self._spread(pred, copies.reshape(k - 1, self.n, -1))
+        self.state = self._project(pred)
+        self.history = np.concatenate([self.history[:, 1:], self.state[:, None]], axis=1)
+        self.elapsed += 1
+        return self._outcome(raw)
+
+    def _spread(self, pred: np.ndarray, copies: np.ndarray) -> np.ndarray:
+        """Mean distance (m) between stochastic samples and the deterministic prediction, over the
+        TCP and cube positions: the sample-disagreement uncertainty estimate ``(N,)``."""
+        parts = [self.layout.parts[p] for p in ("tcp_pos", "cube_pos")]
+        idx = np.concatenate([np.arange(p.start, p.stop) for p in parts])
+        return np.linalg.norm(copies[..., idx] - pred[None, :, idx], axis=-1).mean(0)
+
+    def _project(self, state: np.ndarray) -> np.ndarray:
+        """Keep a predicted state physically consistent: rotations on SO(3), gripper widths in range,
+        cube-relative position derived from the predicted cube and TCP positions."""
+        out = state.copy()
+        lay = self.layout
+        for part in ("tcp_rot6d", "cube_rot6d"):
+            if part in lay.parts:
+                sl = lay.parts[part]
+                r6 = out[:, sl].reshape(len(out), -1, 6)
+                out[:, sl] = matrix_to_rot6d(rot6d_to_matrix(r6)).reshape(len(out), -1)
+        if "gripper_width" in lay.parts:
+            widths = np.array([self.nmap.arm_gripper[a].max_width_m for a in range(lay.num_arms)])
+            out[:, lay.parts["gripper_width"]] = np.clip(out[:, lay.parts["gripper_width"]], 0.0, widths)
+        if "cube_rel_pos" in lay.parts:
+            out[:, lay.parts["cube_rel_pos"]] = lay.get(out, "cube_pos") - lay.arm(out, "tcp_pos", 0)
+        return out
+
+    def achieved_goal(self, state: np.ndarray) -> np.ndarray:
+        return (self.layout.arm(state, "tcp_pos", 0) if self.task.goal_part == "tcp_pos"
+                else self.layout.get(state, "cube_pos")).copy()
+
+    def _outcome(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        achieved = self.achieved_goal(self.state)
+        reward = compute_reward(achieved, self.goal, self.task, self.reward_type)
+        success = is_success(achieved, self.goal, self.task)
+        terminated = is_terminated(self.layout.get(self.state, "cube_pos"), self.emb.spec.workspace)
+        info: dict[str, Any] = {"cosmos3_action": raw, "goal_distance": -compute_reward(achieved, self.goal, self.task,
+                                                                                       "dense")}
+        guard = np.zeros(self.n, dtype=bool)
+        if self.guards.uncertainty_samples:
+            info["model_uncertainty"] = self.uncertainty.copy()
+            reward = reward - self.guards.uncertainty_penalty * self.uncertainty
+            if self.guards.max_uncertainty is not None:
+                guard |= self.uncertainty > self.guards.max_uncertainty
+        if self.guards.ood_sigma is not None:
+            z = np.abs((self.state - self.mean) / self.std)
+            guard |= (z > self.guards.ood_sigma).any(axis=1)
+        info["guard_truncated"] = guard
+        return reward, terminated, success, info
+
+    def obs(self) -> dict[str, np.ndarray]:
+        """Batched goal-conditioned observation dict."""
+        return {"observation": self.state.copy(), "achieved_goal": self.achieved_goal(self.state),
+                "desired_goal": self.goal.copy()}
+
+    def after_step(self) -> None:
+        """Re-begin the chunk of every env that used up its 16 transitions."""
+        done = (self.stepper.rows[: self.n] >= self.stepper.chunk).cpu().numpy()
+        self._begin(np.flatnonzero(done))
+
+    def qpos(self, i: int) -> np.ndarray:
+        """A MuJoCo ``qpos`` of env ``i``'s predicted state (robot joints + cube pose) for rendering."""
+        lay, st = self.layout, self.state[i]
+        q = np.zeros(self.twin.model.nq)
+        q[: lay.robot_nq] = lay.get(st, "joint_pos")
+        adr = self.twin.reader.cube_qadr
+        q[adr: adr + 3] = lay.get(st, "cube_pos")
+        import mujoco
+
+        quat = np.zeros(4)
+        mujoco.mju_mat2Quat(quat, rot6d_to_matrix(lay.get(st, "cube_rot6d")).reshape(-1))
+        q[adr + 3: adr + 7] = quat
+        return q
