@@ -1,5 +1,57 @@
-"""Test setup: headless MuJoCo rendering (EGL, falling back to OSMesa) before mujoco is imported."""
+"""Shared fixtures: headless rendering, and a tiny world model trained in seconds on every embodiment."""
+
+from __future__ import annotations
 
 import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")
+
+import gymnasium as gym  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from cosmos3_gym import list_embodiments  # noqa: E402
+from cosmos3_gym.sim.policies import RandomSmooth  # noqa: E402
+from cosmos3_gym.sim.twin_env import MujocoTwinEnv  # noqa: E402
+from cosmos3_gym.training.trainer import TrainConfig, train  # noqa: E402
+from cosmos3_gym.training.windows import Episode  # noqa: E402
+
+
+def twin_episodes(embodiment: str, task: str, episodes: int, steps: int, seed: int = 0) -> list[Episode]:
+    """Random-smooth rollouts of the MuJoCo twin as training episodes."""
+    env = MujocoTwinEnv(embodiment, task)
+    out = []
+    for i in range(episodes):
+        obs, _ = env.reset(seed=seed + i)
+        policy = RandomSmooth(env.action_space.shape[0], seed + i)
+        states, raws = [obs["observation"]], []
+        for _ in range(steps):
+            obs, _, _, _, info = env.step(policy(obs))
+            states.append(obs["observation"])
+            raws.append(info["cosmos3_action"])
+        out.append(Episode(embodiment, task, np.array(states), np.array(raws), obs["desired_goal"], False))
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> str:
+    """A tiny checkpoint covering every embodiment, trained for a few seconds (fidelity is not the point)."""
+    episodes = [e for name in list_embodiments() for e in twin_episodes(name, "lift", 3, 40)]
+    out = tmp_path_factory.mktemp("tiny_model")
+    train(episodes, out, TrainConfig(size="tiny", steps=40, batch_size=32, val_every=40, warmup=5), progress=False)
+    return str(out)
+
+
+@pytest.fixture()
+def make(tiny_model):
+    """``make(env_id, **kw)``: gym.make a learned id on the tiny model."""
+    envs = []
+
+    def _make(env_id: str, **kw):
+        env = gym.make(env_id, model=tiny_model, **kw)
+        envs.append(env)
+        return env
+
+    yield _make
+    for env in envs:
+        env.close()

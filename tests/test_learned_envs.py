@@ -1,0 +1,142 @@
+"""Every learned id (from the registry): API checkers, twin-equal spaces, determinism, vector env, SB3."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env as gym_check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+import cosmos3_gym  # noqa: F401
+from cosmos3_gym.registration import learned_ids
+
+IDS = learned_ids()
+
+
+def test_every_embodiment_and_task_is_registered():
+    for robot in ("Franka", "UR5e", "WidowX", "Agibot", "UMI"):
+        for task in ("Reach", "Push", "Lift"):
+            assert f"Cosmos3-{robot}-{task}-v0" in IDS
+        assert f"Cosmos3-{robot}-v0" in IDS
+        assert gym.spec(f"Cosmos3-{robot}-v0").kwargs["task"] == "lift"
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_checkers_and_spaces_equal_twin(make, env_id):
+    env = make(env_id)
+    gym_check_env(env.unwrapped, skip_render_check=True)
+    sb3_check_env(env.unwrapped, warn=True)
+    twin = gym.make(env_id.replace("-v0", "-MuJoCo-v0"))
+    assert env.observation_space == twin.observation_space
+    assert env.action_space == twin.action_space
+    assert env.spec.max_episode_steps == twin.spec.max_episode_steps
+    twin.close()
+
+
+@pytest.mark.parametrize("env_id", [i for i in IDS if i.endswith("-Lift-v0")])
+def test_reset_matches_twin_and_is_deterministic(make, env_id):
+    env, twin = make(env_id), gym.make(env_id.replace("-v0", "-MuJoCo-v0"))
+    for seed in (0, 5):
+        a, _ = env.reset(seed=seed)
+        b, _ = twin.reset(seed=seed)
+        np.testing.assert_array_equal(a["observation"], b["observation"])
+        np.testing.assert_array_equal(a["desired_goal"], b["desired_goal"])
+    twin.close()
+
+    def rollout(seed):
+        obs, _ = env.reset(seed=seed)
+        rng = np.random.default_rng(0)
+        out = [obs["observation"]]
+        for _ in range(40):  # crosses a chunk boundary (16 steps)
+            obs, reward, *_ , info = env.step(rng.uniform(-1, 1, env.action_space.shape).astype(np.float32))
+            out.append(obs["observation"])
+            assert np.isfinite(info["model_uncertainty"]) and info["cosmos3_action"].shape[-1] >= 10
+        return np.stack(out)
+
+    np.testing.assert_array_equal(rollout(3), rollout(3))
+
+
+def test_bad_actions(make):
+    env = make("Cosmos3-Franka-v0")
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="shape"):
+        env.step(np.zeros(8))
+    with pytest.raises(ValueError, match="finite"):
+        env.step(np.array([0, 0, np.inf, 0, 0, 0, 0]))
+    with pytest.raises(ValueError, match="backend"):
+        gym.make("Cosmos3-Franka-v0", backend="isaac")
+
+
+def test_backend_mujoco_returns_the_twin():
+    from cosmos3_gym.sim.twin_env import MujocoTwinEnv
+
+    env = gym.make("Cosmos3-UR5e-Reach-v0", backend="mujoco")
+    assert isinstance(env.unwrapped, MujocoTwinEnv) and env.unwrapped.task.name == "reach"
+
+
+def test_out_of_range_actions_clip_like_the_twin(make):
+    env = make("Cosmos3-Franka-Push-v0")
+    env.reset(seed=1)
+    big = env.step(np.full(7, 3.0, np.float32))[0]["observation"]
+    env.reset(seed=1)
+    one = env.step(np.full(7, 1.0, np.float32))[0]["observation"]
+    np.testing.assert_array_equal(big, one)
+
+
+@pytest.mark.parametrize("robot", ["Franka", "Agibot"])
+def test_vector_env_matches_single_envs(tiny_model, robot):
+    env_id, n = f"Cosmos3-{robot}-Lift-v0", 3
+    venv = gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point", model=tiny_model)
+    assert venv.metadata["autoreset_mode"].name == "NEXT_STEP"
+    singles = [gym.make(env_id, model=tiny_model, uncertainty_samples=0) for _ in range(n)]
+    vobs, _ = venv.reset(seed=10)
+    sobs = [e.reset(seed=10 + i)[0] for i, e in enumerate(singles)]
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        acts = rng.uniform(-1, 1, venv.action_space.shape).astype(np.float32)
+        vobs, vrew, vterm, vtrunc, _ = venv.step(acts)
+        for i, e in enumerate(singles):
+            o, r, *_ = e.step(acts[i])
+            np.testing.assert_allclose(vobs["observation"][i], o["observation"], atol=1e-5)
+            assert vrew[i] == pytest.approx(r, abs=1e-5)
+    venv.close()
+
+
+def test_vector_env_time_limit_and_autoreset(tiny_model):
+    venv = gym.make_vec("Cosmos3-UMI-Reach-v0", num_envs=2, vectorization_mode="vector_entry_point",
+                        model=tiny_model, max_episode_steps=5)
+    venv.reset(seed=0)
+    zeros = np.zeros(venv.action_space.shape, np.float32)
+    for _ in range(4):
+        _, _, term, trunc, _ = venv.step(zeros)
+        assert not trunc.any()
+    _, _, term, trunc, _ = venv.step(zeros)
+    assert trunc.all() and not term.any()
+    obs, rew, term, trunc, _ = venv.step(zeros)  # NEXT_STEP: the reset step
+    assert not trunc.any() and np.all(rew == 0.0)
+    venv.close()
+
+
+def test_sb3_ppo_trains_in_learned_sim(tiny_model):
+    from stable_baselines3 import PPO
+
+    from cosmos3_gym.envs.sb3 import LearnedSB3VecEnv
+
+    venv = LearnedSB3VecEnv(4, "franka", "reach", model=tiny_model, max_episode_steps=20)
+    model = PPO("MultiInputPolicy", venv, n_steps=64, batch_size=64, n_epochs=1, seed=0, device="cpu")
+    model.learn(300)
+    obs = venv.reset()
+    action, _ = model.predict(obs, deterministic=True)
+    assert action.shape == (4, 7)
+    venv.close()
+
+
+def test_chunk_mode_and_render(make):
+    env = make("Cosmos3-WidowX-Lift-v0", chunk_actions=True, render_mode="rgb_array", width=96, height=72)
+    env.reset(seed=0)
+    assert env.action_space.shape == (16, 7)
+    obs, _, _, _, info = env.step(np.zeros((16, 7), np.float32))
+    assert info["states"].shape == (16, obs["observation"].shape[0])
+    frame = env.render()
+    assert frame.shape == (72, 96, 3) and frame.std() > 5
