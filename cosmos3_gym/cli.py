@@ -30,10 +30,31 @@ def _embodiments(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--embodiment", default="franka", help="embodiment name (default: franka)")
+    p.add_argument("--task", default="lift", choices=("reach", "push", "lift"))
+    p.add_argument("--model", default="default", help="checkpoint folder (default: the shipped model)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="demo_out", help="folder for demo.mp4, demo.png, demo.json")
+    p.add_argument("--no-video", action="store_true", help="skip rendering the side-by-side video")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from cosmos3_gym.demo import format_table, run_demo
+
+    result = run_demo(args.embodiment, args.task, args.model, args.seed, args.out, video=not args.no_video)
+    print(json.dumps(asdict(result), indent=2) if args.json else format_table(result))
+    return 0
+
+
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "embodiments": ("list the shipped embodiments and their Cosmos3 domains",
                     lambda p: p.add_argument("--json", action="store_true", help="machine-readable output"),
                     _embodiments),
+    "demo": ("one episode in the learned simulator beside the MuJoCo twin: table, video, plot", _demo_args, _demo),
 }
 
 

@@ -19,6 +19,14 @@ def _gym_names() -> dict[str, str]:
     return {n: yaml.safe_load((embodiments_dir() / f"{n}.yaml").read_text())["gym_name"] for n in list_embodiments()}
 
 
+def robot_name(embodiment: str) -> str:
+    """The ``<Robot>`` part of an embodiment's ids (its YAML ``gym_name``)."""
+    names = _gym_names()
+    if embodiment not in names:
+        raise ValueError(f"unknown embodiment {embodiment!r}; shipped: {', '.join(sorted(names))}")
+    return names[embodiment]
+
+
 def twin_ids() -> list[str]:
     """Every registered MuJoCo-twin id."""
     return sorted(i for i in gym.registry if i.startswith("Cosmos3-") and i.endswith("-MuJoCo-v0"))

@@ -1,0 +1,185 @@
+"""Roll out a MuJoCo twin with a data-collection policy and write a LeRobot v3.0 dataset.
+
+Episode ``i`` uses ``env.reset(seed=seed + i)`` and a policy seeded ``seed + i``, so every episode is
+reproducible on its own. Each finished episode is committed atomically (:mod:`.writer`); an interrupted
+run keeps exactly the episodes finished before the interruption.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from tqdm import tqdm
+
+import cosmos3_gym
+from cosmos3_gym.data.format import (
+    ACTION,
+    CHUNKS_SIZE,
+    CODEBASE_VERSION,
+    DATA_FILE_MB,
+    DATA_PATH,
+    DONE,
+    GOAL,
+    INFO_PATH,
+    NEXT_STATE,
+    RAW,
+    REWARD,
+    STATE,
+    SUCCESS,
+    TASK_INSTRUCTIONS,
+    TERMINATED,
+    DatasetError,
+    frame_features,
+)
+from cosmos3_gym.data.writer import DatasetWriter
+from cosmos3_gym.embodiment import Embodiment, list_embodiments, load_embodiment
+from cosmos3_gym.sim.policies import POLICY_KINDS, Policy, make_policy
+from cosmos3_gym.tasks import get_task
+
+#: info.json ``cosmos3`` fields that must match to append to an existing dataset.
+APPEND_MUST_MATCH = ("embodiment", "task", "policy", "env_id", "yaml_hash", "max_episode_steps", "reward_type")
+
+
+def twin_env_id(emb: Embodiment, task: str) -> str:
+    """Registered MuJoCo-twin id, e.g. ``Cosmos3-Franka-Lift-MuJoCo-v0``."""
+    return f"Cosmos3-{emb.spec.gym_name}-{task.capitalize()}-MuJoCo-v0"
+
+
+def rollout(env: gym.Env, policy: Policy, seed: int) -> dict[str, np.ndarray]:
+    """One episode -> frame columns, each ``(T, ...)``: ``s_t``, goal, ``a_t`` (as executed, clipped to the
+    box), the raw Cosmos3 action of the step, ``s_{t+1}``, reward, done/terminated/success after the step."""
+    obs, _ = env.reset(seed=seed)
+    policy.reset(obs)
+    rows: dict[str, list] = {k: [] for k in (STATE, GOAL, ACTION, RAW, NEXT_STATE, REWARD, DONE, TERMINATED, SUCCESS)}
+    while True:
+        action = np.clip(np.asarray(policy(obs), dtype=np.float32), -1.0, 1.0)
+        nxt, reward, terminated, truncated, info = env.step(action)
+        for key, value in ((STATE, obs["observation"]), (GOAL, obs["desired_goal"]), (ACTION, action),
+                           (RAW, info["cosmos3_action"]), (NEXT_STATE, nxt["observation"]), (REWARD, reward),
+                           (DONE, terminated or truncated), (TERMINATED, terminated), (SUCCESS, info["is_success"])):
+            rows[key].append(value)
+        obs = nxt
+        if terminated or truncated:
+            break
+    dtypes = {STATE: np.float32, GOAL: np.float32, ACTION: np.float32, RAW: np.float64, NEXT_STATE: np.float32,
+              REWARD: np.float32, DONE: bool, TERMINATED: bool, SUCCESS: bool}
+    return {k: np.asarray(v, dtype=dtypes[k]) for k, v in rows.items()}
+
+
+def _info(emb: Embodiment, task: str, policy: str, env: gym.Env) -> dict[str, Any]:
+    """``meta/info.json`` without totals: LeRobot v3.0 keys plus the ``cosmos3`` block."""
+    twin = env.unwrapped
+    layout = {part: [sl.start, sl.stop] for part, sl in twin.layout.parts.items()}
+    return {
+        "codebase_version": CODEBASE_VERSION, "robot_type": emb.name, "total_tasks": 1,
+        "chunks_size": CHUNKS_SIZE, "data_files_size_in_mb": DATA_FILE_MB, "video_files_size_in_mb": 0,
+        "fps": emb.fps, "data_path": DATA_PATH, "video_path": None,
+        "features": frame_features(emb, {k: tuple(v) for k, v in layout.items()}),
+        "cosmos3": {
+            "embodiment": emb.name, "domain_name": emb.domain_name, "domain_id": emb.domain_id,
+            "raw_action_dim": emb.raw_action_dim, "native_action_dim": emb.native_action_dim,
+            "chunk_size": emb.chunk_size, "yaml_hash": emb.yaml_hash, "task": task,
+            "task_instruction": TASK_INSTRUCTIONS[task], "policy": policy, "env_id": env.spec.id,
+            "max_episode_steps": env.spec.max_episode_steps, "reward_type": twin.reward_type,
+            "observation_layout": layout, "num_arms": twin.layout.num_arms,
+            "final_observation": NEXT_STATE, "seeds": [], "package_version": cosmos3_gym.__version__,
+        },
+    }
+
+
+def _check_args(embodiment: str, task: str, episodes: int, policy: str, max_steps: int | None,
+                append: bool, overwrite: bool) -> None:
+    if embodiment not in list_embodiments():
+        raise ValueError(f"unknown embodiment {embodiment!r}; allowed: {', '.join(list_embodiments())}")
+    get_task(task)  # raises with the allowed names
+    if policy not in POLICY_KINDS:
+        raise ValueError(f"unknown policy {policy!r}; allowed: {', '.join(POLICY_KINDS)}")
+    if isinstance(episodes, bool) or not isinstance(episodes, int | np.integer) or episodes < 1:
+        raise ValueError(f"episodes must be an integer >= 1, got {episodes!r}")
+    if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1):
+        raise ValueError(f"max_steps must be None or an integer >= 1, got {max_steps!r}")
+    if append and overwrite:
+        raise ValueError("append and overwrite exclude each other; pick one")
+
+
+def _prepare(out: Path, info: dict[str, Any], append: bool, overwrite: bool) -> DatasetWriter:
+    """Open ``out`` for writing according to the existing-folder rules (see :func:`collect`)."""
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"{out} exists and is not a directory")
+    has_content = out.is_dir() and any(out.iterdir())
+    is_dataset = (out / INFO_PATH).is_file()
+    if has_content and not (append or overwrite):
+        raise FileExistsError(f"{out} is not empty; pass --append (append=True) to add episodes to the dataset "
+                              f"there or --overwrite (overwrite=True) to replace it")
+    if has_content and not is_dataset:
+        raise FileExistsError(f"{out} is not empty and holds no dataset (no {INFO_PATH}); refusing to "
+                              f"{'append to' if append else 'delete'} it")
+    if has_content and overwrite:
+        shutil.rmtree(out)
+    if has_content and append:
+        writer = DatasetWriter.open(out)
+        have, want = writer.info["cosmos3"], info["cosmos3"]
+        diff = [f"{k}: dataset {have.get(k)!r} vs requested {want[k]!r}" for k in APPEND_MUST_MATCH
+                if have.get(k) != want[k]]
+        if diff:
+            raise DatasetError(f"cannot append to {out}: " + "; ".join(diff))
+        return writer
+    out.mkdir(parents=True, exist_ok=True)
+    return DatasetWriter.create(out, info)
+
+
+def collect(embodiment: str, task: str, episodes: int, policy: str, out_dir: str | Path, seed: int | None = None,
+            progress: bool = True, max_steps: int | None = None, append: bool = False,
+            overwrite: bool = False) -> Path:
+    """Collect ``episodes`` MuJoCo-twin episodes with ``policy`` into the LeRobot v3.0 folder ``out_dir``.
+
+    Args:
+        embodiment: shipped embodiment name (``cosmos3_gym.list_embodiments()``).
+        task: ``reach`` | ``push`` | ``lift``.
+        episodes: number of episodes (>= 1).
+        policy: ``expert`` | ``noisy-expert`` | ``random-smooth``.
+        out_dir: dataset folder. A non-empty folder is refused unless ``append`` (add episodes; the
+            embodiment, task, policy, env id, YAML hash, step limit and reward type must match) or
+            ``overwrite`` (delete the dataset there first; refused if it holds no dataset).
+        seed: first episode seed (episode ``i`` uses ``seed + i``); ``None`` = 0, or when appending, one
+            past the largest seed already in the dataset. Appending never reuses a seed.
+        progress: show a tqdm bar on stderr.
+        max_steps: episode step limit (default: the task's ``max_episode_steps``).
+
+    Returns:
+        The dataset folder (resolved).
+    """
+    _check_args(embodiment, task, episodes, policy, max_steps, append, overwrite)
+    task = task.lower()
+    emb = load_embodiment(embodiment)
+    env_id = twin_env_id(emb, task)
+    env = gym.make(env_id, max_episode_steps=max_steps) if max_steps else gym.make(env_id)
+    try:
+        info = _info(emb, task, policy, env)
+        make_policy(policy, env.unwrapped, 0)  # fails (e.g. no expert module) before the disk is touched
+        out = Path(out_dir).expanduser().resolve()
+        writer = _prepare(out, info, append, overwrite)
+        used = set(writer.info["cosmos3"]["seeds"])
+        start = (max(used) + 1 if used else 0) if seed is None else int(seed)
+        clash = sorted(used & set(range(start, start + episodes)))
+        if clash:
+            raise ValueError(f"seeds {clash[:5]}{'...' if len(clash) > 5 else ''} are already in {out}; "
+                             f"pass seed >= {max(used) + 1} (or leave it unset)")
+        bar = tqdm(total=episodes, desc=f"collect {emb.name}/{task}/{policy}", unit="ep", disable=not progress)
+        steps = successes = 0
+        with bar:
+            for i in range(episodes):
+                ep_seed = start + i
+                columns = rollout(env, make_policy(policy, env.unwrapped, ep_seed), ep_seed)
+                writer.add_episode(columns, ep_seed)
+                steps += len(columns[SUCCESS])
+                successes += bool(columns[SUCCESS][-1])
+                bar.set_postfix(steps=steps, success=f"{successes / (i + 1):.0%}")
+                bar.update()
+    finally:
+        env.close()
+    return out

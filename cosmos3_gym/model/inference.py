@@ -1,0 +1,83 @@
+"""The three Cosmos3 modes in physical units for one embodiment: numpy states and raw actions in/out.
+
+Wraps normalization (state stats from the checkpoint, the Cosmos3 quantile map for actions) around
+:meth:`WorldModel.sample`, so callers never touch model space.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from cosmos3_gym.embodiment import Embodiment, load_embodiment
+from cosmos3_gym.embodiment.spec import MAX_ACTION_DIM
+from cosmos3_gym.model.checkpoint import Checkpoint
+from cosmos3_gym.model.config import STATE_DIM, TASK_NAMES
+
+
+class ModeRunner:
+    """Forward dynamics, inverse dynamics and policy for one embodiment of a loaded checkpoint.
+
+    Shapes: states ``(B, S)`` (the observation vector), raw Cosmos3 actions ``(B, G, D)``, G = chunk.
+    """
+
+    def __init__(self, ckpt: Checkpoint, embodiment: str | Embodiment) -> None:
+        self.emb = embodiment if isinstance(embodiment, Embodiment) else load_embodiment(embodiment)
+        if self.emb.name not in ckpt.stats:
+            raise ValueError(f"checkpoint not trained on {self.emb.name!r}; it covers {sorted(ckpt.stats)}")
+        self.model = ckpt.model
+        self.device = next(self.model.parameters()).device
+        self.mean, self.std, self.dstd = ckpt.stats[self.emb.name].arrays()
+        self.size = len(self.mean)
+        self.chunk, self.history_len = self.model.cfg.chunk, self.model.cfg.history
+
+    def _t(self, x: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        return torch.as_tensor(np.ascontiguousarray(x), dtype=dtype, device=self.device)
+
+    def _common(self, history: np.ndarray, goal: np.ndarray, task: str) -> tuple[torch.Tensor, ...]:
+        b = history.shape[0]
+        hist = np.zeros((b, self.history_len, STATE_DIM), np.float32)
+        h = history[:, -self.history_len:]
+        if h.shape[1] < self.history_len:  # too short: repeat the oldest state, as at an episode start
+            h = np.concatenate([np.repeat(h[:, :1], self.history_len - h.shape[1], 1), h], 1)
+        hist[..., : self.size] = (h - self.mean) / self.std
+        am = torch.zeros(b, MAX_ACTION_DIM, device=self.device)
+        am[:, : self.emb.raw_action_dim] = 1
+        sm = torch.zeros(b, STATE_DIM, device=self.device)
+        sm[:, : self.size] = 1
+        return (self._t(hist), torch.full((b,), self.emb.domain_id, device=self.device),
+                torch.full((b,), TASK_NAMES.index(task), device=self.device), self._t(goal), am, sm)
+
+    def _tokens(self, raw: np.ndarray) -> torch.Tensor:
+        return self._t(self.emb.to_tokens(raw)[0])
+
+    def _states_out(self, current: np.ndarray, s: torch.Tensor) -> np.ndarray:
+        return current[:, None] + s.cpu().numpy()[..., : self.size] * self.dstd
+
+    def forward_dynamics(self, history: np.ndarray, raw: np.ndarray, goal: np.ndarray, task: str = "lift",
+                         steps: int = 1, seed: int | None = None) -> np.ndarray:
+        """History ``(B, H, S)`` + raw actions ``(B, G, D)`` → predicted states ``(B, G, S)``."""
+        hist, dom, tsk, g, am, sm = self._common(history, goal, task)
+        _, s = self.model.sample("forward_dynamics", hist, dom, tsk, g, am, sm, actions=self._tokens(raw),
+                                 steps=steps, generator=self._gen(seed))
+        return self._states_out(history[:, -1], s)
+
+    def inverse_dynamics(self, states: np.ndarray, goal: np.ndarray, task: str = "lift", steps: int = 1,
+                         seed: int | None = None) -> np.ndarray:
+        """True state sequence ``(B, G+1, S)`` → inferred raw actions ``(B, G, D)``."""
+        hist, dom, tsk, g, am, sm = self._common(states[:, :1], goal, task)
+        fut = np.zeros((states.shape[0], self.chunk, STATE_DIM), np.float32)
+        fut[..., : self.size] = (states[:, 1:] - states[:, :1]) / self.dstd
+        a, _ = self.model.sample("inverse_dynamics", hist, dom, tsk, g, am, sm, states=self._t(fut), steps=steps,
+                                 generator=self._gen(seed))
+        return self.emb.from_tokens(a.cpu().numpy().astype(np.float64))
+
+    def policy(self, history: np.ndarray, goal: np.ndarray, task: str, steps: int = 1,
+               seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """History ``(B, H, S)`` + goal ``(B, 3)`` → (raw action chunk ``(B, G, D)``, expected states ``(B, G, S)``)."""
+        hist, dom, tsk, g, am, sm = self._common(history, goal, task)
+        a, s = self.model.sample("policy", hist, dom, tsk, g, am, sm, steps=steps, generator=self._gen(seed))
+        return self.emb.from_tokens(a.cpu().numpy().astype(np.float64)), self._states_out(history[:, -1], s)
+
+    def _gen(self, seed: int | None) -> torch.Generator | None:
+        return None if seed is None else torch.Generator(device=self.device).manual_seed(seed)
