@@ -50,10 +50,49 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_args(p: argparse.ArgumentParser) -> None:
+    from cosmos3_gym.model.config import PRESETS
+    from cosmos3_gym.training.trainer import TrainConfig
+
+    d = TrainConfig()
+    p.add_argument("--data", nargs="+", required=True, metavar="DIR", help="datasets written by 'collect'")
+    p.add_argument("--out", required=True, metavar="CKPT", help="checkpoint folder to write (or resume)")
+    p.add_argument("--size", default=d.size, choices=sorted(PRESETS), help=f"model size preset (default {d.size})")
+    p.add_argument("--steps", type=int, default=d.steps, help=f"optimizer steps (default {d.steps})")
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--val-every", type=int, default=d.val_every)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--device", default=d.device, help="cpu, cuda, cuda:0, ...")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--json", action="store_true", help="print the training summary as JSON")
+
+
+def _train(args: argparse.Namespace) -> int:
+    import torch
+
+    from cosmos3_gym.training.trainer import TrainConfig, train
+    from cosmos3_gym.training.windows import episodes_from_datasets
+
+    if args.steps < 1 or args.batch_size < 1:
+        raise SystemExit("--steps and --batch-size must be >= 1")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    episodes = episodes_from_datasets(args.data)
+    cfg = TrainConfig(size=args.size, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                      val_every=args.val_every, seed=args.seed, device=args.device)
+    out = train(episodes, args.out, cfg, resume=args.resume, meta={"data": [str(d) for d in args.data]})
+    summary = json.loads((out / "train_summary.json").read_text())
+    print(json.dumps(summary, indent=2) if args.json else f"wrote {out} ({summary['final']})")
+    return 0
+
+
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "embodiments": ("list the shipped embodiments and their Cosmos3 domains",
                     lambda p: p.add_argument("--json", action="store_true", help="machine-readable output"),
                     _embodiments),
+    "train": ("train the world model on collected datasets", _train_args, _train),
     "demo": ("one episode in the learned simulator beside the MuJoCo twin: table, video, plot", _demo_args, _demo),
 }
 

@@ -35,6 +35,24 @@ class Episode:
     expert: bool
 
 
+def episodes_from_datasets(paths: Sequence[str]) -> list[Episode]:
+    """Load collected datasets (``cosmos3-gym collect`` output folders) as training episodes.
+
+    Episodes collected by the scripted ``expert`` are marked as worth imitating (policy mode)."""
+    from cosmos3_gym.data.dataset import load_dataset
+
+    out = []
+    for path in paths:
+        ds = load_dataset(path)
+        for e in range(ds.num_episodes):
+            ep = ds.episode(e)
+            src = ep["source"]
+            out.append(Episode(src.embodiment, src.task, ep["states"].astype(np.float64),
+                               ep["raw_actions"].astype(np.float64), ep["goal"].astype(np.float64),
+                               src.policy == "expert"))
+    return out
+
+
 def compute_stats(episodes: Sequence[Episode], chunk: int = 16) -> dict[str, StateStats]:
     """Per-embodiment state mean/std and the std of ``s_{t+k} − s_t`` over ``k = 1..chunk``."""
     stats = {}
