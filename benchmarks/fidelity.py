@@ -1,0 +1,175 @@
+"""World-model fidelity against MuJoCo, per embodiment, on held-out seeds (world-model issue targets).
+
+For every embodiment:
+
+1. open loop: noisy-expert episodes of Push and Lift in the twin (held-out seeds); from true states
+   at t0 ∈ {0, 16, 32} the model replays the same native actions for 64 steps; errors at horizons
+   1, 16 and 64 for TCP position (mm), TCP rotation (deg), gripper opening (mm), cube position (mm);
+2. inverse dynamics: actions inferred from a true 17-state sequence, executed in MuJoCo from the same
+   start state (each raw row converted to a native action at the current TCP), TCP error at the end
+   of the chunk (mm);
+3. policy head: Lift success rate in MuJoCo with the policy mode as the agent.
+
+    python benchmarks/fidelity.py --model default --episodes 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+import cosmos3_gym
+from cosmos3_gym.envs.learned_core import LearnedSimCore
+from cosmos3_gym.model import load_checkpoint
+from cosmos3_gym.model.inference import ModeRunner
+from cosmos3_gym.model.policy_agent import PolicyHeadAgent
+from cosmos3_gym.sim.policies import make_policy
+from cosmos3_gym.sim.twin_env import MujocoTwinEnv
+from cosmos3_gym.tokens.native import NativeActionMap
+from cosmos3_gym.tokens.rotation import rot6d_to_matrix, rotation_angle
+from hardware import hardware_label
+
+RESULTS = Path(__file__).resolve().parent / "results"
+HORIZONS = (1, 16, 64)
+STARTS = (0, 16, 32)
+SEED0 = 50_000  # held out: training data uses seeds < 10_000
+
+
+def twin_episode(env: MujocoTwinEnv, policy_kind: str, seed: int) -> dict[str, np.ndarray]:
+    obs, _ = env.reset(seed=seed)
+    policy = make_policy(policy_kind, env, seed)
+    policy.reset(obs)
+    states, actions, physics = [obs["observation"]], [], [env.get_state()]
+    for _ in range(env.task.max_episode_steps):
+        a = policy(obs)
+        obs, _, term, _, _ = env.step(a)
+        states.append(obs["observation"])
+        actions.append(a)
+        physics.append(env.get_state())
+        if term:
+            break
+    return {"states": np.array(states), "actions": np.array(actions), "goal": obs["desired_goal"], "physics": physics}
+
+
+def errors(lay, pred: np.ndarray, true: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-sample errors between state batches ``(..., S)``."""
+    rot = rotation_angle(np.swapaxes(rot6d_to_matrix(lay.arm(pred, "tcp_rot6d", 0)), -1, -2)
+                         @ rot6d_to_matrix(lay.arm(true, "tcp_rot6d", 0)))
+    return {"tcp_pos_mm": 1e3 * np.linalg.norm(lay.arm(pred, "tcp_pos", 0) - lay.arm(true, "tcp_pos", 0), axis=-1),
+            "tcp_rot_deg": np.rad2deg(rot),
+            "gripper_mm": 1e3 * np.abs(lay.arm(pred, "gripper_width", 0) - lay.arm(true, "gripper_width", 0))[..., 0],
+            "cube_pos_mm": 1e3 * np.linalg.norm(lay.get(pred, "cube_pos") - lay.get(true, "cube_pos"), axis=-1)}
+
+
+def open_loop(model, emb_name: str, task: str, episodes: list[dict]) -> dict[str, dict[str, float]]:
+    """Model replays of the twin's actions from true states; median/p90 error per horizon."""
+    windows = [(e, t0) for e in episodes for t0 in STARTS if len(e["actions"]) >= t0 + max(HORIZONS)]
+    core = LearnedSimCore(emb_name, task, len(windows), model)
+    lay = core.layout
+    hist = core.ckpt.model.cfg.history
+    for i, (e, t0) in enumerate(windows):
+        core.state[i] = e["states"][t0]
+        core.history[i] = e["states"][np.clip(np.arange(t0 - hist + 1, t0 + 1), 0, None)]
+        core.goal[i] = e["goal"]
+    core._begin(np.arange(len(windows)))
+    out: dict[str, dict[str, float]] = {}
+    for h in range(1, max(HORIZONS) + 1):
+        core.step(np.stack([e["actions"][t0 + h - 1] for e, t0 in windows]))
+        core.after_step()
+        if h in HORIZONS:
+            true = np.stack([e["states"][t0 + h] for e, t0 in windows])
+            for name, v in errors(lay, core.state, true).items():
+                out[f"{name}@{h}"] = {"median": float(np.median(v)), "p90": float(np.percentile(v, 90)),
+                                      "n": len(v)}
+    return out
+
+
+def inverse_dynamics(ckpt, env: MujocoTwinEnv, episodes: list[dict], chunk: int) -> dict[str, float]:
+    """ID replay: infer actions from true 17-state sequences, execute them in MuJoCo, TCP error at the end."""
+    runner, nmap, lay = ModeRunner(ckpt, env.emb), NativeActionMap(env.emb), env.layout
+    errs = []
+    for e in episodes:
+        for t0 in STARTS:
+            if len(e["actions"]) < t0 + chunk:
+                continue
+            seq = e["states"][t0: t0 + chunk + 1]
+            raw = runner.inverse_dynamics(seq[None], e["goal"][None], env.task.name)[0]
+            env.set_state(e["physics"][t0])
+            for r in raw:
+                tcp = env.controller.arm_tcp(env.data)[None]
+                obs, *_ = env.step(nmap.from_raw(tcp, r[None])[0])
+            errs.append(1e3 * np.linalg.norm(lay.arm(obs["observation"], "tcp_pos", 0) - lay.arm(seq[-1], "tcp_pos", 0)))
+    return {"median": float(np.median(errs)), "p90": float(np.percentile(errs, 90)), "n": len(errs)}
+
+
+def policy_success(ckpt, env: MujocoTwinEnv, episodes: int) -> float:
+    agent = PolicyHeadAgent(ckpt, env.emb, env.layout, env.task.name, replan=4)
+    wins = 0
+    for i in range(episodes):
+        obs, _ = env.reset(seed=SEED0 + 5000 + i)
+        agent.reset(obs)
+        info = {}
+        for _ in range(env.task.max_episode_steps):
+            obs, _, term, _, info = env.step(agent(obs))
+            if term:
+                break
+        wins += bool(info.get("is_success"))
+    return wins / episodes
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="default")
+    p.add_argument("--episodes", type=int, default=50, help="held-out episodes per embodiment and task")
+    p.add_argument("--policy-episodes", type=int, default=50)
+    p.add_argument("--embodiments", nargs="+", default=cosmos3_gym.list_embodiments())
+    p.add_argument("--policy", default="noisy-expert", help="policy that drives the twin episodes")
+    p.add_argument("--out", type=Path, default=RESULTS / "fidelity.json")
+    args = p.parse_args()
+    ckpt = load_checkpoint(args.model)
+    report = {"model": args.model, "checkpoint_meta": ckpt.meta, "hardware": hardware_label(), "embodiments": {},
+              "command": f"python benchmarks/fidelity.py --model {args.model} --episodes {args.episodes} "
+                         f"--policy-episodes {args.policy_episodes} --policy {args.policy}"}
+    for name in args.embodiments:
+        t0 = time.time()
+        row: dict = {}
+        for task in ("push", "lift"):
+            env = MujocoTwinEnv(name, task)
+            eps = [twin_episode(env, args.policy, SEED0 + i)
+                   for i in tqdm(range(args.episodes), desc=f"{name} {task} twin", leave=False)]
+            row[f"open_loop_{task}"] = open_loop(ckpt, name, task, eps)
+            if task == "lift":
+                row["inverse_dynamics_tcp_mm@16"] = inverse_dynamics(ckpt, env, eps[: max(5, args.episodes // 5)],
+                                                                      ckpt.model.cfg.chunk)
+                row["policy_lift_success"] = policy_success(ckpt, env, args.policy_episodes)
+        row["wall_s"] = round(time.time() - t0, 1)
+        report["embodiments"][name] = row
+        print(name, json.dumps({k: v for k, v in row.items() if not k.startswith("open_loop")}),
+              {k: round(v["median"], 1) for k, v in row["open_loop_lift"].items()})
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1))
+    _write_markdown(report, args.out.with_suffix(".md"))
+
+
+def _write_markdown(report: dict, path: Path) -> None:
+    keys = [f"{m}@{h}" for h in HORIZONS for m in ("tcp_pos_mm", "tcp_rot_deg", "gripper_mm", "cube_pos_mm")]
+    lines = ["| embodiment | task | " + " | ".join(keys) + " |", "|---|---|" + "---|" * len(keys)]
+    for name, row in report["embodiments"].items():
+        for task in ("push", "lift"):
+            ol = row[f"open_loop_{task}"]
+            lines.append(f"| {name} | {task} | " + " | ".join(f"{ol[k]['median']:.1f}" for k in keys) + " |")
+    lines += ["", "| embodiment | inverse-dynamics replay TCP error @16 (mm, median) | policy-head Lift success |",
+              "|---|---|---|"]
+    for name, row in report["embodiments"].items():
+        lines.append(f"| {name} | {row['inverse_dynamics_tcp_mm@16']['median']:.1f} | "
+                     f"{100 * row['policy_lift_success']:.0f} % |")
+    path.write_text("Medians over held-out windows; model = world model, truth = MuJoCo twin.\n\n" + "\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
