@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
@@ -69,6 +70,18 @@ class Embodiment:
     def yaml_hash(self) -> str:
         """sha256 of the YAML and MJCF bytes: datasets and checkpoints record it."""
         h = hashlib.sha256(self.spec.source_file.read_bytes())
+        h.update(self.spec.mjcf_path.read_bytes())
+        return h.hexdigest()
+
+    @cached_property
+    def dynamics_hash(self) -> str:
+        """sha256 of what a world model learns from: the MJCF and the YAML sections that set the action
+        contract, controller and observation (not the task workspace boxes). Checkpoints record it."""
+        import yaml
+
+        doc = yaml.safe_load(self.spec.source_file.read_text())
+        keep = {k: doc[k] for k in ("cosmos3", "end_effectors", "grippers", "action", "controller", "observation")}
+        h = hashlib.sha256(json.dumps(keep, sort_keys=True).encode())
         h.update(self.spec.mjcf_path.read_bytes())
         return h.hexdigest()
 

@@ -37,7 +37,7 @@ class StateStats:
 
     embodiment: str
     domain_id: int
-    yaml_hash: str
+    dynamics_hash: str
     mean: list[float]
     std: list[float]
     delta_std: list[float]
@@ -110,9 +110,10 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", check_
         from cosmos3_gym.embodiment import list_embodiments, load_embodiment
 
         for name, st in stats.items():
-            if name in list_embodiments() and load_embodiment(name).yaml_hash != st.yaml_hash:
-                raise CheckpointError(f"{path}: trained on a different {name}.yaml / MJCF than this package ships "
-                                      "(yaml_hash differs); retrain or pass check_yaml=False")
+            if name in list_embodiments() and load_embodiment(name).dynamics_hash != st.dynamics_hash:
+                raise CheckpointError(f"{path}: trained on a different {name} MJCF / action contract / controller / "
+                                      "observation than this package ships (dynamics_hash differs); retrain, or pass "
+                                      "check_yaml=False to load it anyway")
     model = WorldModel(cfg)
     try:
         model.load_state_dict(load_file(path / WEIGHTS))

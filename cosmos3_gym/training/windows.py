@@ -64,7 +64,7 @@ def compute_stats(episodes: Sequence[Episode], chunk: int = 16) -> dict[str, Sta
         emb = load_embodiment(name)
         std = np.maximum(allstates.std(0), 1e-3)
         dstd = np.maximum(np.sqrt((deltas**2).mean(0)), DELTA_STD_FLOOR)
-        stats[name] = StateStats(name, emb.domain_id, emb.yaml_hash, allstates.mean(0).tolist(), std.tolist(),
+        stats[name] = StateStats(name, emb.domain_id, emb.dynamics_hash, allstates.mean(0).tolist(), std.tolist(),
                                  dstd.tolist())
     return stats
 
