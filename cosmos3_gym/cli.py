@@ -88,12 +88,112 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _collect_args(p: argparse.ArgumentParser) -> None:
+    from cosmos3_gym.sim.policies import POLICY_KINDS
+
+    p.add_argument("--embodiment", required=True, choices=list_embodiments())
+    p.add_argument("--task", required=True, choices=("reach", "push", "lift"))
+    p.add_argument("--episodes", type=int, required=True, help="number of episodes to collect (>= 1)")
+    p.add_argument("--policy", required=True, choices=POLICY_KINDS)
+    p.add_argument("--out", required=True, metavar="DIR", help="dataset folder (LeRobot v3.0 layout)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="first episode seed, episode i uses seed+i (default 0; when appending, the next unused)")
+    p.add_argument("--max-steps", type=int, default=None, help="episode step limit (default: the task's)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--append", action="store_true", help="add episodes to the dataset in DIR")
+    mode.add_argument("--overwrite", action="store_true", help="delete the dataset in DIR first")
+    p.add_argument("--json", action="store_true", help="print a machine-readable summary")
+
+
+def _collect(args: argparse.Namespace) -> int:
+    import time
+
+    from cosmos3_gym.data import collect, load_dataset
+    from cosmos3_gym.data.format import DatasetError
+
+    t0 = time.perf_counter()
+    try:
+        out = collect(args.embodiment, args.task, args.episodes, args.policy, args.out, seed=args.seed,
+                      progress=True, max_steps=args.max_steps, append=args.append, overwrite=args.overwrite)
+    except (ValueError, FileExistsError, DatasetError) as e:
+        print(f"cosmos3-gym collect: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: the episodes finished so far are kept in {args.out}", file=sys.stderr)
+        return 130
+    seconds = time.perf_counter() - t0
+    ds = load_dataset(out)
+    new = slice(ds.num_episodes - args.episodes, ds.num_episodes)
+    ends = ds.episode_start[new] + ds.episode_length[new] - 1
+    steps = int(ds.episode_length[new].sum())
+    summary = {"path": str(out), "embodiment": args.embodiment, "task": args.task, "policy": args.policy,
+               "episodes": args.episodes, "steps": steps, "success_rate": float(ds.success[ends].mean()),
+               "total_episodes": ds.num_episodes, "total_frames": ds.num_frames, "seconds": round(seconds, 3),
+               "episodes_per_s": round(args.episodes / seconds, 3), "steps_per_s": round(steps / seconds, 1)}
+    print(json.dumps(summary, indent=2) if args.json else
+          f"wrote {args.episodes} episodes ({steps} steps, success {summary['success_rate']:.0%}) to {out} "
+          f"in {seconds:.1f} s; dataset now {ds.num_episodes} episodes / {ds.num_frames} frames")
+    return 0
+
+
+def _remote_check_args(p: argparse.ArgumentParser) -> None:
+    from cosmos3_gym.backends.check import add_arguments
+
+    add_arguments(p)
+
+
+def _remote_check(args: argparse.Namespace) -> int:
+    from cosmos3_gym.backends.check import remote_check
+
+    return remote_check(args)
+
+
+def _rl_args(p: argparse.ArgumentParser) -> None:
+    from cosmos3_gym.rl.cli import add_args
+
+    add_args(p)
+
+
+def _rl(args: argparse.Namespace) -> int:
+    from cosmos3_gym.rl.cli import run
+
+    return run(args)
+
+
+def _bench_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--env", default="Cosmos3-Franka-Lift-v0", help="a learned id (its twin is timed too)")
+    p.add_argument("--model", default="default")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--num-envs", type=int, nargs="+", default=[1, 16, 256])
+    p.add_argument("--seconds", type=float, default=3.0, help="timing window per vector size")
+    p.add_argument("--json", action="store_true")
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from cosmos3_gym.bench import compare
+
+    rows = compare(args.env, args.model, args.device, tuple(args.num_envs), 500, args.seconds)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'backend':<20} {'envs':>5} {'steps/s':>10} {'latency ms':>11} {'x twin':>7}")
+    for r in rows:
+        lat = "" if r["step_latency_ms"] is None else f"{r['step_latency_ms']:.2f}"
+        print(f"{r['backend']:<20} {r['num_envs']:>5} {r['steps_per_s']:>10.0f} {lat:>11} {r['x_twin']:>7.1f}")
+    return 0
+
+
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "embodiments": ("list the shipped embodiments and their Cosmos3 domains",
                     lambda p: p.add_argument("--json", action="store_true", help="machine-readable output"),
                     _embodiments),
+    "collect": ("roll out a MuJoCo twin and write a LeRobot v3.0 dataset", _collect_args, _collect),
     "train": ("train the world model on collected datasets", _train_args, _train),
+    "bench": ("env steps/s of the learned simulator against its MuJoCo twin", _bench_args, _bench),
     "demo": ("one episode in the learned simulator beside the MuJoCo twin: table, video, plot", _demo_args, _demo),
+    "rl": ("train an RL agent (SB3) inside the learned simulator, evaluate it on the MuJoCo twin", _rl_args, _rl),
+    "remote-check": ("one request of each Cosmos3 action mode against a served model (vLLM-Omni)",
+                     _remote_check_args, _remote_check),
 }
 
 

@@ -1,0 +1,83 @@
+"""Throughput timing shared by ``cosmos3-gym bench`` and ``benchmarks/throughput.py``.
+
+Closed loop, one action per step (as an RL agent steps), smooth random actions, no learning.
+"""
+
+from __future__ import annotations
+
+import time
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+
+def smooth_actions(shape: tuple[int, ...], steps: int, seed: int = 0) -> np.ndarray:
+    """``(steps, *shape)`` float32 low-pass filtered random actions in [-1, 1]."""
+    rng = np.random.default_rng(seed)
+    out = np.empty((steps, *shape), np.float32)
+    a = np.zeros(shape)
+    for t in range(steps):
+        a = 0.8 * a + 0.2 * rng.uniform(-1, 1, shape)
+        out[t] = np.clip(3 * a, -1, 1)
+    return out
+
+
+def time_single(env: gym.Env, steps: int, threads: int | None = None) -> tuple[float, float]:
+    """(env steps/s, median step latency in ms) of one env over ``steps`` steps after 20 warm-up steps.
+
+    ``threads``: torch intra-op threads while timing (1 suits batch-1 inference; restored afterwards).
+    """
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        env.reset(seed=0)
+        actions = smooth_actions(env.action_space.shape, steps + 20)
+        for a in actions[:20]:
+            env.step(a)
+        lat = np.empty(steps)
+        t0 = time.perf_counter()
+        for i, a in enumerate(actions[20:]):
+            t = time.perf_counter()
+            _, _, term, trunc, _ = env.step(a)
+            lat[i] = time.perf_counter() - t
+            if term or trunc:
+                env.reset()
+        return steps / (time.perf_counter() - t0), float(np.median(lat) * 1e3)
+    finally:
+        torch.set_num_threads(before)
+
+
+def time_vector(env_id: str, num_envs: int, model: str, device: str = "cpu", seconds: float = 5.0) -> float:
+    """Env steps/s of the native vector env with ``num_envs`` environments over ``seconds``."""
+    venv = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", model=model, device=device)
+    venv.reset(seed=0)
+    actions = smooth_actions(venv.action_space.shape, 64)
+    for a in actions[:8]:
+        venv.step(a)
+    steps, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        venv.step(actions[steps % 64])
+        steps += 1
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    rate = steps * num_envs / (time.perf_counter() - t0)
+    venv.close()
+    return rate
+
+
+def compare(env_id: str, model: str = "default", device: str = "cpu", sizes: tuple[int, ...] = (1, 16, 256),
+            single_steps: int = 1000, seconds: float = 5.0, single_threads: int = 1) -> list[dict]:
+    """Twin single process vs learned single env vs learned vector env sizes, one run, same machine."""
+    twin_rate, twin_ms = time_single(gym.make(env_id.replace("-v0", "-MuJoCo-v0")), single_steps)
+    rows = [{"backend": "mujoco twin", "num_envs": 1, "steps_per_s": twin_rate, "step_latency_ms": twin_ms}]
+    single = gym.make(env_id, model=model, device=device, uncertainty_samples=0)
+    rate, ms = time_single(single, single_steps, single_threads)
+    rows.append({"backend": "learned single env", "num_envs": 1, "steps_per_s": rate, "step_latency_ms": ms})
+    for n in sizes:
+        rows.append({"backend": "learned vector env", "num_envs": n,
+                     "steps_per_s": time_vector(env_id, n, model, device, seconds), "step_latency_ms": None})
+    for r in rows:
+        r["x_twin"] = r["steps_per_s"] / twin_rate
+    return rows
