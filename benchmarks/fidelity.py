@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from hardware import hardware_label
 from tqdm import tqdm
 
 import cosmos3_gym
@@ -32,7 +33,6 @@ from cosmos3_gym.sim.policies import make_policy
 from cosmos3_gym.sim.twin_env import MujocoTwinEnv
 from cosmos3_gym.tokens.native import NativeActionMap
 from cosmos3_gym.tokens.rotation import rot6d_to_matrix, rotation_angle
-from hardware import hardware_label
 
 RESULTS = Path(__file__).resolve().parent / "results"
 HORIZONS = (1, 16, 64)
@@ -58,12 +58,16 @@ def twin_episode(env: MujocoTwinEnv, policy_kind: str, seed: int) -> dict[str, n
 
 def errors(lay, pred: np.ndarray, true: np.ndarray) -> dict[str, np.ndarray]:
     """Per-sample errors between state batches ``(..., S)``."""
-    rot = rotation_angle(np.swapaxes(rot6d_to_matrix(lay.arm(pred, "tcp_rot6d", 0)), -1, -2)
-                         @ rot6d_to_matrix(lay.arm(true, "tcp_rot6d", 0)))
-    return {"tcp_pos_mm": 1e3 * np.linalg.norm(lay.arm(pred, "tcp_pos", 0) - lay.arm(true, "tcp_pos", 0), axis=-1),
-            "tcp_rot_deg": np.rad2deg(rot),
-            "gripper_mm": 1e3 * np.abs(lay.arm(pred, "gripper_width", 0) - lay.arm(true, "gripper_width", 0))[..., 0],
-            "cube_pos_mm": 1e3 * np.linalg.norm(lay.get(pred, "cube_pos") - lay.get(true, "cube_pos"), axis=-1)}
+    rot = rotation_angle(
+        np.swapaxes(rot6d_to_matrix(lay.arm(pred, "tcp_rot6d", 0)), -1, -2)
+        @ rot6d_to_matrix(lay.arm(true, "tcp_rot6d", 0))
+    )
+    return {
+        "tcp_pos_mm": 1e3 * np.linalg.norm(lay.arm(pred, "tcp_pos", 0) - lay.arm(true, "tcp_pos", 0), axis=-1),
+        "tcp_rot_deg": np.rad2deg(rot),
+        "gripper_mm": 1e3 * np.abs(lay.arm(pred, "gripper_width", 0) - lay.arm(true, "gripper_width", 0))[..., 0],
+        "cube_pos_mm": 1e3 * np.linalg.norm(lay.get(pred, "cube_pos") - lay.get(true, "cube_pos"), axis=-1),
+    }
 
 
 def open_loop(model, emb_name: str, task: str, episodes: list[dict]) -> dict[str, dict[str, float]]:
@@ -84,8 +88,7 @@ def open_loop(model, emb_name: str, task: str, episodes: list[dict]) -> dict[str
         if h in HORIZONS:
             true = np.stack([e["states"][t0 + h] for e, t0 in windows])
             for name, v in errors(lay, core.state, true).items():
-                out[f"{name}@{h}"] = {"median": float(np.median(v)), "p90": float(np.percentile(v, 90)),
-                                      "n": len(v)}
+                out[f"{name}@{h}"] = {"median": float(np.median(v)), "p90": float(np.percentile(v, 90)), "n": len(v)}
     return out
 
 
@@ -97,13 +100,15 @@ def inverse_dynamics(ckpt, env: MujocoTwinEnv, episodes: list[dict], chunk: int)
         for t0 in STARTS:
             if len(e["actions"]) < t0 + chunk:
                 continue
-            seq = e["states"][t0: t0 + chunk + 1]
+            seq = e["states"][t0 : t0 + chunk + 1]
             raw = runner.inverse_dynamics(seq[None], e["goal"][None], env.task.name)[0]
             env.set_state(e["physics"][t0])
             for r in raw:
                 tcp = env.controller.arm_tcp(env.data)[None]
                 obs, *_ = env.step(nmap.from_raw(tcp, r[None])[0])
-            errs.append(1e3 * np.linalg.norm(lay.arm(obs["observation"], "tcp_pos", 0) - lay.arm(seq[-1], "tcp_pos", 0)))
+            errs.append(
+                1e3 * np.linalg.norm(lay.arm(obs["observation"], "tcp_pos", 0) - lay.arm(seq[-1], "tcp_pos", 0))
+            )
     return {"median": float(np.median(errs)), "p90": float(np.percentile(errs, 90)), "n": len(errs)}
 
 
@@ -132,25 +137,36 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=RESULTS / "fidelity.json")
     args = p.parse_args()
     ckpt = load_checkpoint(args.model)
-    report = {"model": args.model, "checkpoint_meta": ckpt.meta, "hardware": hardware_label(), "embodiments": {},
-              "command": f"python benchmarks/fidelity.py --model {args.model} --episodes {args.episodes} "
-                         f"--policy-episodes {args.policy_episodes} --policy {args.policy}"}
+    report = {
+        "model": args.model,
+        "checkpoint_meta": ckpt.meta,
+        "hardware": hardware_label(),
+        "embodiments": {},
+        "command": f"python benchmarks/fidelity.py --model {args.model} --episodes {args.episodes} "
+        f"--policy-episodes {args.policy_episodes} --policy {args.policy}",
+    }
     for name in args.embodiments:
         t0 = time.time()
         row: dict = {}
         for task in ("push", "lift"):
             env = MujocoTwinEnv(name, task)
-            eps = [twin_episode(env, args.policy, SEED0 + i)
-                   for i in tqdm(range(args.episodes), desc=f"{name} {task} twin", leave=False)]
+            eps = [
+                twin_episode(env, args.policy, SEED0 + i)
+                for i in tqdm(range(args.episodes), desc=f"{name} {task} twin", leave=False)
+            ]
             row[f"open_loop_{task}"] = open_loop(ckpt, name, task, eps)
             if task == "lift":
-                row["inverse_dynamics_tcp_mm@16"] = inverse_dynamics(ckpt, env, eps[: max(5, args.episodes // 5)],
-                                                                      ckpt.model.cfg.chunk)
+                row["inverse_dynamics_tcp_mm@16"] = inverse_dynamics(
+                    ckpt, env, eps[: max(5, args.episodes // 5)], ckpt.model.cfg.chunk
+                )
                 row["policy_lift_success"] = policy_success(ckpt, env, args.policy_episodes)
         row["wall_s"] = round(time.time() - t0, 1)
         report["embodiments"][name] = row
-        print(name, json.dumps({k: v for k, v in row.items() if not k.startswith("open_loop")}),
-              {k: round(v["median"], 1) for k, v in row["open_loop_lift"].items()})
+        print(
+            name,
+            json.dumps({k: v for k, v in row.items() if not k.startswith("open_loop")}),
+            {k: round(v["median"], 1) for k, v in row["open_loop_lift"].items()},
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1))
     _write_markdown(report, args.out.with_suffix(".md"))
@@ -163,12 +179,18 @@ def _write_markdown(report: dict, path: Path) -> None:
         for task in ("push", "lift"):
             ol = row[f"open_loop_{task}"]
             lines.append(f"| {name} | {task} | " + " | ".join(f"{ol[k]['median']:.1f}" for k in keys) + " |")
-    lines += ["", "| embodiment | inverse-dynamics replay TCP error @16 (mm, median) | policy-head Lift success |",
-              "|---|---|---|"]
+    lines += [
+        "",
+        "| embodiment | inverse-dynamics replay TCP error @16 (mm, median) | policy-head Lift success |",
+        "|---|---|---|",
+    ]
     for name, row in report["embodiments"].items():
-        lines.append(f"| {name} | {row['inverse_dynamics_tcp_mm@16']['median']:.1f} | "
-                     f"{100 * row['policy_lift_success']:.0f} % |")
-    path.write_text("Medians over held-out windows; model = world model, truth = MuJoCo twin.\n\n" + "\n".join(lines) + "\n")
+        lines.append(
+            f"| {name} | {row['inverse_dynamics_tcp_mm@16']['median']:.1f} | {100 * row['policy_lift_success']:.0f} % |"
+        )
+    path.write_text(
+        "Medians over held-out windows; model = world model, truth = MuJoCo twin.\n\n" + "\n".join(lines) + "\n"
+    )
 
 
 if __name__ == "__main__":

@@ -34,11 +34,19 @@ def hardware_label(device: str = "cpu") -> dict:
     import numpy
     import torch
 
-    label = {"cpu": _cpu_model(), "cores": os.cpu_count(), "memory_gib": _mem_gib(),
-             "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
-             "torch": torch.__version__, "mujoco": mujoco.__version__, "gymnasium": gymnasium.__version__,
-             "numpy": numpy.__version__, "device": device,
-             "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+    label = {
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "memory_gib": _mem_gib(),
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "mujoco": mujoco.__version__,
+        "gymnasium": gymnasium.__version__,
+        "numpy": numpy.__version__,
+        "device": device,
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
     if device.startswith("cuda") and torch.cuda.is_available():
         label["gpu"] = torch.cuda.get_device_name(0)
     return label

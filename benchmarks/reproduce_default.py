@@ -22,20 +22,41 @@ RESULTS = Path(__file__).resolve().parent / "results"
 EMBODIMENTS = ("agibot", "franka", "umi", "ur5e", "widowx")
 #: (task, policy, episodes, seed offset): seeds never overlap between datasets, and all are < 10 000
 #: (benchmarks evaluate on held-out seeds >= 10 000).
-MIX = (("reach", "expert", 30, 0), ("reach", "noisy-expert", 30, 100),
-       ("push", "expert", 40, 200), ("push", "noisy-expert", 40, 300),
-       ("lift", "expert", 60, 400), ("lift", "noisy-expert", 50, 500),
-       ("lift", "random-smooth", 30, 600))
+MIX = (
+    ("reach", "expert", 30, 0),
+    ("reach", "noisy-expert", 30, 100),
+    ("push", "expert", 40, 200),
+    ("push", "noisy-expert", 40, 300),
+    ("lift", "expert", 60, 400),
+    ("lift", "noisy-expert", 50, 500),
+    ("lift", "random-smooth", 30, 600),
+)
 
 
 def collect_commands(data: Path, scale: float) -> list[list[str]]:
     cmds = []
     for i, emb in enumerate(EMBODIMENTS):
         for task, policy, episodes, offset in MIX:
-            n = max(2, int(round(episodes * scale)))
-            cmds.append(["cosmos3-gym", "collect", "--embodiment", emb, "--task", task, "--policy", policy,
-                         "--episodes", str(n), "--seed", str(1000 * i + offset), "--overwrite",
-                         "--out", str(data / f"{emb}_{task}_{policy}")])
+            n = max(2, round(episodes * scale))
+            cmds.append(
+                [
+                    "cosmos3-gym",
+                    "collect",
+                    "--embodiment",
+                    emb,
+                    "--task",
+                    task,
+                    "--policy",
+                    policy,
+                    "--episodes",
+                    str(n),
+                    "--seed",
+                    str(1000 * i + offset),
+                    "--overwrite",
+                    "--out",
+                    str(data / f"{emb}_{task}_{policy}"),
+                ]
+            )
     return cmds
 
 
@@ -62,18 +83,37 @@ def main() -> None:
         with ThreadPoolExecutor(args.jobs) as pool:
             list(pool.map(run, collect))
     t_collect = time.time() - t0
-    train = ["cosmos3-gym", "train", "--data", *sorted(c[-1] for c in collect), "--out", str(args.out),
-             "--size", args.size, "--steps", str(args.steps), "--batch-size", str(args.batch_size), "--seed", "0"]
+    train = [
+        "cosmos3-gym",
+        "train",
+        "--data",
+        *sorted(c[-1] for c in collect),
+        "--out",
+        str(args.out),
+        "--size",
+        args.size,
+        "--steps",
+        str(args.steps),
+        "--batch-size",
+        str(args.batch_size),
+        "--seed",
+        "0",
+    ]
     t1 = time.time()
     subprocess.run(train, check=True)
     t_train = time.time() - t1
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from hardware import hardware_label
 
-    recipe = {"collect_commands": [shlex.join(c) for c in collect], "train_command": shlex.join(train),
-              "collect_wall_s": round(t_collect, 1), "train_wall_s": round(t_train, 1),
-              "total_wall_min": round((t_collect + t_train) / 60, 1), "hardware": hardware_label(),
-              "script": "python benchmarks/reproduce_default.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])}
+    recipe = {
+        "collect_commands": [shlex.join(c) for c in collect],
+        "train_command": shlex.join(train),
+        "collect_wall_s": round(t_collect, 1),
+        "train_wall_s": round(t_train, 1),
+        "total_wall_min": round((t_collect + t_train) / 60, 1),
+        "hardware": hardware_label(),
+        "script": "python benchmarks/reproduce_default.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+    }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "default_checkpoint_recipe.json").write_text(json.dumps(recipe, indent=1))
     print(json.dumps({k: v for k, v in recipe.items() if "command" not in k}, indent=1))

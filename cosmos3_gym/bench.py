@@ -67,8 +67,15 @@ def time_vector(env_id: str, num_envs: int, model: str, device: str = "cpu", sec
     return rate
 
 
-def compare(env_id: str, model: str = "default", device: str = "cpu", sizes: tuple[int, ...] = (1, 16, 256),
-            single_steps: int = 1000, seconds: float = 5.0, single_threads: int = 1) -> list[dict]:
+def compare(
+    env_id: str,
+    model: str = "default",
+    device: str = "cpu",
+    sizes: tuple[int, ...] = (1, 16, 256),
+    single_steps: int = 1000,
+    seconds: float = 5.0,
+    single_threads: int = 1,
+) -> list[dict]:
     """Twin single process vs learned single env vs learned vector env sizes, one run, same machine."""
     twin_rate, twin_ms = time_single(gym.make(env_id.replace("-v0", "-MuJoCo-v0")), single_steps)
     rows = [{"backend": "mujoco twin", "num_envs": 1, "steps_per_s": twin_rate, "step_latency_ms": twin_ms}]
@@ -76,8 +83,14 @@ def compare(env_id: str, model: str = "default", device: str = "cpu", sizes: tup
     rate, ms = time_single(single, single_steps, single_threads)
     rows.append({"backend": "learned single env", "num_envs": 1, "steps_per_s": rate, "step_latency_ms": ms})
     for n in sizes:
-        rows.append({"backend": "learned vector env", "num_envs": n,
-                     "steps_per_s": time_vector(env_id, n, model, device, seconds), "step_latency_ms": None})
+        rows.append(
+            {
+                "backend": "learned vector env",
+                "num_envs": n,
+                "steps_per_s": time_vector(env_id, n, model, device, seconds),
+                "step_latency_ms": None,
+            }
+        )
     for r in rows:
         r["x_twin"] = r["steps_per_s"] / twin_rate
     return rows

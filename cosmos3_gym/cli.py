@@ -14,10 +14,20 @@ def _embodiments(args: argparse.Namespace) -> int:
     rows = []
     for name in list_embodiments():
         emb = load_embodiment(name)
-        rows.append({"name": name, "domain_name": emb.domain_name, "domain_id": emb.domain_id,
-                     "raw_action_dim": emb.raw_action_dim, "native_action_dim": emb.native_action_dim,
-                     "fps": emb.fps, "chunk_size": emb.chunk_size, "dof": emb.dof,
-                     "pose_blocks": list(emb.contract.pose_names), "description": emb.spec.description})
+        rows.append(
+            {
+                "name": name,
+                "domain_name": emb.domain_name,
+                "domain_id": emb.domain_id,
+                "raw_action_dim": emb.raw_action_dim,
+                "native_action_dim": emb.native_action_dim,
+                "fps": emb.fps,
+                "chunk_size": emb.chunk_size,
+                "dof": emb.dof,
+                "pose_blocks": list(emb.contract.pose_names),
+                "description": emb.spec.description,
+            }
+        )
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -80,8 +90,15 @@ def _train(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     episodes = episodes_from_datasets(args.data)
-    cfg = TrainConfig(size=args.size, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                      val_every=args.val_every, seed=args.seed, device=args.device)
+    cfg = TrainConfig(
+        size=args.size,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        val_every=args.val_every,
+        seed=args.seed,
+        device=args.device,
+    )
     out = train(episodes, args.out, cfg, resume=args.resume, meta={"data": [str(d) for d in args.data]})
     summary = json.loads((out / "train_summary.json").read_text())
     print(json.dumps(summary, indent=2) if args.json else f"wrote {out} ({summary['final']})")
@@ -96,8 +113,12 @@ def _collect_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--episodes", type=int, required=True, help="number of episodes to collect (>= 1)")
     p.add_argument("--policy", required=True, choices=POLICY_KINDS)
     p.add_argument("--out", required=True, metavar="DIR", help="dataset folder (LeRobot v3.0 layout)")
-    p.add_argument("--seed", type=int, default=None,
-                   help="first episode seed, episode i uses seed+i (default 0; when appending, the next unused)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="first episode seed, episode i uses seed+i (default 0; when appending, the next unused)",
+    )
     p.add_argument("--max-steps", type=int, default=None, help="episode step limit (default: the task's)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--append", action="store_true", help="add episodes to the dataset in DIR")
@@ -113,8 +134,18 @@ def _collect(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     try:
-        out = collect(args.embodiment, args.task, args.episodes, args.policy, args.out, seed=args.seed,
-                      progress=True, max_steps=args.max_steps, append=args.append, overwrite=args.overwrite)
+        out = collect(
+            args.embodiment,
+            args.task,
+            args.episodes,
+            args.policy,
+            args.out,
+            seed=args.seed,
+            progress=True,
+            max_steps=args.max_steps,
+            append=args.append,
+            overwrite=args.overwrite,
+        )
     except (ValueError, FileExistsError, DatasetError) as e:
         print(f"cosmos3-gym collect: error: {e}", file=sys.stderr)
         return 2
@@ -126,13 +157,26 @@ def _collect(args: argparse.Namespace) -> int:
     new = slice(ds.num_episodes - args.episodes, ds.num_episodes)
     ends = ds.episode_start[new] + ds.episode_length[new] - 1
     steps = int(ds.episode_length[new].sum())
-    summary = {"path": str(out), "embodiment": args.embodiment, "task": args.task, "policy": args.policy,
-               "episodes": args.episodes, "steps": steps, "success_rate": float(ds.success[ends].mean()),
-               "total_episodes": ds.num_episodes, "total_frames": ds.num_frames, "seconds": round(seconds, 3),
-               "episodes_per_s": round(args.episodes / seconds, 3), "steps_per_s": round(steps / seconds, 1)}
-    print(json.dumps(summary, indent=2) if args.json else
-          f"wrote {args.episodes} episodes ({steps} steps, success {summary['success_rate']:.0%}) to {out} "
-          f"in {seconds:.1f} s; dataset now {ds.num_episodes} episodes / {ds.num_frames} frames")
+    summary = {
+        "path": str(out),
+        "embodiment": args.embodiment,
+        "task": args.task,
+        "policy": args.policy,
+        "episodes": args.episodes,
+        "steps": steps,
+        "success_rate": float(ds.success[ends].mean()),
+        "total_episodes": ds.num_episodes,
+        "total_frames": ds.num_frames,
+        "seconds": round(seconds, 3),
+        "episodes_per_s": round(args.episodes / seconds, 3),
+        "steps_per_s": round(steps / seconds, 1),
+    }
+    print(
+        json.dumps(summary, indent=2)
+        if args.json
+        else f"wrote {args.episodes} episodes ({steps} steps, success {summary['success_rate']:.0%}) to {out} "
+        f"in {seconds:.1f} s; dataset now {ds.num_episodes} episodes / {ds.num_frames} frames"
+    )
     return 0
 
 
@@ -156,6 +200,18 @@ def _rl_args(p: argparse.ArgumentParser) -> None:
 
 def _rl(args: argparse.Namespace) -> int:
     from cosmos3_gym.rl.cli import run
+
+    return run(args)
+
+
+def _validate_args(p: argparse.ArgumentParser) -> None:
+    from cosmos3_gym.validation.cli import add_args
+
+    add_args(p)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from cosmos3_gym.validation.cli import run
 
     return run(args)
 
@@ -184,16 +240,26 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
-    "embodiments": ("list the shipped embodiments and their Cosmos3 domains",
-                    lambda p: p.add_argument("--json", action="store_true", help="machine-readable output"),
-                    _embodiments),
+    "embodiments": (
+        "list the shipped embodiments and their Cosmos3 domains",
+        lambda p: p.add_argument("--json", action="store_true", help="machine-readable output"),
+        _embodiments,
+    ),
     "collect": ("roll out a MuJoCo twin and write a LeRobot v3.0 dataset", _collect_args, _collect),
     "train": ("train the world model on collected datasets", _train_args, _train),
     "bench": ("env steps/s of the learned simulator against its MuJoCo twin", _bench_args, _bench),
     "demo": ("one episode in the learned simulator beside the MuJoCo twin: table, video, plot", _demo_args, _demo),
     "rl": ("train an RL agent (SB3) inside the learned simulator, evaluate it on the MuJoCo twin", _rl_args, _rl),
-    "remote-check": ("one request of each Cosmos3 action mode against a served model (vLLM-Omni)",
-                     _remote_check_args, _remote_check),
+    "validate": (
+        "compare the world model with MuJoCo: per-horizon errors, ranking, OOD scenarios, report",
+        _validate_args,
+        _validate,
+    ),
+    "remote-check": (
+        "one request of each Cosmos3 action mode against a served model (vLLM-Omni)",
+        _remote_check_args,
+        _remote_check,
+    ),
 }
 
 

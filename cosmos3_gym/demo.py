@@ -31,8 +31,15 @@ class DemoResult:
     wall_s: float
 
 
-def run_demo(embodiment: str = "franka", task: str = "lift", model: str = "default", seed: int = 0,
-             out: str | Path = "demo_out", video: bool = True, progress: bool = True) -> DemoResult:
+def run_demo(
+    embodiment: str = "franka",
+    task: str = "lift",
+    model: str = "default",
+    seed: int = 0,
+    out: str | Path = "demo_out",
+    video: bool = True,
+    progress: bool = True,
+) -> DemoResult:
     """Run the demo episode and write ``out/demo.mp4``, ``out/demo.png`` and ``out/demo.json``."""
     import cosmos3_gym  # noqa: F401  (registers ids)
     from cosmos3_gym.registration import robot_name
@@ -73,8 +80,17 @@ def run_demo(embodiment: str = "franka", task: str = "lift", model: str = "defau
     _plot(plot_path, env_id, tcp_err, cube_err)
     learned.close()
     twin.close()
-    result = DemoResult(env_id, len(tcp_err), bool(info.get("is_success")), bool(tinfo.get("is_success")),
-                        tcp_err, cube_err, video_path, plot_path, round(time.time() - t0, 2))
+    result = DemoResult(
+        env_id,
+        len(tcp_err),
+        bool(info.get("is_success")),
+        bool(tinfo.get("is_success")),
+        tcp_err,
+        cube_err,
+        video_path,
+        plot_path,
+        round(time.time() - t0, 2),
+    )
     (out / "demo.json").write_text(json.dumps(asdict(result), indent=1))
     return result
 
@@ -100,11 +116,17 @@ def _plot(path: str, env_id: str, tcp: list[float], cube: list[float]) -> None:
 
 def format_table(r: DemoResult) -> str:
     """The per-step error table printed by the CLI."""
-    lines = [f"{r.env_id}: {r.steps} steps, world model vs MuJoCo twin (same actions)", "",
-             f"{'step':>5} {'TCP err (mm)':>13} {'cube err (mm)':>14}"]
-    for i in list(range(0, r.steps, TABLE_EVERY)) + [r.steps - 1]:
+    lines = [
+        f"{r.env_id}: {r.steps} steps, world model vs MuJoCo twin (same actions)",
+        "",
+        f"{'step':>5} {'TCP err (mm)':>13} {'cube err (mm)':>14}",
+    ]
+    for i in [*list(range(0, r.steps, TABLE_EVERY)), r.steps - 1]:
         lines.append(f"{i + 1:>5} {r.tcp_error_mm[i]:>13.1f} {r.cube_error_mm[i]:>14.1f}")
-    lines += ["", f"success: model {'yes' if r.success_model else 'no'}, MuJoCo {'yes' if r.success_mujoco else 'no'}",
-              f"median TCP error {np.median(r.tcp_error_mm):.1f} mm, cube {np.median(r.cube_error_mm):.1f} mm",
-              f"wrote {r.video or '(no video)'}, {r.plot} in {r.wall_s:.1f} s"]
+    lines += [
+        "",
+        f"success: model {'yes' if r.success_model else 'no'}, MuJoCo {'yes' if r.success_mujoco else 'no'}",
+        f"median TCP error {np.median(r.tcp_error_mm):.1f} mm, cube {np.median(r.cube_error_mm):.1f} mm",
+        f"wrote {r.video or '(no video)'}, {r.plot} in {r.wall_s:.1f} s",
+    ]
     return "\n".join(lines)

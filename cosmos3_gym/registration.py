@@ -48,8 +48,17 @@ def register_all() -> None:
             for stem in stems:
                 kwargs = {"embodiment": emb, "task": task_name}
                 if f"{stem}-MuJoCo-v0" not in gym.registry:
-                    gym.register(f"{stem}-MuJoCo-v0", entry_point=TWIN_ENTRY, max_episode_steps=task.max_episode_steps,
-                                 kwargs=kwargs)
+                    gym.register(
+                        f"{stem}-MuJoCo-v0",
+                        entry_point=TWIN_ENTRY,
+                        max_episode_steps=task.max_episode_steps,
+                        kwargs=kwargs,
+                    )
                 if f"{stem}-v0" not in gym.registry:
-                    gym.register(f"{stem}-v0", entry_point=LEARNED_ENTRY, vector_entry_point=VECTOR_ENTRY,
-                                 max_episode_steps=task.max_episode_steps, kwargs=kwargs)
+                    gym.register(
+                        f"{stem}-v0",
+                        entry_point=LEARNED_ENTRY,
+                        vector_entry_point=VECTOR_ENTRY,
+                        max_episode_steps=task.max_episode_steps,
+                        kwargs=kwargs,
+                    )

@@ -6,15 +6,15 @@ import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
-import gymnasium as gym  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import gymnasium as gym
+import numpy as np
+import pytest
 
-from cosmos3_gym import list_embodiments  # noqa: E402
-from cosmos3_gym.sim.policies import RandomSmooth  # noqa: E402
-from cosmos3_gym.sim.twin_env import MujocoTwinEnv  # noqa: E402
-from cosmos3_gym.training.trainer import TrainConfig, train  # noqa: E402
-from cosmos3_gym.training.windows import Episode  # noqa: E402
+from cosmos3_gym import list_embodiments
+from cosmos3_gym.sim.policies import RandomSmooth
+from cosmos3_gym.sim.twin_env import MujocoTwinEnv
+from cosmos3_gym.training.trainer import TrainConfig, train
+from cosmos3_gym.training.windows import Episode
 
 
 def twin_episodes(embodiment: str, task: str, episodes: int, steps: int, seed: int = 0) -> list[Episode]:

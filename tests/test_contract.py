@@ -42,8 +42,9 @@ def _gripper(emb, rng, steps):
 
 @pytest.mark.parametrize("name", NAMES)
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 2**31 - 1), steps=st.integers(1, 40), step_m=st.floats(0.0, 0.05),
-       step_rad=st.floats(0.0, 0.3))
+@given(
+    seed=st.integers(0, 2**31 - 1), steps=st.integers(1, 40), step_m=st.floats(0.0, 0.05), step_rad=st.floats(0.0, 0.3)
+)
 def test_pose_round_trip(name, seed, steps, step_m, step_rad):
     emb = load_embodiment(name)
     rng = np.random.default_rng(seed)
@@ -63,9 +64,15 @@ def test_pose_round_trip(name, seed, steps, step_m, step_rad):
 def test_token_round_trip_and_padding(name, data):
     emb = load_embodiment(name)
     batch = data.draw(st.lists(st.integers(1, 5), min_size=0, max_size=2))
-    raw = np.asarray(data.draw(st.lists(st.floats(-2, 2), min_size=emb.raw_action_dim * int(np.prod(batch)),
-                                        max_size=emb.raw_action_dim * int(np.prod(batch))))).reshape(
-        *batch, emb.raw_action_dim)
+    raw = np.asarray(
+        data.draw(
+            st.lists(
+                st.floats(-2, 2),
+                min_size=emb.raw_action_dim * int(np.prod(batch)),
+                max_size=emb.raw_action_dim * int(np.prod(batch)),
+            )
+        )
+    ).reshape(*batch, emb.raw_action_dim)
     tokens, mask = emb.to_tokens(raw)
     assert tokens.shape == (*batch, MAX_ACTION_DIM)
     assert mask.shape == (MAX_ACTION_DIM,) and mask.sum() == emb.raw_action_dim and mask[: emb.raw_action_dim].all()
@@ -118,7 +125,8 @@ def test_rot6d_layout_is_column_major():
 
 
 def test_zero_motion_normalizes_to_documented_vector():
-    """Contract §2.11: a zero-motion DROID row with g=0 → [-0.011, 0.076, 0.023, 1, 0.0007, 0.0016, -0.0005, 1, -0.045, -1]."""
+    """Contract §2.11: zero-motion DROID row, g=0 →
+    [-0.011, 0.076, 0.023, 1, 0.0007, 0.0016, -0.0005, 1, -0.045, -1]."""
     emb = load_embodiment("franka")
     poses = np.repeat(np.eye(4)[None], 2, axis=0)
     poses[:, :3, 3] = [0.5, 0.1, 0.3]

@@ -42,6 +42,7 @@ def _set(path: str, value):
             node[int(last)] = value
         else:
             node[last] = value
+
     return mutate
 
 
@@ -52,6 +53,7 @@ def _delete(path: str):
         for p in parents:
             node = node[int(p)] if isinstance(node, list) else node[p]
         del node[last]
+
     return mutate
 
 
@@ -76,8 +78,11 @@ MALFORMED = [
     ("stats-q99-below-q01", _set("cosmos3.stats.q99.1", -0.5), "cosmos3.stats.q99[1]"),
     ("stats-q99-equal-q01", _set("cosmos3.stats.q99.9", 0.0), "cosmos3.stats.q99[9]"),
     ("stats-missing-source", _delete("cosmos3.stats.source"), "cosmos3.stats.source"),
-    ("to-opencv-not-rotation", _set("end_effectors.0.to_opencv", [[1, 0, 0], [0, 1, 0], [0, 0, -1]]),
-     "end_effectors[0].to_opencv"),
+    (
+        "to-opencv-not-rotation",
+        _set("end_effectors.0.to_opencv", [[1, 0, 0], [0, 1, 0], [0, 0, -1]]),
+        "end_effectors[0].to_opencv",
+    ),
     ("to-opencv-wrong-shape", _set("end_effectors.0.to_opencv", [[1, 0], [0, 1]]), "end_effectors[0].to_opencv"),
     ("offset-wrong-length", _set("end_effectors.0.offset_m", [0.0, 0.0]), "end_effectors[0].offset_m"),
     ("gripper-bad-convention", _set("grippers.0.convention", "percent"), "grippers[0].convention"),

@@ -49,7 +49,7 @@ def test_reset_matches_twin_and_is_deterministic(make, env_id):
         rng = np.random.default_rng(0)
         out = [obs["observation"]]
         for _ in range(40):  # crosses a chunk boundary (16 steps)
-            obs, reward, *_ , info = env.step(rng.uniform(-1, 1, env.action_space.shape).astype(np.float32))
+            obs, _reward, *_, info = env.step(rng.uniform(-1, 1, env.action_space.shape).astype(np.float32))
             out.append(obs["observation"])
             assert np.isfinite(info["model_uncertainty"]) and info["cosmos3_action"].shape[-1] >= 10
         return np.stack(out)
@@ -91,11 +91,11 @@ def test_vector_env_matches_single_envs(tiny_model, robot):
     assert venv.metadata["autoreset_mode"].name == "NEXT_STEP"
     singles = [gym.make(env_id, model=tiny_model, uncertainty_samples=0) for _ in range(n)]
     vobs, _ = venv.reset(seed=10)
-    sobs = [e.reset(seed=10 + i)[0] for i, e in enumerate(singles)]
+    [e.reset(seed=10 + i)[0] for i, e in enumerate(singles)]
     rng = np.random.default_rng(0)
     for _ in range(20):
         acts = rng.uniform(-1, 1, venv.action_space.shape).astype(np.float32)
-        vobs, vrew, vterm, vtrunc, _ = venv.step(acts)
+        vobs, vrew, _vterm, _vtrunc, _ = venv.step(acts)
         for i, e in enumerate(singles):
             o, r, *_ = e.step(acts[i])
             np.testing.assert_allclose(vobs["observation"][i], o["observation"], atol=1e-5)
@@ -104,8 +104,13 @@ def test_vector_env_matches_single_envs(tiny_model, robot):
 
 
 def test_vector_env_time_limit_and_autoreset(tiny_model):
-    venv = gym.make_vec("Cosmos3-UMI-Reach-v0", num_envs=2, vectorization_mode="vector_entry_point",
-                        model=tiny_model, max_episode_steps=5)
+    venv = gym.make_vec(
+        "Cosmos3-UMI-Reach-v0",
+        num_envs=2,
+        vectorization_mode="vector_entry_point",
+        model=tiny_model,
+        max_episode_steps=5,
+    )
     venv.reset(seed=0)
     zeros = np.zeros(venv.action_space.shape, np.float32)
     for _ in range(4):
@@ -113,7 +118,7 @@ def test_vector_env_time_limit_and_autoreset(tiny_model):
         assert not trunc.any()
     _, _, term, trunc, _ = venv.step(zeros)
     assert trunc.all() and not term.any()
-    obs, rew, term, trunc, _ = venv.step(zeros)  # NEXT_STEP: the reset step
+    _obs, rew, term, trunc, _ = venv.step(zeros)  # NEXT_STEP: the reset step
     assert not trunc.any() and np.all(rew == 0.0)
     venv.close()
 

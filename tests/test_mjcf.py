@@ -26,8 +26,11 @@ def test_actuators_match_yaml(name):
     model = emb.make_model()
     spec = emb.spec
     expected = [j for arm in spec.action.arms for j in arm.joints]
-    arm_actuated = {model.joint(model.actuator_trnid[a, 0]).name for a in range(model.nu)
-                    if model.actuator_trntype[a] == mujoco.mjtTrn.mjTRN_JOINT}
+    arm_actuated = {
+        model.joint(model.actuator_trnid[a, 0]).name
+        for a in range(model.nu)
+        if model.actuator_trntype[a] == mujoco.mjtTrn.mjTRN_JOINT
+    }
     assert set(expected) <= arm_actuated, "every arm joint the IK moves needs a position actuator"
     assert model.nu == len(expected) + len(spec.grippers) + len(spec.controller.hold_actuators)
     assert emb.native_action_dim == 7 * len(spec.action.arms)
@@ -61,7 +64,9 @@ def test_cube_reachable_from_home(name):
     ws = emb.spec.workspace
     z = ws.table_z + ws.cube_half_size
     targets = [data.xpos[model.body("cube").id].copy()]
-    targets += [np.array([x, y, z]) for x in (ws.cube_low[0], ws.cube_high[0]) for y in (ws.cube_low[1], ws.cube_high[1])]
+    targets += [
+        np.array([x, y, z]) for x in (ws.cube_low[0], ws.cube_high[0]) for y in (ws.cube_low[1], ws.cube_high[1])
+    ]
     for p in targets:
         target = home_tcp.copy()
         target[:3, 3] = p

@@ -9,8 +9,8 @@ from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import cosmos3_gym  # noqa: F401  (registers the ids)
-from cosmos3_gym.registration import twin_ids
 from cosmos3_gym.embodiment.kinematics import site_pose
+from cosmos3_gym.registration import twin_ids
 from cosmos3_gym.tokens.rotation import rotation_angle
 
 IDS = twin_ids()

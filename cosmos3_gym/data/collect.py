@@ -58,15 +58,32 @@ def rollout(env: gym.Env, policy: Policy, seed: int) -> dict[str, np.ndarray]:
     while True:
         action = np.clip(np.asarray(policy(obs), dtype=np.float32), -1.0, 1.0)
         nxt, reward, terminated, truncated, info = env.step(action)
-        for key, value in ((STATE, obs["observation"]), (GOAL, obs["desired_goal"]), (ACTION, action),
-                           (RAW, info["cosmos3_action"]), (NEXT_STATE, nxt["observation"]), (REWARD, reward),
-                           (DONE, terminated or truncated), (TERMINATED, terminated), (SUCCESS, info["is_success"])):
+        for key, value in (
+            (STATE, obs["observation"]),
+            (GOAL, obs["desired_goal"]),
+            (ACTION, action),
+            (RAW, info["cosmos3_action"]),
+            (NEXT_STATE, nxt["observation"]),
+            (REWARD, reward),
+            (DONE, terminated or truncated),
+            (TERMINATED, terminated),
+            (SUCCESS, info["is_success"]),
+        ):
             rows[key].append(value)
         obs = nxt
         if terminated or truncated:
             break
-    dtypes = {STATE: np.float32, GOAL: np.float32, ACTION: np.float32, RAW: np.float64, NEXT_STATE: np.float32,
-              REWARD: np.float32, DONE: bool, TERMINATED: bool, SUCCESS: bool}
+    dtypes = {
+        STATE: np.float32,
+        GOAL: np.float32,
+        ACTION: np.float32,
+        RAW: np.float64,
+        NEXT_STATE: np.float32,
+        REWARD: np.float32,
+        DONE: bool,
+        TERMINATED: bool,
+        SUCCESS: bool,
+    }
     return {k: np.asarray(v, dtype=dtypes[k]) for k, v in rows.items()}
 
 
@@ -75,24 +92,42 @@ def _info(emb: Embodiment, task: str, policy: str, env: gym.Env) -> dict[str, An
     twin = env.unwrapped
     layout = {part: [sl.start, sl.stop] for part, sl in twin.layout.parts.items()}
     return {
-        "codebase_version": CODEBASE_VERSION, "robot_type": emb.name, "total_tasks": 1,
-        "chunks_size": CHUNKS_SIZE, "data_files_size_in_mb": DATA_FILE_MB, "video_files_size_in_mb": 0,
-        "fps": emb.fps, "data_path": DATA_PATH, "video_path": None,
+        "codebase_version": CODEBASE_VERSION,
+        "robot_type": emb.name,
+        "total_tasks": 1,
+        "chunks_size": CHUNKS_SIZE,
+        "data_files_size_in_mb": DATA_FILE_MB,
+        "video_files_size_in_mb": 0,
+        "fps": emb.fps,
+        "data_path": DATA_PATH,
+        "video_path": None,
         "features": frame_features(emb, {k: tuple(v) for k, v in layout.items()}),
         "cosmos3": {
-            "embodiment": emb.name, "domain_name": emb.domain_name, "domain_id": emb.domain_id,
-            "raw_action_dim": emb.raw_action_dim, "native_action_dim": emb.native_action_dim,
-            "chunk_size": emb.chunk_size, "yaml_hash": emb.yaml_hash, "task": task,
-            "task_instruction": TASK_INSTRUCTIONS[task], "policy": policy, "env_id": env.spec.id,
-            "max_episode_steps": env.spec.max_episode_steps, "reward_type": twin.reward_type,
-            "observation_layout": layout, "num_arms": twin.layout.num_arms,
-            "final_observation": NEXT_STATE, "seeds": [], "package_version": cosmos3_gym.__version__,
+            "embodiment": emb.name,
+            "domain_name": emb.domain_name,
+            "domain_id": emb.domain_id,
+            "raw_action_dim": emb.raw_action_dim,
+            "native_action_dim": emb.native_action_dim,
+            "chunk_size": emb.chunk_size,
+            "yaml_hash": emb.yaml_hash,
+            "task": task,
+            "task_instruction": TASK_INSTRUCTIONS[task],
+            "policy": policy,
+            "env_id": env.spec.id,
+            "max_episode_steps": env.spec.max_episode_steps,
+            "reward_type": twin.reward_type,
+            "observation_layout": layout,
+            "num_arms": twin.layout.num_arms,
+            "final_observation": NEXT_STATE,
+            "seeds": [],
+            "package_version": cosmos3_gym.__version__,
         },
     }
 
 
-def _check_args(embodiment: str, task: str, episodes: int, policy: str, max_steps: int | None,
-                append: bool, overwrite: bool) -> None:
+def _check_args(
+    embodiment: str, task: str, episodes: int, policy: str, max_steps: int | None, append: bool, overwrite: bool
+) -> None:
     if embodiment not in list_embodiments():
         raise ValueError(f"unknown embodiment {embodiment!r}; allowed: {', '.join(list_embodiments())}")
     get_task(task)  # raises with the allowed names
@@ -113,18 +148,25 @@ def _prepare(out: Path, info: dict[str, Any], append: bool, overwrite: bool) -> 
     has_content = out.is_dir() and any(out.iterdir())
     is_dataset = (out / INFO_PATH).is_file()
     if has_content and not (append or overwrite):
-        raise FileExistsError(f"{out} is not empty; pass --append (append=True) to add episodes to the dataset "
-                              f"there or --overwrite (overwrite=True) to replace it")
+        raise FileExistsError(
+            f"{out} is not empty; pass --append (append=True) to add episodes to the dataset "
+            f"there or --overwrite (overwrite=True) to replace it"
+        )
     if has_content and not is_dataset:
-        raise FileExistsError(f"{out} is not empty and holds no dataset (no {INFO_PATH}); refusing to "
-                              f"{'append to' if append else 'delete'} it")
+        raise FileExistsError(
+            f"{out} is not empty and holds no dataset (no {INFO_PATH}); refusing to "
+            f"{'append to' if append else 'delete'} it"
+        )
     if has_content and overwrite:
         shutil.rmtree(out)
     if has_content and append:
         writer = DatasetWriter.open(out)
         have, want = writer.info["cosmos3"], info["cosmos3"]
-        diff = [f"{k}: dataset {have.get(k)!r} vs requested {want[k]!r}" for k in APPEND_MUST_MATCH
-                if have.get(k) != want[k]]
+        diff = [
+            f"{k}: dataset {have.get(k)!r} vs requested {want[k]!r}"
+            for k in APPEND_MUST_MATCH
+            if have.get(k) != want[k]
+        ]
         if diff:
             raise DatasetError(f"cannot append to {out}: " + "; ".join(diff))
         return writer
@@ -132,9 +174,18 @@ def _prepare(out: Path, info: dict[str, Any], append: bool, overwrite: bool) -> 
     return DatasetWriter.create(out, info)
 
 
-def collect(embodiment: str, task: str, episodes: int, policy: str, out_dir: str | Path, seed: int | None = None,
-            progress: bool = True, max_steps: int | None = None, append: bool = False,
-            overwrite: bool = False) -> Path:
+def collect(
+    embodiment: str,
+    task: str,
+    episodes: int,
+    policy: str,
+    out_dir: str | Path,
+    seed: int | None = None,
+    progress: bool = True,
+    max_steps: int | None = None,
+    append: bool = False,
+    overwrite: bool = False,
+) -> Path:
     """Collect ``episodes`` MuJoCo-twin episodes with ``policy`` into the LeRobot v3.0 folder ``out_dir``.
 
     Args:
@@ -167,8 +218,10 @@ def collect(embodiment: str, task: str, episodes: int, policy: str, out_dir: str
         start = (max(used) + 1 if used else 0) if seed is None else int(seed)
         clash = sorted(used & set(range(start, start + episodes)))
         if clash:
-            raise ValueError(f"seeds {clash[:5]}{'...' if len(clash) > 5 else ''} are already in {out}; "
-                             f"pass seed >= {max(used) + 1} (or leave it unset)")
+            raise ValueError(
+                f"seeds {clash[:5]}{'...' if len(clash) > 5 else ''} are already in {out}; "
+                f"pass seed >= {max(used) + 1} (or leave it unset)"
+            )
         bar = tqdm(total=episodes, desc=f"collect {emb.name}/{task}/{policy}", unit="ep", disable=not progress)
         steps = successes = 0
         with bar:

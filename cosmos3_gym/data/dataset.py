@@ -40,8 +40,20 @@ from cosmos3_gym.tasks import TASKS
 
 #: Global task ids (the world model's task embedding order).
 TASK_NAMES = tuple(TASKS)
-_COSMOS3_KEYS = ("embodiment", "domain_name", "domain_id", "raw_action_dim", "native_action_dim", "chunk_size",
-                 "yaml_hash", "task", "policy", "env_id", "observation_layout", "seeds")
+_COSMOS3_KEYS = (
+    "embodiment",
+    "domain_name",
+    "domain_id",
+    "raw_action_dim",
+    "native_action_dim",
+    "chunk_size",
+    "yaml_hash",
+    "task",
+    "policy",
+    "env_id",
+    "observation_layout",
+    "seeds",
+)
 _VECTORS = (STATE, NEXT_STATE, GOAL, ACTION, RAW)
 _SCALARS = (REWARD, DONE, TERMINATED, SUCCESS)
 
@@ -153,10 +165,16 @@ class StateDataset:
         src = self.sources[k]
         s, d, n = src.state_dim, src.raw_action_dim, src.native_action_dim
         rows = slice(a, a + t)
-        return {"states": np.concatenate([self.state[rows, :s], self.next_state[a + t - 1: a + t, :s]]),
-                "raw_actions": self.raw_action[rows, :d], "actions": self.action[rows, :n],
-                "rewards": self.reward[rows], "success": self.success[rows], "goal": self.goal[a],
-                "seed": int(self.episode_seed[e]), "source": src}
+        return {
+            "states": np.concatenate([self.state[rows, :s], self.next_state[a + t - 1 : a + t, :s]]),
+            "raw_actions": self.raw_action[rows, :d],
+            "actions": self.action[rows, :n],
+            "rewards": self.reward[rows],
+            "success": self.success[rows],
+            "goal": self.goal[a],
+            "seed": int(self.episode_seed[e]),
+            "source": src,
+        }
 
 
 def _check_info(root: Path, info: dict[str, Any]) -> None:
@@ -187,8 +205,9 @@ def _read_episodes(root: Path, n_eps: int) -> pa.Table:
 
 def _read_frames(root: Path, info: dict[str, Any], eps: pa.Table) -> dict[str, np.ndarray]:
     n = int(info["total_frames"])
-    files = sorted(set(zip(to_numpy(eps["data/chunk_index"]).tolist(), to_numpy(eps["data/file_index"]).tolist(),
-                           strict=True)))
+    files = sorted(
+        set(zip(to_numpy(eps["data/chunk_index"]).tolist(), to_numpy(eps["data/file_index"]).tolist(), strict=True))
+    )
     cols = ["index", "episode_index", "frame_index", *_VECTORS, *_SCALARS]
     tables = []
     for chunk, file in files:
@@ -222,8 +241,11 @@ def load_dataset(path: str | Path) -> StateDataset:
     frames = _read_frames(root, info, eps)
     start, length = to_numpy(eps["dataset_from_index"]), to_numpy(eps["length"])
     ep_of_row = np.repeat(np.arange(n_eps), length)
-    if (len(ep_of_row) != len(frames["index"]) or not np.array_equal(frames["episode_index"], ep_of_row)
-            or not np.array_equal(frames["frame_index"], np.arange(len(ep_of_row)) - np.repeat(start, length))):
+    if (
+        len(ep_of_row) != len(frames["index"])
+        or not np.array_equal(frames["episode_index"], ep_of_row)
+        or not np.array_equal(frames["frame_index"], np.arange(len(ep_of_row)) - np.repeat(start, length))
+    ):
         raise DatasetError(f"{root}: episode_index/frame_index columns disagree with meta/episodes")
     last = start + length - 1
     chained = np.setdiff1d(np.arange(len(ep_of_row)), last)  # rows whose successor is in the same episode
@@ -231,15 +253,26 @@ def load_dataset(path: str | Path) -> StateDataset:
         raise DatasetError(f"{root}: {NEXT_STATE} does not match the next row's {STATE} (corrupt data)")
     emb_name = info["cosmos3"]["embodiment"]
     if emb_name in list_embodiments() and load_embodiment(emb_name).yaml_hash != info["cosmos3"]["yaml_hash"]:
-        warnings.warn(f"{root}: collected with another version of embodiment {emb_name!r} (yaml_hash differs)",
-                      stacklevel=2)
+        warnings.warn(
+            f"{root}: collected with another version of embodiment {emb_name!r} (yaml_hash differs)", stacklevel=2
+        )
     source = Source(root.resolve(), info, merge_stats(stats_from_episodes(eps)))
     return StateDataset(
-        sources=[source], state=frames[STATE], next_state=frames[NEXT_STATE], goal=frames[GOAL],
-        action=frames[ACTION], raw_action=frames[RAW], reward=frames[REWARD], done=frames[DONE],
-        terminated=frames[TERMINATED], success=frames[SUCCESS], episode_index=frames["episode_index"],
-        frame_index=frames["frame_index"], episode_start=start.astype(np.int64),
-        episode_length=length.astype(np.int64), episode_source=np.zeros(n_eps, np.int64),
+        sources=[source],
+        state=frames[STATE],
+        next_state=frames[NEXT_STATE],
+        goal=frames[GOAL],
+        action=frames[ACTION],
+        raw_action=frames[RAW],
+        reward=frames[REWARD],
+        done=frames[DONE],
+        terminated=frames[TERMINATED],
+        success=frames[SUCCESS],
+        episode_index=frames["episode_index"],
+        frame_index=frames["frame_index"],
+        episode_start=start.astype(np.int64),
+        episode_length=length.astype(np.int64),
+        episode_source=np.zeros(n_eps, np.int64),
         episode_seed=to_numpy(eps["seed"]).astype(np.int64),
     )
 
@@ -260,10 +293,11 @@ def concat(datasets: Sequence[StateDataset]) -> StateDataset:
     return StateDataset(
         sources=[s for d in datasets for s in d.sources],
         **{k: _pad([getattr(d, k) for d in datasets]) for k in ("state", "next_state", "goal", "action", "raw_action")},
-        **{k: cat([getattr(d, k) for d in datasets]) for k in ("reward", "done", "terminated", "success",
-                                                                "frame_index", "episode_length", "episode_seed")},
+        **{
+            k: cat([getattr(d, k) for d in datasets])
+            for k in ("reward", "done", "terminated", "success", "frame_index", "episode_length", "episode_seed")
+        },
         episode_index=cat([d.episode_index + o for d, o in zip(datasets, eps, strict=True)]),
         episode_start=cat([d.episode_start + o for d, o in zip(datasets, frames, strict=True)]),
         episode_source=cat([d.episode_source + o for d, o in zip(datasets, srcs, strict=True)]),
     )
-

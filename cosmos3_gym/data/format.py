@@ -21,11 +21,12 @@ from cosmos3_gym.embodiment import Embodiment
 CODEBASE_VERSION = "v3.0"
 #: Files per chunk folder (LeRobot's default).
 CHUNKS_SIZE = 1000
-#: A data file takes episodes until it reaches this size, then the next file starts. Smaller than
-#: LeRobot's 100 MB because each finished episode rewrites the current file (atomic commit), so the
-#: per-episode cost grows with it; state-only episodes are ~40 kB, so a file still holds ~200 episodes.
-DATA_FILE_MB = 8.0
-EPISODES_FILE_MB = 8.0
+#: A data file takes episodes until its in-memory size reaches this, then the next file starts. Smaller
+#: than LeRobot's 100 MB because each finished episode rewrites the current file (that is the atomic
+#: commit), so the per-episode cost grows with the file; a 100-step Franka episode is ~50 kB.
+DATA_FILE_MB = 4.0
+#: Same for the episode index (~3 kB per episode with its per-episode stats columns).
+EPISODES_FILE_MB = 1.0
 
 INFO_PATH = "meta/info.json"
 STATS_PATH = "meta/stats.json"
@@ -81,11 +82,20 @@ def frame_features(emb: Embodiment, layout: dict[str, tuple[int, int]]) -> dict[
     if len(raw) != emb.raw_action_dim:
         raise ValueError(f"{emb.name}: raw action names {len(raw)} != raw_action_dim {emb.raw_action_dim}")
     return {
-        "index": _scalar("int64"), "episode_index": _scalar("int64"), "frame_index": _scalar("int64"),
-        "task_index": _scalar("int64"), "timestamp": _scalar("float32"),
-        STATE: _vec("float32", state_names), GOAL: _vec("float32", ["x", "y", "z"]),
-        ACTION: _vec("float32", native), RAW: _vec("float64", raw), NEXT_STATE: _vec("float32", state_names),
-        REWARD: _scalar("float32"), DONE: _scalar("bool"), TERMINATED: _scalar("bool"), SUCCESS: _scalar("bool"),
+        "index": _scalar("int64"),
+        "episode_index": _scalar("int64"),
+        "frame_index": _scalar("int64"),
+        "task_index": _scalar("int64"),
+        "timestamp": _scalar("float32"),
+        STATE: _vec("float32", state_names),
+        GOAL: _vec("float32", ["x", "y", "z"]),
+        ACTION: _vec("float32", native),
+        RAW: _vec("float64", raw),
+        NEXT_STATE: _vec("float32", state_names),
+        REWARD: _scalar("float32"),
+        DONE: _scalar("bool"),
+        TERMINATED: _scalar("bool"),
+        SUCCESS: _scalar("bool"),
     }
 
 
@@ -140,7 +150,10 @@ def write_json(path: Path, obj: Any) -> None:
 
 
 def write_parquet(path: Path, table: pa.Table) -> None:
-    _atomic(path, lambda p: pq.write_table(table, p))
+    # Dictionary encoding only for the repetitive id columns: on float vectors it finds no repeats and
+    # made every commit ~5x slower (and the file larger) than plain encoding + snappy.
+    dictionary = [c for c in ("episode_index", "task_index", "task") if c in table.column_names]
+    _atomic(path, lambda p: pq.write_table(table, p, use_dictionary=dictionary))
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -165,14 +178,22 @@ def tasks_table(instructions: list[str]) -> pa.Table:
     """``meta/tasks.parquet``: column ``task`` (the instruction) + ``task_index``. The pandas metadata makes
     ``task`` the index, so ``pd.read_parquet`` gives the same frame LeRobot writes (index = task string)."""
     pandas_meta = {
-        "index_columns": ["task"], "column_indexes": [],
-        "columns": [{"name": "task", "field_name": "task", "pandas_type": "unicode", "numpy_type": "object",
-                     "metadata": None},
-                    {"name": "task_index", "field_name": "task_index", "pandas_type": "int64",
-                     "numpy_type": "int64", "metadata": None}],
-        "creator": {"library": "pyarrow", "version": pa.__version__}, "pandas_version": "2.2.0",
+        "index_columns": ["task"],
+        "column_indexes": [],
+        "columns": [
+            {"name": "task", "field_name": "task", "pandas_type": "unicode", "numpy_type": "object", "metadata": None},
+            {
+                "name": "task_index",
+                "field_name": "task_index",
+                "pandas_type": "int64",
+                "numpy_type": "int64",
+                "metadata": None,
+            },
+        ],
+        "creator": {"library": "pyarrow", "version": pa.__version__},
+        "pandas_version": "2.2.0",
     }
-    schema = pa.schema([("task", pa.string()), ("task_index", pa.int64())],
-                       metadata={b"pandas": json.dumps(pandas_meta).encode()})
-    return pa.table({"task": instructions, "task_index": np.arange(len(instructions), dtype=np.int64)},
-                    schema=schema)
+    schema = pa.schema(
+        [("task", pa.string()), ("task_index", pa.int64())], metadata={b"pandas": json.dumps(pandas_meta).encode()}
+    )
+    return pa.table({"task": instructions, "task_index": np.arange(len(instructions), dtype=np.int64)}, schema=schema)

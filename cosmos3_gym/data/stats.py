@@ -18,8 +18,13 @@ def episode_stats(columns: Mapping[str, np.ndarray]) -> Stats:
     for name in STATS_FEATURES:
         x = np.asarray(columns[name], dtype=np.float64)
         x = x[:, None] if x.ndim == 1 else x
-        out[name] = {"min": x.min(0), "max": x.max(0), "mean": x.mean(0), "std": x.std(0),
-                     "count": np.array([len(x)], dtype=np.int64)}
+        out[name] = {
+            "min": x.min(0),
+            "max": x.max(0),
+            "mean": x.mean(0),
+            "std": x.std(0),
+            "count": np.array([len(x)], dtype=np.int64),
+        }
     return out
 
 
@@ -35,10 +40,13 @@ def merge_stats(parts: Sequence[Stats]) -> Stats:
         total = count.sum()
         gmean = (count[:, None] * mean).sum(0) / total
         second = (count[:, None] * (std**2 + mean**2)).sum(0) / total
-        out[name] = {"min": np.stack([p[name]["min"] for p in parts]).min(0),
-                     "max": np.stack([p[name]["max"] for p in parts]).max(0),
-                     "mean": gmean, "std": np.sqrt(np.maximum(second - gmean**2, 0.0)),
-                     "count": np.array([int(total)], dtype=np.int64)}
+        out[name] = {
+            "min": np.stack([p[name]["min"] for p in parts]).min(0),
+            "max": np.stack([p[name]["max"] for p in parts]).max(0),
+            "mean": gmean,
+            "std": np.sqrt(np.maximum(second - gmean**2, 0.0)),
+            "count": np.array([int(total)], dtype=np.int64),
+        }
     return out
 
 

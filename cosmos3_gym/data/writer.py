@@ -57,6 +57,8 @@ def deferred_sigint() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, old)
+        if caught and old is signal.SIG_DFL:
+            raise KeyboardInterrupt
         if caught and callable(old):
             old(signal.SIGINT, None)
 
@@ -76,28 +78,49 @@ class _FileSequence:
         """Counter of the file the next rows go to (a new file once the current one is full)."""
         if self.table is None:
             return self.counter
-        full = self.path(self.counter).stat().st_size >= self.limit_mb * 2**20
-        return self.counter + 1 if full else self.counter
+        # In-memory (uncompressed) size, like LeRobot: on-disk size depends on how well the data compresses.
+        return self.counter + 1 if self.table.nbytes >= self.limit_mb * 2**20 else self.counter
 
     def append(self, rows: pa.Table) -> tuple[int, pa.Table]:
         """Write current rows + ``rows`` to the slot's file; returns ``(counter, table)`` to :meth:`accept`."""
         slot = self.next_slot()
-        table = rows if slot != self.counter or self.table is None else pa.concat_tables([self.table, rows])
+        if slot != self.counter or self.table is None:
+            table = rows
+        else:  # one contiguous chunk: a table of many small chunks makes every later write slower
+            table = pa.concat_tables([self.table, rows]).combine_chunks()
         write_parquet(self.path(slot), table)
         return slot, table
 
     def accept(self, counter: int, table: pa.Table) -> None:
         self.counter, self.table = counter, table
 
+    def restore(self, counter: int, key: str, committed: int) -> None:
+        """Resume at file ``counter`` keeping rows with ``key < committed``; files past it and uncommitted
+        tail rows (left by a crash inside a commit) are removed, so that readers that glob every file
+        (LeRobot) see only committed rows too. ``counter = -1``: nothing is committed."""
+        for path in self.root.glob(self.pattern.split("/chunk-")[0] + "/chunk-*/file-*.parquet"):
+            chunk, file = int(path.parent.name[6:]), int(path.stem[5:])
+            if chunk * CHUNKS_SIZE + file > counter:
+                path.unlink()
+        if counter < 0:
+            return
+        table = read_parquet(self.path(counter))
+        kept = table.filter(pc.less(table[key], committed))
+        if kept.num_rows != table.num_rows:
+            write_parquet(self.path(counter), kept)
+        self.accept(counter, kept)
+
 
 class DatasetWriter:
     """Writes episodes into ``root``. Build with :meth:`create` (new folder) or :meth:`open` (append)."""
 
-    def __init__(self, root: Path, info: dict[str, Any], data: _FileSequence, episodes: _FileSequence,
-                 ep_stats: list[Stats]) -> None:
+    def __init__(
+        self, root: Path, info: dict[str, Any], data: _FileSequence, episodes: _FileSequence, stats: Stats
+    ) -> None:
         self.root, self.info = root, info
         self.schema = arrow_schema(info["features"])
-        self.data, self.episodes, self.ep_stats = data, episodes, ep_stats
+        self.data, self.episodes = data, episodes
+        self.stats = stats  # global stats of the committed episodes, merged one episode at a time
 
     @classmethod
     def create(cls, root: Path, info: dict[str, Any]) -> DatasetWriter:
@@ -106,8 +129,13 @@ class DatasetWriter:
         write_parquet(root / TASKS_PATH, tasks_table([info["cosmos3"]["task_instruction"]]))
         write_json(root / STATS_PATH, {})
         write_json(root / INFO_PATH, info)
-        return cls(root, info, _FileSequence(root, DATA_PATH, DATA_FILE_MB),
-                   _FileSequence(root, EPISODES_PATH, EPISODES_FILE_MB), [])
+        return cls(
+            root,
+            info,
+            _FileSequence(root, DATA_PATH, DATA_FILE_MB),
+            _FileSequence(root, EPISODES_PATH, EPISODES_FILE_MB),
+            {},
+        )
 
     @classmethod
     def open(cls, root: Path) -> DatasetWriter:
@@ -116,23 +144,24 @@ class DatasetWriter:
         if info.get("codebase_version") != CODEBASE_VERSION or "cosmos3" not in info:
             raise DatasetError(f"{root}: not a cosmos3-gym LeRobot {CODEBASE_VERSION} dataset; cannot append")
         n_eps, n_frames = int(info["total_episodes"]), int(info["total_frames"])
-        data, episodes = _FileSequence(root, DATA_PATH, DATA_FILE_MB), _FileSequence(root, EPISODES_PATH,
-                                                                                      EPISODES_FILE_MB)
+        data, episodes = (
+            _FileSequence(root, DATA_PATH, DATA_FILE_MB),
+            _FileSequence(root, EPISODES_PATH, EPISODES_FILE_MB),
+        )
         if n_eps == 0:
-            return cls(root, info, data, episodes, [])
-        ep_paths = sorted((root / "meta/episodes").glob("chunk-*/file-*.parquet"))
-        table = pa.concat_tables([read_parquet(p) for p in ep_paths])
+            data.restore(-1, "index", 0)
+            episodes.restore(-1, "episode_index", 0)
+            return cls(root, info, data, episodes, {})
+        table = pa.concat_tables([read_parquet(p) for p in sorted((root / "meta/episodes").glob("chunk-*/*.parquet"))])
         table = table.filter(pc.less(table["episode_index"], n_eps))
         if table.num_rows != n_eps:
             raise DatasetError(f"{root}: episodes index has {table.num_rows} committed rows, info.json says {n_eps}")
         last = table.slice(n_eps - 1).to_pylist()[0]
-        ep_counter = last["meta/episodes/chunk_index"] * CHUNKS_SIZE + last["meta/episodes/file_index"]
-        ep_last = read_parquet(episodes.path(ep_counter))
-        episodes.accept(ep_counter, ep_last.filter(pc.less(ep_last["episode_index"], n_eps)))
-        d_counter = last["data/chunk_index"] * CHUNKS_SIZE + last["data/file_index"]
-        d_last = read_parquet(data.path(d_counter))
-        data.accept(d_counter, d_last.filter(pc.less(d_last["index"], n_frames)))
-        return cls(root, info, data, episodes, stats_from_episodes(table))
+        episodes.restore(
+            last["meta/episodes/chunk_index"] * CHUNKS_SIZE + last["meta/episodes/file_index"], "episode_index", n_eps
+        )
+        data.restore(last["data/chunk_index"] * CHUNKS_SIZE + last["data/file_index"], "index", n_frames)
+        return cls(root, info, data, episodes, merge_stats(stats_from_episodes(table)))
 
     @property
     def num_episodes(self) -> int:
@@ -149,27 +178,37 @@ class DatasetWriter:
         if length < 1:
             raise ValueError("an episode needs at least one step")
         frame = np.arange(length, dtype=np.int64)
-        full = {"index": start + frame, "episode_index": np.full(length, ep, np.int64), "frame_index": frame,
-                "task_index": np.zeros(length, np.int64),
-                "timestamp": (frame / self.info["fps"]).astype(np.float32), **columns}
+        full = {
+            "index": start + frame,
+            "episode_index": np.full(length, ep, np.int64),
+            "frame_index": frame,
+            "task_index": np.zeros(length, np.int64),
+            "timestamp": (frame / self.info["fps"]).astype(np.float32),
+            **columns,
+        }
         missing = set(self.schema.names) - set(full)
         if missing:
             raise ValueError(f"episode columns missing: {sorted(missing)}")
         rows = pa.table([to_arrow(np.asarray(full[f.name]), f.type) for f in self.schema], schema=self.schema)
         stats = episode_stats(columns)
+        merged = merge_stats([self.stats, stats] if self.stats else [stats])
         d_slot = self.data.next_slot()
         e_slot = self.episodes.next_slot()
         (dc, df), (ec, ef) = chunk_file(d_slot), chunk_file(e_slot)
-        meta = {"episode_index": pa.array([ep], pa.int64()),
-                "tasks": pa.array([[self.info["cosmos3"]["task_instruction"]]], pa.list_(pa.string())),
-                "length": pa.array([length], pa.int64()),
-                "data/chunk_index": pa.array([dc], pa.int64()), "data/file_index": pa.array([df], pa.int64()),
-                "dataset_from_index": pa.array([start], pa.int64()),
-                "dataset_to_index": pa.array([start + length], pa.int64()),
-                "meta/episodes/chunk_index": pa.array([ec], pa.int64()),
-                "meta/episodes/file_index": pa.array([ef], pa.int64()),
-                "seed": pa.array([seed], pa.int64()), "success": pa.array([bool(columns[SUCCESS][-1])]),
-                **stats_columns(stats)}
+        meta = {
+            "episode_index": pa.array([ep], pa.int64()),
+            "tasks": pa.array([[self.info["cosmos3"]["task_instruction"]]], pa.list_(pa.string())),
+            "length": pa.array([length], pa.int64()),
+            "data/chunk_index": pa.array([dc], pa.int64()),
+            "data/file_index": pa.array([df], pa.int64()),
+            "dataset_from_index": pa.array([start], pa.int64()),
+            "dataset_to_index": pa.array([start + length], pa.int64()),
+            "meta/episodes/chunk_index": pa.array([ec], pa.int64()),
+            "meta/episodes/file_index": pa.array([ef], pa.int64()),
+            "seed": pa.array([seed], pa.int64()),
+            "success": pa.array([bool(columns[SUCCESS][-1])]),
+            **stats_columns(stats),
+        }
         info = copy.deepcopy(self.info)
         info["total_episodes"], info["total_frames"] = ep + 1, start + length
         info["splits"] = {"train": f"0:{ep + 1}"}
@@ -177,9 +216,9 @@ class DatasetWriter:
         with deferred_sigint():
             d_state = self.data.append(rows)
             e_state = self.episodes.append(pa.table(meta))
-            write_json(self.root / STATS_PATH, stats_to_json(merge_stats([*self.ep_stats, stats])))
+            write_json(self.root / STATS_PATH, stats_to_json(merged))
             write_json(self.root / INFO_PATH, info)  # the commit point
             self.data.accept(*d_state)
             self.episodes.accept(*e_state)
-            self.ep_stats.append(stats)
+            self.stats = merged
             self.info = info

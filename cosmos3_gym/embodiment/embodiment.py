@@ -48,9 +48,11 @@ class Embodiment:
         self.from_tokens = self.contract.from_tokens
 
     def __repr__(self) -> str:
-        return (f"Embodiment({self.name!r}, domain={self.domain_name!r}/{self.domain_id}, "
-                f"raw_action_dim={self.raw_action_dim}, fps={self.fps}, chunk={self.chunk_size}, "
-                f"native_action_dim={self.native_action_dim})")
+        return (
+            f"Embodiment({self.name!r}, domain={self.domain_name!r}/{self.domain_id}, "
+            f"raw_action_dim={self.raw_action_dim}, fps={self.fps}, chunk={self.chunk_size}, "
+            f"native_action_dim={self.native_action_dim})"
+        )
 
     @property
     def native_action_dim(self) -> int:
@@ -111,6 +113,8 @@ def load_embodiment(name_or_path: str | Path) -> Embodiment:
         return Embodiment(load_spec(candidate))
     names = list_embodiments()
     if str(name_or_path) not in names:
-        raise ValueError(f"unknown embodiment {str(name_or_path)!r}; shipped: {', '.join(names)}, "
-                         "or pass a path to an embodiment YAML")
+        raise ValueError(
+            f"unknown embodiment {str(name_or_path)!r}; shipped: {', '.join(names)}, "
+            "or pass a path to an embodiment YAML"
+        )
     return Embodiment(load_spec(embodiments_dir() / f"{name_or_path}.yaml"))

@@ -20,8 +20,9 @@ def compile_model(spec: EmbodimentSpec) -> mujoco.MjModel:
 
     def need(kind: mujoco.mjtObj, name: str, field: str) -> None:
         if mujoco.mj_name2id(model, kind, name) < 0:
-            raise EmbodimentConfigError(spec.source_file, field, name,
-                                        f"no {kind.name[6:].lower()} of that name in {spec.mjcf_path.name}")
+            raise EmbodimentConfigError(
+                spec.source_file, field, name, f"no {kind.name[6:].lower()} of that name in {spec.mjcf_path.name}"
+            )
 
     for i, ee in enumerate(spec.end_effectors):
         need(mujoco.mjtObj.mjOBJ_SITE, ee.site, f"end_effectors[{i}].site")
@@ -59,8 +60,11 @@ class Kinematics:
         cube_adr = model.jnt_qposadr[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, CUBE_JOINT)]
         self.robot_nq = int(cube_adr)
         self.site_ids = [mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, e.site) for e in spec.end_effectors]
-        self.order = [next(i for i, e in enumerate(spec.end_effectors) if e.name == n)
-                      for n in spec.cosmos3.layout if n in {e.name for e in spec.end_effectors}]
+        self.order = [
+            next(i for i, e in enumerate(spec.end_effectors) if e.name == n)
+            for n in spec.cosmos3.layout
+            if n in {e.name for e in spec.end_effectors}
+        ]
 
     def forward(self, robot_qpos: np.ndarray) -> np.ndarray:
         """Robot joint positions ``(..., robot_nq)`` (rad / m) → native TCP poses of the pose blocks in

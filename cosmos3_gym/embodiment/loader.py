@@ -31,11 +31,26 @@ from cosmos3_gym.embodiment.spec import (
 
 SCHEMA_VERSION = 1
 GRIPPER_CONVENTIONS = ("open_fraction", "width_m")
-OBSERVATION_PARTS = ("joint_pos", "joint_vel", "tcp_pos", "tcp_rot6d", "gripper_width", "cube_pos",
-                     "cube_rot6d", "cube_rel_pos")
+OBSERVATION_PARTS = (
+    "joint_pos",
+    "joint_vel",
+    "tcp_pos",
+    "tcp_rot6d",
+    "gripper_width",
+    "cube_pos",
+    "cube_rot6d",
+    "cube_rel_pos",
+)
 #: Cosmos3 ``EMBODIMENT_TO_DOMAIN_ID`` for the EE-pose domains we support (contract §1.4).
-COSMOS3_DOMAIN_IDS = {"umi": 6, "bridge_orig_lerobot": 7, "droid_lerobot": 8, "robomind-franka": 8,
-                      "robomind-ur": 13, "agibotworld": 15, "fractal": 20}
+COSMOS3_DOMAIN_IDS = {
+    "umi": 6,
+    "bridge_orig_lerobot": 7,
+    "droid_lerobot": 8,
+    "robomind-franka": 8,
+    "robomind-ur": 13,
+    "agibotworld": 15,
+    "fractal": 20,
+}
 
 
 class _Reader:
@@ -84,14 +99,12 @@ class _Reader:
 
     def int(self, key: str, low: int = 1, high: int | None = None, default: int | None = None) -> int:
         value = self.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or value < low or (
-                high is not None and value > high):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
             bound = f"an integer in [{low}, {high}]" if high is not None else f"an integer >= {low}"
             raise self.error(value, f"must be {bound}", key)
         return value
 
-    def float(self, key: str, low: float | None = None, positive: bool = False,
-              default: float | None = None) -> float:
+    def float(self, key: str, low: float | None = None, positive: bool = False, default: float | None = None) -> float:
         value = self.get(key, default)
         return _finite(self, key, value, low, positive)
 
@@ -110,8 +123,11 @@ class _Reader:
 
     def names(self, key: str, allow_empty: bool = False) -> tuple[str, ...]:
         value = self.get(key, [] if allow_empty else None)
-        if not isinstance(value, list) or (not value and not allow_empty) or not all(
-                isinstance(v, str) and v for v in value):
+        if (
+            not isinstance(value, list)
+            or (not value and not allow_empty)
+            or not all(isinstance(v, str) and v for v in value)
+        ):
             raise self.error(value, "must be a list of non-empty strings", key)
         if len(set(value)) != len(value):
             raise self.error(value, "entries must be unique", key)
@@ -143,20 +159,41 @@ def _rotation(reader: _Reader, key: str) -> tuple[tuple[float, float, float], ..
 
 def _end_effector(r: _Reader) -> EndEffector:
     r.mapping(("name", "site", "to_opencv", "offset_m", "provenance"))
-    return EndEffector(r.str("name"), r.str("site"), _rotation(r, "to_opencv"),
-                       r.vector("offset_m", 3), r.str("provenance"))  # type: ignore[arg-type]
+    return EndEffector(
+        r.str("name"), r.str("site"), _rotation(r, "to_opencv"), r.vector("offset_m", 3), r.str("provenance")
+    )  # type: ignore[arg-type]
 
 
 def _gripper(r: _Reader) -> Gripper:
-    r.mapping(("name", "convention", "actuator", "ctrl_closed", "ctrl_open", "joints", "width_scale",
-               "width_offset_m", "max_width_m"))
+    r.mapping(
+        (
+            "name",
+            "convention",
+            "actuator",
+            "ctrl_closed",
+            "ctrl_open",
+            "joints",
+            "width_scale",
+            "width_offset_m",
+            "max_width_m",
+        )
+    )
     joints = r.names("joints")
     scale = r.vector("width_scale", len(joints))
     ctrl_closed, ctrl_open = r.float("ctrl_closed"), r.float("ctrl_open")
     if ctrl_closed == ctrl_open:
         raise r.error(ctrl_open, "must differ from ctrl_closed", "ctrl_open")
-    return Gripper(r.str("name"), r.str("convention", GRIPPER_CONVENTIONS), r.str("actuator"), ctrl_closed,
-                   ctrl_open, joints, scale, r.float("width_offset_m"), r.float("max_width_m", positive=True))
+    return Gripper(
+        r.str("name"),
+        r.str("convention", GRIPPER_CONVENTIONS),
+        r.str("actuator"),
+        ctrl_closed,
+        ctrl_open,
+        joints,
+        scale,
+        r.float("width_offset_m"),
+        r.float("max_width_m", positive=True),
+    )
 
 
 def _stats(r: _Reader, raw_dim: int) -> QuantileStats:
@@ -164,34 +201,43 @@ def _stats(r: _Reader, raw_dim: int) -> QuantileStats:
     q01, q99 = r.vector("q01", raw_dim), r.vector("q99", raw_dim)
     for i, (lo, hi) in enumerate(zip(q01, q99, strict=True)):
         if hi <= lo:
-            raise r.error(hi, f"q99 must be > q01 (= {lo}) for the quantile map to be invertible",
-                          f"q99[{i}]")
+            raise r.error(hi, f"q99 must be > q01 (= {lo}) for the quantile map to be invertible", f"q99[{i}]")
     return QuantileStats(q01, q99, r.str("source"))
 
 
 def _cosmos3(r: _Reader, ee_names: set[str], gripper_names: set[str]) -> Cosmos3Domain:
-    r.mapping(("domain_name", "domain_id", "raw_action_dim", "fps", "chunk_size", "layout", "stats"),
-              ("clamp",))
+    r.mapping(("domain_name", "domain_id", "raw_action_dim", "fps", "chunk_size", "layout", "stats"), ("clamp",))
     name = r.str("domain_name", tuple(COSMOS3_DOMAIN_IDS))
     domain_id = r.int("domain_id", low=0, high=31)
     if domain_id != COSMOS3_DOMAIN_IDS[name]:
-        raise r.error(domain_id, f"Cosmos3 assigns domain '{name}' the id {COSMOS3_DOMAIN_IDS[name]}",
-                      "domain_id")
+        raise r.error(domain_id, f"Cosmos3 assigns domain '{name}' the id {COSMOS3_DOMAIN_IDS[name]}", "domain_id")
     raw_dim = r.int("raw_action_dim", high=MAX_ACTION_DIM)
     layout = r.names("layout")
     for block in layout:
         if block not in ee_names | gripper_names:
-            raise r.error(block, f"layout entries must name an end effector ({sorted(ee_names)}) or a "
-                                 f"gripper ({sorted(gripper_names)})", "layout")
+            raise r.error(
+                block,
+                f"layout entries must name an end effector ({sorted(ee_names)}) or a gripper ({sorted(gripper_names)})",
+                "layout",
+            )
     width = sum(POSE_BLOCK_DIM if b in ee_names else 1 for b in layout)
     if width != raw_dim:
-        raise r.error(raw_dim, f"must equal the layout width {width} (9 per pose block, 1 per gripper)",
-                      "raw_action_dim")
+        raise r.error(
+            raw_dim, f"must equal the layout width {width} (9 per pose block, 1 per gripper)", "raw_action_dim"
+        )
     chunk = r.int("chunk_size", high=256)
     if chunk % 4:
         raise r.error(chunk, "must be a multiple of 4 (the Cosmos3 video VAE's temporal factor)", "chunk_size")
-    return Cosmos3Domain(name, domain_id, raw_dim, r.int("fps", high=120), chunk, layout,
-                         _stats(r.child("stats"), raw_dim), r.bool("clamp", False))
+    return Cosmos3Domain(
+        name,
+        domain_id,
+        raw_dim,
+        r.int("fps", high=120),
+        chunk,
+        layout,
+        _stats(r.child("stats"), raw_dim),
+        r.bool("clamp", False),
+    )
 
 
 def _action(r: _Reader, ee_names: set[str], grippers: dict[str, Gripper]) -> NativeAction:
@@ -199,27 +245,45 @@ def _action(r: _Reader, ee_names: set[str], grippers: dict[str, Gripper]) -> Nat
     arms = []
     for a in r.items("arms"):
         a.mapping(("end_effector", "gripper", "joints"))
-        arm = Arm(a.str("end_effector", tuple(sorted(ee_names))), a.str("gripper", tuple(sorted(grippers))),
-                  a.names("joints"))
+        arm = Arm(
+            a.str("end_effector", tuple(sorted(ee_names))), a.str("gripper", tuple(sorted(grippers))), a.names("joints")
+        )
         arms.append(arm)
-    return NativeAction(r.str("type", ("ee_delta_pose",)), r.str("frame", ("base",)),
-                        r.float("max_translation_m", positive=True), r.float("max_rotation_rad", positive=True),
-                        tuple(arms))
+    return NativeAction(
+        r.str("type", ("ee_delta_pose",)),
+        r.str("frame", ("base",)),
+        r.float("max_translation_m", positive=True),
+        r.float("max_rotation_rad", positive=True),
+        tuple(arms),
+    )
 
 
 def _controller(r: _Reader) -> Controller:
     r.mapping(("type", "substeps", "damping", "ik_iterations"), ("hold_actuators",))
-    return Controller(r.str("type", ("dls_ik",)), r.int("substeps", high=1000), r.float("damping", positive=True),
-                      r.int("ik_iterations", high=50), r.names("hold_actuators", allow_empty=True))
+    return Controller(
+        r.str("type", ("dls_ik",)),
+        r.int("substeps", high=1000),
+        r.float("damping", positive=True),
+        r.int("ik_iterations", high=50),
+        r.names("hold_actuators", allow_empty=True),
+    )
 
 
 def _workspace(r: _Reader) -> Workspace:
     r.mapping(("table_z", "cube_half_size", "cube_low", "cube_high", "goal_low", "goal_high", "lift_height"))
-    ws = Workspace(r.float("table_z"), r.float("cube_half_size", positive=True), r.vector("cube_low", 2),
-                   r.vector("cube_high", 2), r.vector("goal_low", 3), r.vector("goal_high", 3),
-                   r.float("lift_height", positive=True))  # type: ignore[arg-type]
-    for lo_key, hi_key, lo, hi in (("cube_low", "cube_high", ws.cube_low, ws.cube_high),
-                                   ("goal_low", "goal_high", ws.goal_low, ws.goal_high)):
+    ws = Workspace(
+        r.float("table_z"),
+        r.float("cube_half_size", positive=True),
+        r.vector("cube_low", 2),
+        r.vector("cube_high", 2),
+        r.vector("goal_low", 3),
+        r.vector("goal_high", 3),
+        r.float("lift_height", positive=True),
+    )  # type: ignore[arg-type]
+    for lo_key, hi_key, lo, hi in (
+        ("cube_low", "cube_high", ws.cube_low, ws.cube_high),
+        ("goal_low", "goal_high", ws.goal_low, ws.goal_high),
+    ):
         for i, (a, b) in enumerate(zip(lo, hi, strict=True)):
             if b < a:
                 raise r.error(b, f"must be >= {lo_key}[{i}] = {a}", f"{hi_key}[{i}]")
@@ -229,8 +293,9 @@ def _workspace(r: _Reader) -> Workspace:
 def _gym_name(r: _Reader) -> str:
     value = r.str("gym_name")
     if not (value[0].isupper() and value.isalnum()):
-        raise r.error(value, "must be alphanumeric and start with a capital (it forms Cosmos3-<gym_name>-v0)",
-                      "gym_name")
+        raise r.error(
+            value, "must be alphanumeric and start with a capital (it forms Cosmos3-<gym_name>-v0)", "gym_name"
+        )
     return value
 
 
@@ -244,8 +309,22 @@ def load_spec(path: str | Path) -> EmbodimentSpec:
     except yaml.YAMLError as exc:
         raise EmbodimentConfigError(path, "<file>", str(exc).splitlines()[0], "must be valid YAML") from exc
     r = _Reader(path, data)
-    r.mapping(("schema_version", "name", "gym_name", "description", "mjcf", "cosmos3", "end_effectors", "grippers",
-               "action", "controller", "workspace", "observation"))
+    r.mapping(
+        (
+            "schema_version",
+            "name",
+            "gym_name",
+            "description",
+            "mjcf",
+            "cosmos3",
+            "end_effectors",
+            "grippers",
+            "action",
+            "controller",
+            "workspace",
+            "observation",
+        )
+    )
     if r.get("schema_version") != SCHEMA_VERSION:
         raise r.error(r.get("schema_version"), f"must be {SCHEMA_VERSION}", "schema_version")
     end_effectors = tuple(_end_effector(e) for e in r.items("end_effectors"))
@@ -262,8 +341,7 @@ def load_spec(path: str | Path) -> EmbodimentSpec:
     observation = r.names("observation")
     for part in observation:
         if part not in OBSERVATION_PARTS:
-            raise r.error(part, f"unknown observation part; allowed: {', '.join(OBSERVATION_PARTS)}",
-                          "observation")
+            raise r.error(part, f"unknown observation part; allowed: {', '.join(OBSERVATION_PARTS)}", "observation")
     return EmbodimentSpec(
         name=r.str("name"),
         gym_name=_gym_name(r),

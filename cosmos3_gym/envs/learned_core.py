@@ -54,23 +54,36 @@ class Guards:
 class LearnedSimCore:
     """State and stepping for ``num_envs`` learned environments of one embodiment × task."""
 
-    def __init__(self, embodiment: str, task: str, num_envs: int, model: str | Checkpoint | None = None,
-                 device: str = "cpu", reward_type: str = "dense", flow_steps: int = 1, guards: Guards | None = None,
-                 render_size: tuple[int, int] = (360, 480)) -> None:
+    def __init__(
+        self,
+        embodiment: str,
+        task: str,
+        num_envs: int,
+        model: str | Checkpoint | None = None,
+        device: str = "cpu",
+        reward_type: str = "dense",
+        flow_steps: int = 1,
+        guards: Guards | None = None,
+        render_size: tuple[int, int] = (360, 480),
+    ) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
-        self.twin = MujocoTwinEnv(embodiment, task, reward_type, render_mode=None, height=render_size[0],
-                                  width=render_size[1])
+        self.twin = MujocoTwinEnv(
+            embodiment, task, reward_type, render_mode=None, height=render_size[0], width=render_size[1]
+        )
         self.emb, self.task, self.layout = self.twin.emb, self.twin.task, self.twin.layout
         self.reward_type, self.n, self.device = reward_type, num_envs, torch.device(device)
         self.guards = guards or Guards()
         self.ckpt = get_checkpoint(model, device)
         if self.emb.name not in self.ckpt.stats:
-            raise ValueError(f"checkpoint {self.ckpt.path} was not trained on {self.emb.name!r}; "
-                             f"it covers {sorted(self.ckpt.stats)}")
+            raise ValueError(
+                f"checkpoint {self.ckpt.path} was not trained on {self.emb.name!r}; it covers {sorted(self.ckpt.stats)}"
+            )
         stats = self.ckpt.stats[self.emb.name]
         if stats.size != self.layout.size:
-            raise ValueError(f"checkpoint state size {stats.size} != {self.emb.name} observation size {self.layout.size}")
+            raise ValueError(
+                f"checkpoint state size {stats.size} != {self.emb.name} observation size {self.layout.size}"
+            )
         self.mean, self.std, self.dstd = stats.arrays()
         self.nmap = NativeActionMap(self.emb)
         k = 1 + self.guards.uncertainty_samples
@@ -118,11 +131,14 @@ class LearnedSimCore:
         pad = np.zeros((len(rows), hist.shape[1], STATE_DIM), np.float32)
         pad[..., : self.layout.size] = hist
         b = len(rows)
-        self.stepper.begin(torch.as_tensor(rows, device=self.device), torch.as_tensor(pad, device=self.device),
-                           torch.full((b,), self.emb.domain_id, device=self.device),
-                           torch.full((b,), TASK_NAMES.index(self.task.name), device=self.device),
-                           torch.as_tensor(np.tile(self.goal[index], (k, 1)), dtype=torch.float32, device=self.device),
-                           self.state_mask.expand(b, -1))
+        self.stepper.begin(
+            torch.as_tensor(rows, device=self.device),
+            torch.as_tensor(pad, device=self.device),
+            torch.full((b,), self.emb.domain_id, device=self.device),
+            torch.full((b,), TASK_NAMES.index(self.task.name), device=self.device),
+            torch.as_tensor(np.tile(self.goal[index], (k, 1)), dtype=torch.float32, device=self.device),
+            self.state_mask.expand(b, -1),
+        )
 
     # -- stepping --------------------------------------------------------------------------------------
     def arm_tcp(self, state: np.ndarray) -> np.ndarray:
@@ -143,8 +159,9 @@ class LearnedSimCore:
         raw = self.nmap.to_raw(self.arm_tcp(self.state), actions)
         tokens = torch.zeros(self.stepper.batch, MAX_ACTION_DIM, device=self.device)
         k = 1 + self.guards.uncertainty_samples
-        tokens[:, : self.emb.raw_action_dim] = torch.as_tensor(np.tile(self.emb.normalize(raw), (k, 1)),
-                                                                dtype=torch.float32, device=self.device)
+        tokens[:, : self.emb.raw_action_dim] = torch.as_tensor(
+            np.tile(self.emb.normalize(raw), (k, 1)), dtype=torch.float32, device=self.device
+        )
         noise = None
         if k > 1:  # copies 1..k-1 start their flow from Gaussian noise; copy 0 is the deterministic state
             noise = torch.randn(self.stepper.batch, STATE_DIM, generator=self._gen, device=self.device)
@@ -152,7 +169,7 @@ class LearnedSimCore:
         delta = self.stepper.step(tokens, noise).cpu().numpy()[:, : self.layout.size]
         pred = self.chunk_start + delta[: self.n] * self.dstd
         if k > 1:
-            copies = np.tile(self.chunk_start, (k - 1, 1)) + delta[self.n:] * self.dstd
+            copies = np.tile(self.chunk_start, (k - 1, 1)) + delta[self.n :] * self.dstd
             self.uncertainty = self._spread(pred, copies.reshape(k - 1, self.n, -1))
         self.state = self._project(pred)
         self.history = np.concatenate([self.history[:, 1:], self.state[:, None]], axis=1)
@@ -184,16 +201,21 @@ class LearnedSimCore:
         return out
 
     def achieved_goal(self, state: np.ndarray) -> np.ndarray:
-        return (self.layout.arm(state, "tcp_pos", 0) if self.task.goal_part == "tcp_pos"
-                else self.layout.get(state, "cube_pos")).copy()
+        return (
+            self.layout.arm(state, "tcp_pos", 0)
+            if self.task.goal_part == "tcp_pos"
+            else self.layout.get(state, "cube_pos")
+        ).copy()
 
     def _outcome(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         achieved = self.achieved_goal(self.state)
         reward = compute_reward(achieved, self.goal, self.task, self.reward_type)
         success = is_success(achieved, self.goal, self.task)
         terminated = is_terminated(self.layout.get(self.state, "cube_pos"), self.emb.spec.workspace)
-        info: dict[str, Any] = {"cosmos3_action": raw, "goal_distance": -compute_reward(achieved, self.goal, self.task,
-                                                                                       "dense")}
+        info: dict[str, Any] = {
+            "cosmos3_action": raw,
+            "goal_distance": -compute_reward(achieved, self.goal, self.task, "dense"),
+        }
         guard = np.zeros(self.n, dtype=bool)
         if self.guards.uncertainty_samples:
             info["model_uncertainty"] = self.uncertainty.copy()
@@ -208,8 +230,11 @@ class LearnedSimCore:
 
     def obs(self) -> dict[str, np.ndarray]:
         """Batched goal-conditioned observation dict."""
-        return {"observation": self.state.copy(), "achieved_goal": self.achieved_goal(self.state),
-                "desired_goal": self.goal.copy()}
+        return {
+            "observation": self.state.copy(),
+            "achieved_goal": self.achieved_goal(self.state),
+            "desired_goal": self.goal.copy(),
+        }
 
     def after_step(self) -> None:
         """Re-begin the chunk of every env that used up its 16 transitions."""
@@ -222,10 +247,10 @@ class LearnedSimCore:
         q = np.zeros(self.twin.model.nq)
         q[: lay.robot_nq] = lay.get(st, "joint_pos")
         adr = self.twin.reader.cube_qadr
-        q[adr: adr + 3] = lay.get(st, "cube_pos")
+        q[adr : adr + 3] = lay.get(st, "cube_pos")
         import mujoco
 
         quat = np.zeros(4)
         mujoco.mju_mat2Quat(quat, rot6d_to_matrix(lay.get(st, "cube_rot6d")).reshape(-1))
-        q[adr + 3: adr + 7] = quat
+        q[adr + 3 : adr + 7] = quat
         return q

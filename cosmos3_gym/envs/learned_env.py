@@ -35,11 +35,23 @@ class LearnedEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 15}
 
-    def __init__(self, embodiment: str = "franka", task: str = "lift", model: str | Checkpoint | None = None,
-                 device: str = "cpu", reward_type: str = "dense", flow_steps: int = 1, chunk_actions: bool = False,
-                 uncertainty_samples: int = 2, uncertainty_penalty: float = 0.0, max_uncertainty: float | None = None,
-                 ood_sigma: float | None = None, render_mode: str | None = None, width: int = 480,
-                 height: int = 360) -> None:
+    def __init__(
+        self,
+        embodiment: str = "franka",
+        task: str = "lift",
+        model: str | Checkpoint | None = None,
+        device: str = "cpu",
+        reward_type: str = "dense",
+        flow_steps: int = 1,
+        chunk_actions: bool = False,
+        uncertainty_samples: int = 2,
+        uncertainty_penalty: float = 0.0,
+        max_uncertainty: float | None = None,
+        ood_sigma: float | None = None,
+        render_mode: str | None = None,
+        width: int = 480,
+        height: int = 360,
+    ) -> None:
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be 'rgb_array' or None, got {render_mode!r}")
         guards = Guards(uncertainty_samples, uncertainty_penalty, max_uncertainty, ood_sigma)
@@ -50,14 +62,16 @@ class LearnedEnv(gym.Env):
         single = action_space(self.emb)
         self.observation_space = observation_space(self.core.layout.size)
         chunk = self.emb.chunk_size
-        self.action_space = (gym.spaces.Box(-1.0, 1.0, (chunk, *single.shape), np.float32) if chunk_actions
-                             else single)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (chunk, *single.shape), np.float32) if chunk_actions else single
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
         self.core.reset(np.array([0]), [seed])
         obs = self._single(self.core.obs())
-        return obs, {"is_success": False, "goal_distance": float(np.linalg.norm(obs["achieved_goal"] - obs["desired_goal"]))}
+        return obs, {
+            "is_success": False,
+            "goal_distance": float(np.linalg.norm(obs["achieved_goal"] - obs["desired_goal"])),
+        }
 
     def step(self, action: np.ndarray):
         action = check_action(action, self.action_space.shape)
@@ -72,9 +86,13 @@ class LearnedEnv(gym.Env):
             if terminated[0]:
                 break
         self.core.after_step()
-        out = {"is_success": bool(success[0]), "goal_distance": float(info["goal_distance"][0]),
-               "reward_distance": float(-info["goal_distance"][0]) if self.core.reward_type == "dense" else 0.0,
-               "cosmos3_action": info["cosmos3_action"][0], "guard_truncated": bool(info["guard_truncated"][0])}
+        out = {
+            "is_success": bool(success[0]),
+            "goal_distance": float(info["goal_distance"][0]),
+            "reward_distance": float(-info["goal_distance"][0]) if self.core.reward_type == "dense" else 0.0,
+            "cosmos3_action": info["cosmos3_action"][0],
+            "guard_truncated": bool(info["guard_truncated"][0]),
+        }
         if "model_uncertainty" in info:
             out["model_uncertainty"] = float(info["model_uncertainty"][0])
         if self.chunk_actions:

@@ -26,14 +26,28 @@ class LearnedVectorEnv(gym.vector.VectorEnv):
 
     metadata = {"render_modes": ["rgb_array"], "autoreset_mode": AutoresetMode.NEXT_STEP}
 
-    def __init__(self, num_envs: int = 1, embodiment: str = "franka", task: str = "lift",
-                 model: str | Checkpoint | None = None, device: str = "cpu", reward_type: str = "dense",
-                 flow_steps: int = 1, max_episode_steps: int | None = None, uncertainty_samples: int = 0,
-                 uncertainty_penalty: float = 0.0, max_uncertainty: float | None = None,
-                 ood_sigma: float | None = None, render_mode: str | None = None, backend: str = "native") -> None:
+    def __init__(
+        self,
+        num_envs: int = 1,
+        embodiment: str = "franka",
+        task: str = "lift",
+        model: str | Checkpoint | None = None,
+        device: str = "cpu",
+        reward_type: str = "dense",
+        flow_steps: int = 1,
+        max_episode_steps: int | None = None,
+        uncertainty_samples: int = 0,
+        uncertainty_penalty: float = 0.0,
+        max_uncertainty: float | None = None,
+        ood_sigma: float | None = None,
+        render_mode: str | None = None,
+        backend: str = "native",
+    ) -> None:
         if backend != "native":
-            raise ValueError(f"the batched vector env steps the world model (backend='native'), got {backend!r}; "
-                             "use vectorization_mode='sync' for other backends")
+            raise ValueError(
+                f"the batched vector env steps the world model (backend='native'), got {backend!r}; "
+                "use vectorization_mode='sync' for other backends"
+            )
         guards = Guards(uncertainty_samples, uncertainty_penalty, max_uncertainty, ood_sigma)
         self.core = LearnedSimCore(embodiment, task, num_envs, model, device, reward_type, flow_steps, guards)
         self.num_envs, self.render_mode = num_envs, render_mode
@@ -64,10 +78,19 @@ class LearnedVectorEnv(gym.vector.VectorEnv):
         resetting = np.flatnonzero(self._needs_reset)
         if resetting.size:  # NEXT_STEP autoreset: these envs start a new episode instead
             self.core.reset(resetting, [None] * resetting.size)
-            reward[resetting], terminated[resetting], truncated[resetting], success[resetting] = 0.0, False, False, False
+            reward[resetting], terminated[resetting], truncated[resetting], success[resetting] = (
+                0.0,
+                False,
+                False,
+                False,
+            )
         self.core.after_step()
         self._needs_reset = terminated | truncated
-        infos = {"is_success": success, "goal_distance": info["goal_distance"], "cosmos3_action": info["cosmos3_action"]}
+        infos = {
+            "is_success": success,
+            "goal_distance": info["goal_distance"],
+            "cosmos3_action": info["cosmos3_action"],
+        }
         if "model_uncertainty" in info:
             infos["model_uncertainty"] = info["model_uncertainty"]
         infos = {**infos, **{f"_{k}": np.ones(self.num_envs, dtype=bool) for k in infos}}

@@ -33,7 +33,7 @@ class LearnedSB3VecEnv(VecEnv):
         self.core.reset(np.arange(self.num_envs), seeds)
         return self.core.obs()
 
-    def seed(self, seed: int | None = None) -> Sequence[None | int]:
+    def seed(self, seed: int | None = None) -> Sequence[int | None]:
         self._seed = seed
         return [None if seed is None else seed + i for i in range(self.num_envs)]
 
@@ -48,9 +48,17 @@ class LearnedSB3VecEnv(VecEnv):
         truncated = (self.core.elapsed >= self.venv.max_episode_steps) | info["guard_truncated"]
         done = terminated | truncated
         last = self.core.obs()
-        infos: list[dict[str, Any]] = [{"is_success": bool(success[i]), "goal_distance": float(info["goal_distance"][i]),
-                                        "TimeLimit.truncated": bool(truncated[i] and not terminated[i])}
-                                       for i in range(self.num_envs)]
+        infos: list[dict[str, Any]] = [
+            {
+                "is_success": bool(success[i]),
+                "goal_distance": float(info["goal_distance"][i]),
+                "TimeLimit.truncated": bool(truncated[i] and not terminated[i]),
+            }
+            for i in range(self.num_envs)
+        ]
+        if "model_uncertainty" in info:  # kept per transition so HER relabelling can apply the penalty too
+            for i in range(self.num_envs):
+                infos[i]["model_uncertainty"] = float(info["model_uncertainty"][i])
         finished = np.flatnonzero(done)
         for i in finished:
             infos[i]["terminal_observation"] = {k: v[i] for k, v in last.items()}
@@ -73,7 +81,18 @@ class LearnedSB3VecEnv(VecEnv):
             from cosmos3_gym.tasks import compute_reward
 
             achieved, desired = args[0], args[1]
-            return [compute_reward(achieved, desired, self.core.task, self.core.reward_type)]
+            reward = compute_reward(achieved, desired, self.core.task, self.core.reward_type)
+            infos = args[2] if len(args) > 2 else None
+            penalty = self.core.guards.uncertainty_penalty
+            if (
+                penalty
+                and infos is not None
+                and np.ndim(reward) == 1
+                and len(infos) == len(reward)
+                and all("model_uncertainty" in d for d in infos)
+            ):  # same penalty as the stored transitions
+                reward = reward - penalty * np.array([d["model_uncertainty"] for d in infos])
+            return [reward]
         return [getattr(self.venv, method_name)(*args, **kwargs)] * len(self._get_indices(indices))
 
     def env_is_wrapped(self, wrapper_class: type, indices: Any = None) -> list[bool]:

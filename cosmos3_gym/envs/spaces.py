@@ -15,11 +15,13 @@ def action_space(emb: Embodiment) -> spaces.Box:
 
 def observation_space(obs_size: int) -> spaces.Dict:
     """gymnasium-robotics goal convention: ``observation`` (state vector), ``achieved_goal``, ``desired_goal``."""
-    return spaces.Dict({
-        "observation": spaces.Box(-np.inf, np.inf, shape=(obs_size,), dtype=np.float64),
-        "achieved_goal": spaces.Box(-np.inf, np.inf, shape=(3,), dtype=np.float64),
-        "desired_goal": spaces.Box(-np.inf, np.inf, shape=(3,), dtype=np.float64),
-    })
+    return spaces.Dict(
+        {
+            "observation": spaces.Box(-np.inf, np.inf, shape=(obs_size,), dtype=np.float64),
+            "achieved_goal": spaces.Box(-np.inf, np.inf, shape=(3,), dtype=np.float64),
+            "desired_goal": spaces.Box(-np.inf, np.inf, shape=(3,), dtype=np.float64),
+        }
+    )
 
 
 def check_action(action: object, shape: tuple[int, ...]) -> np.ndarray:

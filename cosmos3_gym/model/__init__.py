@@ -5,5 +5,16 @@ from cosmos3_gym.model.config import MODES, PRESETS, WorldModelConfig, preset
 from cosmos3_gym.model.stepper import ForwardStepper
 from cosmos3_gym.model.world_model import WorldModel
 
-__all__ = ["MODES", "PRESETS", "Checkpoint", "CheckpointError", "ForwardStepper", "StateStats", "WorldModel",
-           "WorldModelConfig", "load_checkpoint", "preset", "save_checkpoint"]
+__all__ = [
+    "MODES",
+    "PRESETS",
+    "Checkpoint",
+    "CheckpointError",
+    "ForwardStepper",
+    "StateStats",
+    "WorldModel",
+    "WorldModelConfig",
+    "load_checkpoint",
+    "preset",
+    "save_checkpoint",
+]

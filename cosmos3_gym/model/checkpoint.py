@@ -68,8 +68,9 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def save_checkpoint(path: str | Path, model: WorldModel, stats: dict[str, StateStats],
-                    meta: dict[str, Any] | None = None) -> Path:
+def save_checkpoint(
+    path: str | Path, model: WorldModel, stats: dict[str, StateStats], meta: dict[str, Any] | None = None
+) -> Path:
     """Write ``path/model.safetensors`` and ``path/config.json`` atomically (temp files + rename)."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
@@ -79,8 +80,13 @@ def save_checkpoint(path: str | Path, model: WorldModel, stats: dict[str, StateS
     save_file(tensors, tmp)
     digest = _sha256(Path(tmp))
     os.replace(tmp, path / WEIGHTS)
-    config = {"format_version": FORMAT_VERSION, "model": model.cfg.to_dict(), "weights_sha256": digest,
-              "stats": {k: asdict(v) for k, v in stats.items()}, "meta": meta or {}}
+    config = {
+        "format_version": FORMAT_VERSION,
+        "model": model.cfg.to_dict(),
+        "weights_sha256": digest,
+        "stats": {k: asdict(v) for k, v in stats.items()},
+        "meta": meta or {},
+    }
     fd, tmp = tempfile.mkstemp(dir=path, suffix=".tmp")
     with os.fdopen(fd, "w") as f:
         json.dump(config, f, indent=1)
@@ -104,16 +110,20 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", check_
         raise CheckpointError(f"{path}: format_version {config.get('format_version')!r}, expected {FORMAT_VERSION}")
     actual = _sha256(path / WEIGHTS)
     if actual != expected:
-        raise CheckpointError(f"{path / WEIGHTS}: sha256 {actual[:12]}… does not match the recorded "
-                              f"{expected[:12]}… (corrupted or replaced weights)")
+        raise CheckpointError(
+            f"{path / WEIGHTS}: sha256 {actual[:12]}… does not match the recorded "
+            f"{expected[:12]}… (corrupted or replaced weights)"
+        )
     if check_yaml:
         from cosmos3_gym.embodiment import list_embodiments, load_embodiment
 
         for name, st in stats.items():
             if name in list_embodiments() and load_embodiment(name).dynamics_hash != st.dynamics_hash:
-                raise CheckpointError(f"{path}: trained on a different {name} MJCF / action contract / controller / "
-                                      "observation than this package ships (dynamics_hash differs); retrain, or pass "
-                                      "check_yaml=False to load it anyway")
+                raise CheckpointError(
+                    f"{path}: trained on a different {name} MJCF / action contract / controller / "
+                    "observation than this package ships (dynamics_hash differs); retrain, or pass "
+                    "check_yaml=False to load it anyway"
+                )
     model = WorldModel(cfg)
     try:
         model.load_state_dict(load_file(path / WEIGHTS))

@@ -37,7 +37,7 @@ class ModeRunner:
     def _common(self, history: np.ndarray, goal: np.ndarray, task: str) -> tuple[torch.Tensor, ...]:
         b = history.shape[0]
         hist = np.zeros((b, self.history_len, STATE_DIM), np.float32)
-        h = history[:, -self.history_len:]
+        h = history[:, -self.history_len :]
         if h.shape[1] < self.history_len:  # too short: repeat the oldest state, as at an episode start
             h = np.concatenate([np.repeat(h[:, :1], self.history_len - h.shape[1], 1), h], 1)
         hist[..., : self.size] = (h - self.mean) / self.std
@@ -45,8 +45,14 @@ class ModeRunner:
         am[:, : self.emb.raw_action_dim] = 1
         sm = torch.zeros(b, STATE_DIM, device=self.device)
         sm[:, : self.size] = 1
-        return (self._t(hist), torch.full((b,), self.emb.domain_id, device=self.device),
-                torch.full((b,), TASK_NAMES.index(task), device=self.device), self._t(goal), am, sm)
+        return (
+            self._t(hist),
+            torch.full((b,), self.emb.domain_id, device=self.device),
+            torch.full((b,), TASK_NAMES.index(task), device=self.device),
+            self._t(goal),
+            am,
+            sm,
+        )
 
     def _tokens(self, raw: np.ndarray) -> torch.Tensor:
         return self._t(self.emb.to_tokens(raw)[0])
@@ -54,26 +60,46 @@ class ModeRunner:
     def _states_out(self, current: np.ndarray, s: torch.Tensor) -> np.ndarray:
         return current[:, None] + s.cpu().numpy()[..., : self.size] * self.dstd
 
-    def forward_dynamics(self, history: np.ndarray, raw: np.ndarray, goal: np.ndarray, task: str = "lift",
-                         steps: int = 1, seed: int | None = None) -> np.ndarray:
+    def forward_dynamics(
+        self,
+        history: np.ndarray,
+        raw: np.ndarray,
+        goal: np.ndarray,
+        task: str = "lift",
+        steps: int = 1,
+        seed: int | None = None,
+    ) -> np.ndarray:
         """History ``(B, H, S)`` + raw actions ``(B, G, D)`` → predicted states ``(B, G, S)``."""
         hist, dom, tsk, g, am, sm = self._common(history, goal, task)
-        _, s = self.model.sample("forward_dynamics", hist, dom, tsk, g, am, sm, actions=self._tokens(raw),
-                                 steps=steps, generator=self._gen(seed))
+        _, s = self.model.sample(
+            "forward_dynamics",
+            hist,
+            dom,
+            tsk,
+            g,
+            am,
+            sm,
+            actions=self._tokens(raw),
+            steps=steps,
+            generator=self._gen(seed),
+        )
         return self._states_out(history[:, -1], s)
 
-    def inverse_dynamics(self, states: np.ndarray, goal: np.ndarray, task: str = "lift", steps: int = 1,
-                         seed: int | None = None) -> np.ndarray:
+    def inverse_dynamics(
+        self, states: np.ndarray, goal: np.ndarray, task: str = "lift", steps: int = 1, seed: int | None = None
+    ) -> np.ndarray:
         """True state sequence ``(B, G+1, S)`` → inferred raw actions ``(B, G, D)``."""
         hist, dom, tsk, g, am, sm = self._common(states[:, :1], goal, task)
         fut = np.zeros((states.shape[0], self.chunk, STATE_DIM), np.float32)
         fut[..., : self.size] = (states[:, 1:] - states[:, :1]) / self.dstd
-        a, _ = self.model.sample("inverse_dynamics", hist, dom, tsk, g, am, sm, states=self._t(fut), steps=steps,
-                                 generator=self._gen(seed))
+        a, _ = self.model.sample(
+            "inverse_dynamics", hist, dom, tsk, g, am, sm, states=self._t(fut), steps=steps, generator=self._gen(seed)
+        )
         return self.emb.from_tokens(a.cpu().numpy().astype(np.float64))
 
-    def policy(self, history: np.ndarray, goal: np.ndarray, task: str, steps: int = 1,
-               seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def policy(
+        self, history: np.ndarray, goal: np.ndarray, task: str, steps: int = 1, seed: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """History ``(B, H, S)`` + goal ``(B, 3)`` → (raw action chunk ``(B, G, D)``, expected states ``(B, G, S)``)."""
         hist, dom, tsk, g, am, sm = self._common(history, goal, task)
         a, s = self.model.sample("policy", hist, dom, tsk, g, am, sm, steps=steps, generator=self._gen(seed))

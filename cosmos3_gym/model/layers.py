@@ -97,8 +97,9 @@ class MoTBlock(nn.Module):
         att = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         return self._finish(self.r, hr, self._merge(att)), k, v
 
-    def generator(self, hg: torch.Tensor, k_ctx: torch.Tensor, v_ctx: torch.Tensor,
-                  mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def generator(
+        self, hg: torch.Tensor, k_ctx: torch.Tensor, v_ctx: torch.Tensor, mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Generator pass for rows ``hg (B, G, d)`` attending to cached context keys/values
         ``(B, H, M, dh)`` followed by these rows. ``mask (G, M + G)`` bool (True = attend) or None.
 
@@ -109,9 +110,9 @@ class MoTBlock(nn.Module):
         att = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
         return self._finish(self.g, hg, self._merge(att)), k, v
 
-
-    def generator_step(self, hg: torch.Tensor, kbuf: torch.Tensor, vbuf: torch.Tensor, pos: torch.Tensor,
-                       key_mask: torch.Tensor) -> torch.Tensor:
+    def generator_step(
+        self, hg: torch.Tensor, kbuf: torch.Tensor, vbuf: torch.Tensor, pos: torch.Tensor, key_mask: torch.Tensor
+    ) -> torch.Tensor:
         """Stepping pass for one row per sample: ``hg (B, 1, d)``; its key/value is written into the
         preallocated cache ``(B, H, N, dh)`` at the per-sample slot ``pos (B,)``, then the row attends
         to the keys allowed by ``key_mask (B, 1, 1, N)``. Plain matmul attention: for one query row it

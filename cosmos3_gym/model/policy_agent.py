@@ -21,8 +21,16 @@ from cosmos3_gym.tokens.rotation import rot6d_to_matrix
 class PolicyHeadAgent:
     """``agent.reset(obs)``, then ``action = agent(obs)`` (float32 native action)."""
 
-    def __init__(self, ckpt: Checkpoint, emb: Embodiment, layout: ObsLayout, task: str, replan: int = 4,
-                 flow_steps: int = 1, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        ckpt: Checkpoint,
+        emb: Embodiment,
+        layout: ObsLayout,
+        task: str,
+        replan: int = 4,
+        flow_steps: int = 1,
+        seed: int | None = None,
+    ) -> None:
         if not 1 <= replan <= ckpt.model.cfg.chunk:
             raise ValueError(f"replan must be in [1, {ckpt.model.cfg.chunk}], got {replan}")
         self.runner, self.layout, self.task = ModeRunner(ckpt, emb), layout, task
@@ -48,11 +56,12 @@ class PolicyHeadAgent:
         state = obs["observation"]
         if self.history and self.t > 0:
             self.history.append(state)
-        self.history = self.history[-self.runner.history_len:]
+        self.history = self.history[-self.runner.history_len :]
         if self.plan is None or self.t % self.replan == 0:
             seed = None if self.seed is None else self.seed + self.t
-            self.plan, _ = self.runner.policy(np.stack(self.history)[None], obs["desired_goal"][None], self.task,
-                                              self.flow_steps, seed)
+            self.plan, _ = self.runner.policy(
+                np.stack(self.history)[None], obs["desired_goal"][None], self.task, self.flow_steps, seed
+            )
             self.plan_start = self.t
         raw = self.plan[0, self.t - self.plan_start]
         self.t += 1

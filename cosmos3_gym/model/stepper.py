@@ -37,8 +37,13 @@ class ForwardStepper:
         self.chunk, self.context_len = cfg.chunk, cfg.history + 2
         dh = cfg.d_model // cfg.n_heads
         slots = self.context_len + self.chunk
-        self.cache: KV = [(torch.zeros(batch, cfg.n_heads, slots, dh, device=device),
-                           torch.zeros(batch, cfg.n_heads, slots, dh, device=device)) for _ in range(cfg.n_layers)]
+        self.cache: KV = [
+            (
+                torch.zeros(batch, cfg.n_heads, slots, dh, device=device),
+                torch.zeros(batch, cfg.n_heads, slots, dh, device=device),
+            )
+            for _ in range(cfg.n_layers)
+        ]
         self.rows = torch.full((batch,), self.chunk, dtype=torch.long, device=device)  # all need a begin()
         self.domain = torch.zeros(batch, dtype=torch.long, device=device)
         self.state_mask = torch.zeros(batch, cfg.state_dim, device=device)
@@ -46,8 +51,15 @@ class ForwardStepper:
         self._ones = torch.ones(batch, 1, device=device)
 
     @torch.inference_mode()
-    def begin(self, index: torch.Tensor, history: torch.Tensor, domain: torch.Tensor, task: torch.Tensor,
-              goal: torch.Tensor, state_mask: torch.Tensor) -> None:
+    def begin(
+        self,
+        index: torch.Tensor,
+        history: torch.Tensor,
+        domain: torch.Tensor,
+        task: torch.Tensor,
+        goal: torch.Tensor,
+        state_mask: torch.Tensor,
+    ) -> None:
         """(Re)start the chunk of samples ``index (K,)``: history ``(K, H, state_dim)`` normalized,
         domain/task ``(K,)`` long, goal ``(K, 3)``, state_mask ``(K, state_dim)``."""
         ctx = self.model.context(history, domain, task, goal)
@@ -74,9 +86,14 @@ class ForwardStepper:
         # The row is rewritten at the same cache slot on every flow pass; the last pass stays committed.
         for k in range(self.flow_steps):
             tau = torch.full_like(self._ones, k / self.flow_steps)
-            rows = (m.act_in(act, self.domain) + m.t_act(self._ones) + m.t_state(tau)
-                    + m.state_in(s * self.state_mask.unsqueeze(1), self.domain)
-                    + m.row_pos[self.rows].unsqueeze(1) + m.mode_emb(self._mode).unsqueeze(1))
+            rows = (
+                m.act_in(act, self.domain)
+                + m.t_act(self._ones)
+                + m.t_state(tau)
+                + m.state_in(s * self.state_mask.unsqueeze(1), self.domain)
+                + m.row_pos[self.rows].unsqueeze(1)
+                + m.mode_emb(self._mode).unsqueeze(1)
+            )
             s = s + m.generate_step(rows, self.cache, pos, self.domain, self.state_mask) / self.flow_steps
         self.rows += 1
         return s[:, 0] * self.state_mask

@@ -61,30 +61,56 @@ class WorldModel(nn.Module):
             history: ``(B, H, state_dim)`` normalized states, zero-padded.
             domain: ``(B,)`` long Cosmos3 domain ids. task: ``(B,)`` long. goal: ``(B, 3)`` metres.
         """
-        tokens = torch.cat([
-            self.domain_emb(domain).unsqueeze(1),
-            (self.task_emb(task) + self.goal_in(goal)).unsqueeze(1),
-            self.ctx_state_in(history, domain),
-        ], dim=1) + self.ctx_pos
+        tokens = (
+            torch.cat(
+                [
+                    self.domain_emb(domain).unsqueeze(1),
+                    (self.task_emb(task) + self.goal_in(goal)).unsqueeze(1),
+                    self.ctx_state_in(history, domain),
+                ],
+                dim=1,
+            )
+            + self.ctx_pos
+        )
         kv: KV = []
         for blk in self.blocks:
             tokens, k, v = blk.reasoner(tokens)
             kv.append((k, v))
         return kv
 
-    def embed_rows(self, act: torch.Tensor, tau_a: torch.Tensor, state: torch.Tensor, tau_s: torch.Tensor,
-                   domain: torch.Tensor, mode: torch.Tensor, row0: int = 0) -> torch.Tensor:
+    def embed_rows(
+        self,
+        act: torch.Tensor,
+        tau_a: torch.Tensor,
+        state: torch.Tensor,
+        tau_s: torch.Tensor,
+        domain: torch.Tensor,
+        mode: torch.Tensor,
+        row0: int = 0,
+    ) -> torch.Tensor:
         """Generator input tokens ``(B, G, d)`` for rows ``row0 … row0+G-1``.
 
         act ``(B, G, action_dim)``, state ``(B, G, state_dim)``, tau_a / tau_s ``(B, G)``, mode ``(B,)``.
         """
         g = act.shape[1]
-        return (self.act_in(act, domain) + self.t_act(tau_a) + self.state_in(state, domain) + self.t_state(tau_s)
-                + self.row_pos[row0: row0 + g] + self.mode_emb(mode).unsqueeze(1))
+        return (
+            self.act_in(act, domain)
+            + self.t_act(tau_a)
+            + self.state_in(state, domain)
+            + self.t_state(tau_s)
+            + self.row_pos[row0 : row0 + g]
+            + self.mode_emb(mode).unsqueeze(1)
+        )
 
-    def generate(self, rows: torch.Tensor, ctx: KV, domain: torch.Tensor, past: KV | None = None,
-                 act_mask: torch.Tensor | None = None, state_mask: torch.Tensor | None = None,
-                 ) -> tuple[torch.Tensor, torch.Tensor, KV]:
+    def generate(
+        self,
+        rows: torch.Tensor,
+        ctx: KV,
+        domain: torch.Tensor,
+        past: KV | None = None,
+        act_mask: torch.Tensor | None = None,
+        state_mask: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, KV]:
         """Generator pass over ``rows (B, G, d)`` after ``past`` cached rows.
 
         Returns velocities ``(B, G, action_dim)``, ``(B, G, state_dim)`` (padded channels zeroed by the
@@ -109,8 +135,9 @@ class WorldModel(nn.Module):
             v_state = v_state * state_mask.unsqueeze(1)
         return v_act, v_state, new
 
-    def generate_step(self, rows: torch.Tensor, cache: KV, pos: torch.Tensor, domain: torch.Tensor,
-                      state_mask: torch.Tensor) -> torch.Tensor:
+    def generate_step(
+        self, rows: torch.Tensor, cache: KV, pos: torch.Tensor, domain: torch.Tensor, state_mask: torch.Tensor
+    ) -> torch.Tensor:
         """One stepping row per sample, ``rows (B, 1, d)``, at cache slot ``pos (B,)`` of per-layer
         key/value buffers ``(B, H, N, dh)``; attends to slots ``<= pos``. Returns state velocities
         ``(B, 1, state_dim)``."""
@@ -121,9 +148,20 @@ class WorldModel(nn.Module):
             h = blk.generator_step(h, kbuf, vbuf, pos, key_mask)
         return self.state_out(self.ln_out(h), domain) * state_mask.unsqueeze(1)
 
-    def forward(self, history: torch.Tensor, domain: torch.Tensor, task: torch.Tensor, goal: torch.Tensor,
-                act: torch.Tensor, tau_a: torch.Tensor, state: torch.Tensor, tau_s: torch.Tensor, mode: torch.Tensor,
-                act_mask: torch.Tensor, state_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self,
+        history: torch.Tensor,
+        domain: torch.Tensor,
+        task: torch.Tensor,
+        goal: torch.Tensor,
+        act: torch.Tensor,
+        tau_a: torch.Tensor,
+        state: torch.Tensor,
+        tau_s: torch.Tensor,
+        mode: torch.Tensor,
+        act_mask: torch.Tensor,
+        state_mask: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Training pass over a whole chunk: velocities for the action and state parts of every row."""
         ctx = self.context(history, domain, task, goal)
         rows = self.embed_rows(act * act_mask.unsqueeze(1), tau_a, state * state_mask.unsqueeze(1), tau_s, domain, mode)
@@ -132,10 +170,20 @@ class WorldModel(nn.Module):
 
     # -- sampling ------------------------------------------------------------------------------------
     @torch.inference_mode()
-    def sample(self, mode: str, history: torch.Tensor, domain: torch.Tensor, task: torch.Tensor, goal: torch.Tensor,
-               act_mask: torch.Tensor, state_mask: torch.Tensor, actions: torch.Tensor | None = None,
-               states: torch.Tensor | None = None, steps: int = 1, generator: torch.Generator | None = None,
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample(
+        self,
+        mode: str,
+        history: torch.Tensor,
+        domain: torch.Tensor,
+        task: torch.Tensor,
+        goal: torch.Tensor,
+        act_mask: torch.Tensor,
+        state_mask: torch.Tensor,
+        actions: torch.Tensor | None = None,
+        states: torch.Tensor | None = None,
+        steps: int = 1,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Generate a whole chunk in one of the Cosmos3 modes (Euler integration of the flow, ``steps``).
 
         forward_dynamics needs ``actions (B, G, action_dim)``; inverse_dynamics needs ``states
@@ -165,8 +213,14 @@ class WorldModel(nn.Module):
         ones = torch.ones(b, g, device=dev)
         for k in range(steps):
             tau = torch.full((b, g), k / steps, device=dev)
-            rows = self.embed_rows(a * act_mask.unsqueeze(1), tau if gen_act else ones,
-                                   s * state_mask.unsqueeze(1), tau if gen_state else ones, domain, mode_t)
+            rows = self.embed_rows(
+                a * act_mask.unsqueeze(1),
+                tau if gen_act else ones,
+                s * state_mask.unsqueeze(1),
+                tau if gen_state else ones,
+                domain,
+                mode_t,
+            )
             v_a, v_s, _ = self.generate(rows, ctx, domain, None, act_mask, state_mask)
             if gen_act:
                 a = a + v_a / steps

@@ -59,7 +59,14 @@ class SiteIK:
         return d.qpos[self.qadr].copy(), float(np.linalg.norm(err[:3])), float(np.linalg.norm(err[3:]))
 
 
-def solve_ik(model: mujoco.MjModel, qpos: np.ndarray, site: str, joints: Sequence[str], target: np.ndarray,
-             iterations: int = 100, damping: float = 0.05) -> tuple[np.ndarray, float, float]:
+def solve_ik(
+    model: mujoco.MjModel,
+    qpos: np.ndarray,
+    site: str,
+    joints: Sequence[str],
+    target: np.ndarray,
+    iterations: int = 100,
+    damping: float = 0.05,
+) -> tuple[np.ndarray, float, float]:
     """One-shot convenience wrapper around :class:`SiteIK`."""
     return SiteIK(model, site, joints, damping).solve(qpos, target, iterations)

@@ -54,7 +54,9 @@ class NoisyExpert:
         self.noise[:] = 0.0
 
     def __call__(self, obs: dict[str, np.ndarray]) -> np.ndarray:
-        self.noise = self.alpha * self.noise + np.sqrt(1 - self.alpha**2) * self.rng.normal(0, self.sigma, self.noise.shape)
+        self.noise = self.alpha * self.noise + np.sqrt(1 - self.alpha**2) * self.rng.normal(
+            0, self.sigma, self.noise.shape
+        )
         return np.clip(self.expert(obs) + self.noise, -1, 1).astype(np.float32)
 
 

@@ -38,7 +38,7 @@ class ObsLayout:
         """One arm's slice of a per-arm part (``tcp_pos``, ``tcp_rot6d``, ``gripper_width``)."""
         sl = self.parts[part]
         width = (sl.stop - sl.start) // self.num_arms
-        return obs[..., sl.start + arm * width: sl.start + (arm + 1) * width]
+        return obs[..., sl.start + arm * width : sl.start + (arm + 1) * width]
 
 
 def obs_layout(emb: Embodiment, model: mujoco.MjModel) -> ObsLayout:
@@ -46,8 +46,16 @@ def obs_layout(emb: Embodiment, model: mujoco.MjModel) -> ObsLayout:
     arms = len(emb.spec.action.arms)
     cube = model.joint(CUBE_JOINT)
     robot_nq, robot_nv = int(model.jnt_qposadr[cube.id]), int(model.jnt_dofadr[cube.id])
-    widths = {"tcp_pos": 3 * arms, "tcp_rot6d": 6 * arms, "gripper_width": arms, "joint_pos": robot_nq,
-              "joint_vel": robot_nv, "cube_pos": 3, "cube_rot6d": 6, "cube_rel_pos": 3}
+    widths = {
+        "tcp_pos": 3 * arms,
+        "tcp_rot6d": 6 * arms,
+        "gripper_width": arms,
+        "joint_pos": robot_nq,
+        "joint_vel": robot_nv,
+        "cube_pos": 3,
+        "cube_rot6d": 6,
+        "cube_rel_pos": 3,
+    }
     parts, offset = {}, 0
     for name in emb.spec.observation:
         parts[name] = slice(offset, offset + widths[name])
@@ -85,9 +93,9 @@ class ObsReader:
         lay = self.layout
         obs = np.empty(lay.size, dtype=np.float64)
         tcp = [self.tcp_pose(data, a) for a in range(lay.num_arms)]
-        cube_pos = data.qpos[self.cube_qadr: self.cube_qadr + 3]
+        cube_pos = data.qpos[self.cube_qadr : self.cube_qadr + 3]
         cube_rot = np.empty(9)
-        mujoco.mju_quat2Mat(cube_rot, data.qpos[self.cube_qadr + 3: self.cube_qadr + 7])
+        mujoco.mju_quat2Mat(cube_rot, data.qpos[self.cube_qadr + 3 : self.cube_qadr + 7])
         cube_rot = cube_rot.reshape(3, 3)
         values = {
             "tcp_pos": np.concatenate([t[:3, 3] for t in tcp]),

@@ -36,8 +36,15 @@ class MujocoTwinEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array", "human"], "render_fps": 15}
 
-    def __init__(self, embodiment: str | Embodiment = "franka", task: str = "lift", reward_type: str = "dense",
-                 render_mode: str | None = None, width: int = 480, height: int = 360) -> None:
+    def __init__(
+        self,
+        embodiment: str | Embodiment = "franka",
+        task: str = "lift",
+        reward_type: str = "dense",
+        render_mode: str | None = None,
+        width: int = 480,
+        height: int = 360,
+    ) -> None:
         self.emb = embodiment if isinstance(embodiment, Embodiment) else load_embodiment(embodiment)
         self.task = get_task(task)
         compute_reward(np.zeros(3), np.zeros(3), self.task, reward_type)  # validates reward_type
@@ -69,12 +76,19 @@ class MujocoTwinEnv(gym.Env):
         ws = self.emb.spec.workspace
         xy = rng.uniform(ws.cube_low, ws.cube_high)
         yaw = rng.uniform(-np.pi / 6, np.pi / 6)
-        self.data.qpos[self._cube_qadr: self._cube_qadr + 7] = [xy[0], xy[1], ws.table_z + ws.cube_half_size,
-                                                                np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)]
+        self.data.qpos[self._cube_qadr : self._cube_qadr + 7] = [
+            xy[0],
+            xy[1],
+            ws.table_z + ws.cube_half_size,
+            np.cos(yaw / 2),
+            0.0,
+            0.0,
+            np.sin(yaw / 2),
+        ]
         for ik, acts in zip(self.controller.iks, self.controller.arm_actuators, strict=True):
             self.data.ctrl[acts] = self.data.qpos[ik.qadr]  # hold the noisy start pose
         mujoco.mj_forward(self.model, self.data)
-        self.goal = sample_goal(rng, self.task, ws, self.data.qpos[self._cube_qadr: self._cube_qadr + 3].copy())
+        self.goal = sample_goal(rng, self.task, ws, self.data.qpos[self._cube_qadr : self._cube_qadr + 3].copy())
         obs = self._obs()
         return obs, self._info(obs, None)
 
@@ -130,16 +144,22 @@ class MujocoTwinEnv(gym.Env):
         spec = mujoco.mjtState.mjSTATE_INTEGRATION
         physics = np.empty(mujoco.mj_stateSize(self.model, spec))
         mujoco.mj_getState(self.model, self.data, physics, spec)
-        return {"physics": physics, "goal": self.goal.copy(), "qpos": self.data.qpos.copy(),
-                "qvel": self.data.qvel.copy(), "time": np.array(self.data.time)}
+        return {
+            "physics": physics,
+            "goal": self.goal.copy(),
+            "qpos": self.data.qpos.copy(),
+            "qvel": self.data.qvel.copy(),
+            "time": np.array(self.data.time),
+        }
 
     def set_state(self, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Restore a state from :meth:`get_state` (``physics`` + ``goal``); returns the observation."""
         spec = mujoco.mjtState.mjSTATE_INTEGRATION
         physics = np.asarray(state["physics"], dtype=np.float64)
         if physics.shape != (mujoco.mj_stateSize(self.model, spec),):
-            raise ValueError(f"state['physics'] must have shape ({mujoco.mj_stateSize(self.model, spec)},), "
-                             f"got {physics.shape}")
+            raise ValueError(
+                f"state['physics'] must have shape ({mujoco.mj_stateSize(self.model, spec)},), got {physics.shape}"
+            )
         mujoco.mj_setState(self.model, self.data, physics, spec)
         self.goal = np.asarray(state["goal"], dtype=np.float64).copy()
         mujoco.mj_forward(self.model, self.data)
@@ -148,14 +168,19 @@ class MujocoTwinEnv(gym.Env):
     # -- helpers -------------------------------------------------------------------------------------
     def _obs(self) -> dict[str, np.ndarray]:
         state = self.reader.read(self.data)
-        achieved = (self.layout.arm(state, "tcp_pos", 0) if self.task.goal_part == "tcp_pos"
-                    else self.layout.get(state, "cube_pos")).copy()
+        achieved = (
+            self.layout.arm(state, "tcp_pos", 0)
+            if self.task.goal_part == "tcp_pos"
+            else self.layout.get(state, "cube_pos")
+        ).copy()
         return {"observation": state, "achieved_goal": achieved, "desired_goal": self.goal.copy()}
 
     def _info(self, obs: dict[str, np.ndarray], raw: np.ndarray | None) -> dict[str, Any]:
         d = float(goal_distance(obs["achieved_goal"], obs["desired_goal"]))
-        info: dict[str, Any] = {"is_success": bool(is_success(obs["achieved_goal"], obs["desired_goal"], self.task)),
-                                "goal_distance": d}
+        info: dict[str, Any] = {
+            "is_success": bool(is_success(obs["achieved_goal"], obs["desired_goal"], self.task)),
+            "goal_distance": d,
+        }
         if raw is not None:
             info["cosmos3_action"] = raw
         return info

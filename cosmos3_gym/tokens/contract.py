@@ -62,8 +62,10 @@ class ActionContract:
                 raise ValueError(f"{self.spec.name}: {what} must have shape (..., 4, 4), got {poses.shape}")
             return poses[..., None, :, :]
         if poses.ndim < 3 or poses.shape[-3:] != (self.num_poses, 4, 4):
-            raise ValueError(f"{self.spec.name}: {what} must have shape (..., {self.num_poses}, 4, 4) "
-                             f"for the pose blocks {self.pose_names}, got {poses.shape}")
+            raise ValueError(
+                f"{self.spec.name}: {what} must have shape (..., {self.num_poses}, 4, 4) "
+                f"for the pose blocks {self.pose_names}, got {poses.shape}"
+            )
         return poses
 
     def _gripper_view(self, gripper: np.ndarray, steps: int) -> np.ndarray:
@@ -72,8 +74,9 @@ class ActionContract:
             gripper = gripper[..., None]
         if gripper.shape[-1] != self.num_grippers or gripper.ndim < 2 or gripper.shape[-2] != steps:
             want = f"(..., {steps})" if self.num_grippers == 1 else f"(..., {steps}, {self.num_grippers})"
-            raise ValueError(f"{self.spec.name}: gripper must have shape {want} for {self.gripper_names}, "
-                             f"got {gripper.shape}")
+            raise ValueError(
+                f"{self.spec.name}: gripper must have shape {want} for {self.gripper_names}, got {gripper.shape}"
+            )
         return gripper
 
     def _check_raw(self, raw: np.ndarray) -> np.ndarray:

@@ -75,16 +75,29 @@ def axis_angle_to_matrix(rotvec: np.ndarray) -> np.ndarray:
     eye = np.broadcast_to(np.eye(3), k.shape)
     rot = eye + s * k + (1.0 - c) * (k @ k)
     # First-order fallback keeps tiny rotations exact to float precision.
-    k_small = np.stack([zero, -rotvec[..., 2], rotvec[..., 1], rotvec[..., 2], zero, -rotvec[..., 0],
-                        -rotvec[..., 1], rotvec[..., 0], zero], axis=-1).reshape(k.shape)
+    k_small = np.stack(
+        [
+            zero,
+            -rotvec[..., 2],
+            rotvec[..., 1],
+            rotvec[..., 2],
+            zero,
+            -rotvec[..., 0],
+            -rotvec[..., 1],
+            rotvec[..., 0],
+            zero,
+        ],
+        axis=-1,
+    ).reshape(k.shape)
     return np.where(small[..., None], eye + k_small, rot)
 
 
 def matrix_to_axis_angle(rot: np.ndarray) -> np.ndarray:
     """Rotation matrices ``(..., 3, 3)`` → rotation vectors ``(..., 3)`` (rad), angle in [0, π]."""
     angle = rotation_angle(rot)
-    vee = 0.5 * np.stack([rot[..., 2, 1] - rot[..., 1, 2], rot[..., 0, 2] - rot[..., 2, 0],
-                          rot[..., 1, 0] - rot[..., 0, 1]], axis=-1)
+    vee = 0.5 * np.stack(
+        [rot[..., 2, 1] - rot[..., 1, 2], rot[..., 0, 2] - rot[..., 2, 0], rot[..., 1, 0] - rot[..., 0, 1]], axis=-1
+    )
     sin = np.sin(angle)[..., None]
     out = np.where(sin > 1e-6, vee * (angle[..., None] / np.where(sin > 1e-6, sin, 1.0)), vee)
     # Near π the skew part vanishes; recover the axis from the symmetric part instead.
@@ -102,6 +115,7 @@ def matrix_to_axis_angle(rot: np.ndarray) -> np.ndarray:
 def rotation_angle(rot: np.ndarray) -> np.ndarray:
     """Geodesic angle (rad) of rotation matrices ``(..., 3, 3)``, robust near 0 and π."""
     cos = (np.trace(rot, axis1=-2, axis2=-1) - 1.0) / 2.0
-    vee = 0.5 * np.stack([rot[..., 2, 1] - rot[..., 1, 2], rot[..., 0, 2] - rot[..., 2, 0],
-                          rot[..., 1, 0] - rot[..., 0, 1]], axis=-1)
+    vee = 0.5 * np.stack(
+        [rot[..., 2, 1] - rot[..., 1, 2], rot[..., 0, 2] - rot[..., 2, 0], rot[..., 1, 0] - rot[..., 0, 1]], axis=-1
+    )
     return np.arctan2(np.linalg.norm(vee, axis=-1), np.clip(cos, -1.0, 1.0))

@@ -25,13 +25,17 @@ def _draw_tau(b: int, g: int, gen: torch.Generator) -> tuple[torch.Tensor, torch
     shared = torch.rand(b, 1, generator=gen).expand(b, g)
     per_row = torch.rand(b, g, generator=gen)
     deterministic = (u < P_DETERMINISTIC).unsqueeze(1)
-    tau = torch.where(deterministic, torch.zeros(b, g), torch.where((u < P_DETERMINISTIC + P_SHARED).unsqueeze(1),
-                                                                    shared, per_row))
+    tau = torch.where(
+        deterministic, torch.zeros(b, g), torch.where((u < P_DETERMINISTIC + P_SHARED).unsqueeze(1), shared, per_row)
+    )
     return tau, (~deterministic).float().unsqueeze(-1)
 
 
-def flow_loss(model: WorldModel, batch: dict[str, torch.Tensor], gen: torch.Generator,
-              ) -> tuple[torch.Tensor, dict[str, float]]:
+def flow_loss(
+    model: WorldModel,
+    batch: dict[str, torch.Tensor],
+    gen: torch.Generator,
+) -> tuple[torch.Tensor, dict[str, float]]:
     """Loss for one batch from :class:`~cosmos3_gym.training.windows.WindowSampler`; returns (loss, parts)."""
     dev = next(model.parameters()).device
     b = {k: v.to(dev) for k, v in batch.items()}
@@ -50,8 +54,9 @@ def flow_loss(model: WorldModel, batch: dict[str, torch.Tensor], gen: torch.Gene
     tau_s = torch.where(gen_state.bool(), tau, torch.ones_like(tau))
     x_a = (1 - tau_a).unsqueeze(-1) * eps_a + tau_a.unsqueeze(-1) * b["actions"]
     x_s = (1 - tau_s).unsqueeze(-1) * eps_s + tau_s.unsqueeze(-1) * b["states"]
-    v_a, v_s = model(b["history"], b["domain"], b["task"], b["goal"], x_a, tau_a, x_s, tau_s, mode,
-                     b["act_mask"], b["state_mask"])
+    v_a, v_s = model(
+        b["history"], b["domain"], b["task"], b["goal"], x_a, tau_a, x_s, tau_s, mode, b["act_mask"], b["state_mask"]
+    )
     row_w = b["valid"]
     w_a = (row_w * gen_act).unsqueeze(-1) * b["act_mask"].unsqueeze(1)
     w_s = (row_w * gen_state).unsqueeze(-1) * b["state_mask"].unsqueeze(1)

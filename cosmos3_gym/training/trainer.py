@@ -48,23 +48,33 @@ def split_episodes(episodes: Sequence[Episode], fraction: float, seed: int) -> t
     for key in sorted({(e.embodiment, e.task) for e in episodes}):
         group = [e for e in episodes if (e.embodiment, e.task) == key]
         order = rng.permutation(len(group))
-        n_val = max(1, int(round(fraction * len(group)))) if len(group) > 1 else 0
+        n_val = max(1, round(fraction * len(group))) if len(group) > 1 else 0
         val += [group[i] for i in order[:n_val]]
         train += [group[i] for i in order[n_val:]]
     return train, val
 
 
 @torch.no_grad()
-def validate(model: WorldModel, sampler: WindowSampler, stats: dict[str, StateStats], windows: int,
-             seed: int) -> dict[str, float]:
+def validate(
+    model: WorldModel, sampler: WindowSampler, stats: dict[str, StateStats], windows: int, seed: int
+) -> dict[str, float]:
     """Validation loss and deterministic open-loop TCP error (mm) at the last row of each full window."""
     model.eval()
     gen = torch.Generator().manual_seed(seed)
     idx = np.random.default_rng(seed).integers(0, len(sampler), windows)
     batch = sampler.batch(windows, idx)
     _, parts = flow_loss(model, batch, gen)
-    _, pred = model.sample("forward_dynamics", batch["history"], batch["domain"], batch["task"], batch["goal"],
-                           batch["act_mask"], batch["state_mask"], actions=batch["actions"], steps=1)
+    _, pred = model.sample(
+        "forward_dynamics",
+        batch["history"],
+        batch["domain"],
+        batch["task"],
+        batch["goal"],
+        batch["act_mask"],
+        batch["state_mask"],
+        actions=batch["actions"],
+        steps=1,
+    )
     errors = []
     names = sorted(stats)
     for i, name in enumerate(names):
@@ -84,8 +94,14 @@ def validate(model: WorldModel, sampler: WindowSampler, stats: dict[str, StateSt
     return out
 
 
-def train(episodes: Sequence[Episode], out: str | Path, cfg: TrainConfig, resume: bool = False,
-          progress: bool = True, meta: dict | None = None) -> Path:
+def train(
+    episodes: Sequence[Episode],
+    out: str | Path,
+    cfg: TrainConfig,
+    resume: bool = False,
+    progress: bool = True,
+    meta: dict | None = None,
+) -> Path:
     """Train (or resume) a world model on ``episodes``; writes a checkpoint folder and ``train_log.csv``."""
     out = Path(out)
     torch.manual_seed(cfg.seed)
@@ -113,8 +129,18 @@ def train(episodes: Sequence[Episode], out: str | Path, cfg: TrainConfig, resume
 
     out.mkdir(parents=True, exist_ok=True)
     log_path = out / "train_log.csv"
-    fields = ["step", "lr", "loss", "loss_state", "loss_action", "val_loss", "val_loss_state", "val_loss_action",
-              "val_tcp_mm_h16", "elapsed_s"]
+    fields = [
+        "step",
+        "lr",
+        "loss",
+        "loss_state",
+        "loss_action",
+        "val_loss",
+        "val_loss_state",
+        "val_loss_action",
+        "val_tcp_mm_h16",
+        "elapsed_s",
+    ]
     log_file = log_path.open("a" if resume and log_path.exists() else "w", newline="")
     writer = csv.DictWriter(log_file, fieldnames=fields)
     if log_file.tell() == 0:
@@ -147,6 +173,7 @@ def train(episodes: Sequence[Episode], out: str | Path, cfg: TrainConfig, resume
         writer.writerow({k: row.get(k, "") for k in fields})
         log_file.flush()
     log_file.close()
-    (out / "train_summary.json").write_text(json.dumps({**run_meta, "final": last,
-                                                        "wall_s": round(time.time() - t0, 1)}, indent=1))
+    (out / "train_summary.json").write_text(
+        json.dumps({**run_meta, "final": last, "wall_s": round(time.time() - t0, 1)}, indent=1)
+    )
     return out

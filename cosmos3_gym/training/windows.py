@@ -47,9 +47,16 @@ def episodes_from_datasets(paths: Sequence[str]) -> list[Episode]:
         for e in range(ds.num_episodes):
             ep = ds.episode(e)
             src = ep["source"]
-            out.append(Episode(src.embodiment, src.task, ep["states"].astype(np.float64),
-                               ep["raw_actions"].astype(np.float64), ep["goal"].astype(np.float64),
-                               src.policy == "expert"))
+            out.append(
+                Episode(
+                    src.embodiment,
+                    src.task,
+                    ep["states"].astype(np.float64),
+                    ep["raw_actions"].astype(np.float64),
+                    ep["goal"].astype(np.float64),
+                    src.policy == "expert",
+                )
+            )
     return out
 
 
@@ -59,21 +66,29 @@ def compute_stats(episodes: Sequence[Episode], chunk: int = 16) -> dict[str, Sta
     for name in sorted({e.embodiment for e in episodes}):
         eps = [e for e in episodes if e.embodiment == name]
         allstates = np.concatenate([e.states for e in eps])
-        deltas = np.concatenate([e.states[k:] - e.states[:-k] for e in eps for k in range(1, chunk + 1)
-                                 if len(e.states) > k])
+        deltas = np.concatenate(
+            [e.states[k:] - e.states[:-k] for e in eps for k in range(1, chunk + 1) if len(e.states) > k]
+        )
         emb = load_embodiment(name)
         std = np.maximum(allstates.std(0), 1e-3)
         dstd = np.maximum(np.sqrt((deltas**2).mean(0)), DELTA_STD_FLOOR)
-        stats[name] = StateStats(name, emb.domain_id, emb.dynamics_hash, allstates.mean(0).tolist(), std.tolist(),
-                                 dstd.tolist())
+        stats[name] = StateStats(
+            name, emb.domain_id, emb.dynamics_hash, allstates.mean(0).tolist(), std.tolist(), dstd.tolist()
+        )
     return stats
 
 
 class WindowSampler:
     """Uniformly samples training windows from many episodes of several embodiments."""
 
-    def __init__(self, episodes: Sequence[Episode], stats: dict[str, StateStats], history: int = 2,
-                 chunk: int = 16, seed: int = 0) -> None:
+    def __init__(
+        self,
+        episodes: Sequence[Episode],
+        stats: dict[str, StateStats],
+        history: int = 2,
+        chunk: int = 16,
+        seed: int = 0,
+    ) -> None:
         if not episodes:
             raise ValueError("no episodes to sample windows from")
         self.history, self.chunk = history, chunk
@@ -98,8 +113,10 @@ class WindowSampler:
             if e.embodiment not in emb_index:
                 raise ValueError(f"episode of {e.embodiment!r} has no stats; stats cover {names}")
             if e.states.shape[1] != stats[e.embodiment].size:
-                raise ValueError(f"{e.embodiment}: state size {e.states.shape[1]} != stats size "
-                                 f"{stats[e.embodiment].size} (dataset from another embodiment version?)")
+                raise ValueError(
+                    f"{e.embodiment}: state size {e.states.shape[1]} != stats size "
+                    f"{stats[e.embodiment].size} (dataset from another embodiment version?)"
+                )
             t_len = len(e.raw_actions)
             pad = np.zeros((t_len + 1, STATE_DIM), np.float32)
             pad[:, : e.states.shape[1]] = e.states
@@ -113,8 +130,9 @@ class WindowSampler:
         self.states = np.concatenate(states)
         self.tokens = np.concatenate(tokens)
         self.starts = np.array(starts, dtype=np.int64)
-        self.goals = np.concatenate([np.repeat(e.goal[None].astype(np.float32), len(e.raw_actions), 0)
-                                     for e in episodes])
+        self.goals = np.concatenate(
+            [np.repeat(e.goal[None].astype(np.float32), len(e.raw_actions), 0) for e in episodes]
+        )
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -135,10 +153,14 @@ class WindowSampler:
         fut = (self.states[s_off[:, None] + fut_t] - cur[:, None]) / self.dstd[ei][:, None]
         sm, am = self.state_mask[ei], self.act_mask[ei]
         return {
-            "history": torch.from_numpy(hist * sm[:, None]), "states": torch.from_numpy(fut * sm[:, None]),
+            "history": torch.from_numpy(hist * sm[:, None]),
+            "states": torch.from_numpy(fut * sm[:, None]),
             "actions": torch.from_numpy(self.tokens[a_off[:, None] + act_t] * am[:, None]),
-            "valid": torch.from_numpy(valid.astype(np.float32)), "state_mask": torch.from_numpy(sm),
-            "act_mask": torch.from_numpy(am), "domain": torch.from_numpy(self.domain_of[ei]),
-            "task": torch.from_numpy(ti), "expert": torch.from_numpy(expert.astype(bool)),
+            "valid": torch.from_numpy(valid.astype(np.float32)),
+            "state_mask": torch.from_numpy(sm),
+            "act_mask": torch.from_numpy(am),
+            "domain": torch.from_numpy(self.domain_of[ei]),
+            "task": torch.from_numpy(ti),
+            "expert": torch.from_numpy(expert.astype(bool)),
             "goal": torch.from_numpy(self.goals[a_off + t]),
         }

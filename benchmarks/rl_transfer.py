@@ -1,0 +1,191 @@
+"""Sim-to-"real" transfer: agents trained inside the world model vs directly in MuJoCo, both judged on MuJoCo.
+
+For each row (Reach on all five embodiments, Franka Push, Franka Lift) it trains (a) in the learned id
+and (b) in the MuJoCo twin (SB3 DummyVecEnv, or SubprocVecEnv with ``--vec subproc``), with the same
+algorithm, hyperparameters (:func:`cosmos3_gym.rl.algo_kwargs`), num_envs, seed and env-step budget,
+then evaluates both on the twin over seeds 10_000…10_099 (deterministic actions; success = success at
+the episode's last step). (a) is also evaluated in the learned env (what the model believes). Wall
+clock and env steps/s are for training only (evaluation excluded). Results:
+``<out>/rl_transfer.csv``, ``.json`` (hardware label, command, budgets, hyperparameters) and ``.md``.
+
+    python benchmarks/rl_transfer.py --model default --algo ppo --steps 50000
+    python benchmarks/rl_transfer.py --model /tmp/tiny --steps 2000 --rows franka-reach \
+        --eval-episodes 10 --out /tmp/rlt
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+from hardware import hardware_label
+
+from cosmos3_gym.registration import robot_name
+from cosmos3_gym.rl import ALGOS, RLConfig, algo_kwargs, train_agent
+
+RESULTS = Path(__file__).resolve().parent / "results"
+ROWS = [(emb, "reach") for emb in ("franka", "ur5e", "widowx", "agibot", "umi")] + [
+    ("franka", "push"),
+    ("franka", "lift"),
+]
+
+
+def row_name(emb: str, task: str) -> str:
+    return f"{emb}-{task}"
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return round(a / b, 3) if b else None
+
+
+def run_row(emb: str, task: str, args: argparse.Namespace, out: Path) -> dict:
+    """Train (a) in the model and (b) in the twin, evaluate both on the twin; one result row."""
+    learned_id = f"Cosmos3-{robot_name(emb)}-{task.capitalize()}-v0"
+    twin_id = learned_id[: -len("-v0")] + "-MuJoCo-v0"
+    common = {
+        "algo": args.algo,
+        "steps": args.steps,
+        "num_envs": args.num_envs,
+        "model": args.model,
+        "seed": args.seed,
+        "eval_every": 0,
+        "eval_episodes": args.eval_episodes,
+        "eval_seed": 10_000,
+        "device": args.device,
+        "progress": not args.no_progress,
+    }
+    results = {}
+    for side, env_id in (("model", learned_id), ("twin", twin_id)):
+        cfg = RLConfig(env_id=env_id, out=str(out / row_name(emb, task) / side), **common)
+        t0 = time.perf_counter()
+        results[side] = train_agent(cfg, vec=args.vec)
+        results[side]["total_s"] = round(time.perf_counter() - t0, 2)
+        print(
+            f"  {row_name(emb, task)} [{side}] twin success {results[side]['final_eval']['twin_success_rate']:.2f} "
+            f"({results[side]['env_steps_per_s']} env steps/s)",
+            file=sys.stderr,
+        )
+    a, b = results["model"], results["twin"]
+    ea, eb = a["final_eval"], b["final_eval"]
+    return {
+        "row": row_name(emb, task),
+        "embodiment": emb,
+        "task": task,
+        "algo": args.algo,
+        "steps": args.steps,
+        "num_envs": args.num_envs,
+        "eval_episodes": args.eval_episodes,
+        "model_twin_success": ea["twin_success_rate"],
+        "twin_twin_success": eb["twin_success_rate"],
+        "success_ratio": _ratio(ea["twin_success_rate"], eb["twin_success_rate"]),
+        "model_twin_return": round(ea["twin_mean_return"], 3),
+        "twin_twin_return": round(eb["twin_mean_return"], 3),
+        "return_ratio": _ratio(ea["twin_mean_return"], eb["twin_mean_return"]),
+        "model_learned_success": ea.get("learned_success_rate"),
+        "model_learned_return": round(ea["learned_mean_return"], 3) if "learned_mean_return" in ea else None,
+        "model_train_s": a["train_wall_s"],
+        "twin_train_s": b["train_wall_s"],
+        "wall_ratio": _ratio(a["train_wall_s"], b["train_wall_s"]),
+        "model_steps_per_s": a["env_steps_per_s"],
+        "twin_steps_per_s": b["env_steps_per_s"],
+        "steps_per_s_ratio": _ratio(a["env_steps_per_s"], b["env_steps_per_s"]),
+        "model_total_s": a["total_s"],
+        "twin_total_s": b["total_s"],
+    }
+
+
+MD_COLS = [
+    ("row", "row"),
+    ("model_twin_success", "success (a) model→twin"),
+    ("twin_twin_success", "success (b) twin"),
+    ("success_ratio", "a/b"),
+    ("model_twin_return", "return (a)"),
+    ("twin_twin_return", "return (b)"),
+    ("return_ratio", "a/b"),
+    ("model_learned_success", "(a) success in model"),
+    ("model_train_s", "train s (a)"),
+    ("twin_train_s", "train s (b)"),
+    ("wall_ratio", "a/b"),
+    ("model_steps_per_s", "steps/s (a)"),
+    ("twin_steps_per_s", "steps/s (b)"),
+    ("steps_per_s_ratio", "a/b"),
+]
+
+
+def markdown(rows: list[dict], meta: dict) -> str:
+    hw = meta["hardware"]
+    lines = [
+        "# RL transfer: trained in the world model (a) vs in MuJoCo (b), both evaluated on MuJoCo\n",
+        f"{meta['algo']}, {meta['steps']} env steps, {meta['num_envs']} envs, seed {meta['seed']}, "
+        f"{meta['eval_episodes']} twin eval seeds from 10000; model `{meta['model']}`.  ",
+        f"Hardware: {hw['cpu']}, {hw['cores']} cores, torch {hw['torch']} ({hw['torch_threads']} thread), "
+        f"load average {meta['loadavg_start']} → {meta['loadavg_end']}, {hw['date']}.  ",
+        f"Command: `{meta['command']}`\n",
+        "| " + " | ".join(h for _, h in MD_COLS) + " |",
+        "|" + "---|" * len(MD_COLS),
+    ]
+    for r in rows:
+        lines.append("| " + " | ".join("–" if r[k] is None else str(r[k]) for k, _ in MD_COLS) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    names = [row_name(e, t) for e, t in ROWS]
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="default", help="world-model checkpoint (default: shipped)")
+    p.add_argument("--steps", type=int, default=50_000, help="env-step budget of each training run")
+    p.add_argument("--rows", default=",".join(names), help=f"comma-separated subset of {', '.join(names)}")
+    p.add_argument("--algo", default="ppo", choices=ALGOS)
+    p.add_argument("--num-envs", type=int, default=8)
+    p.add_argument("--eval-episodes", type=int, default=100, help="twin evaluation seeds 10000, 10001, ...")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--vec", default="dummy", choices=("dummy", "subproc"), help="VecEnv of the twin runs")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on 2 shared cores)")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--out", type=Path, default=RESULTS, help="folder for rl_transfer.{csv,json,md} and runs/")
+    args = p.parse_args()
+    chosen = [r.strip() for r in args.rows.split(",") if r.strip()]
+    unknown = sorted(set(chosen) - set(names))
+    if unknown or not chosen:
+        raise SystemExit(f"--rows: unknown {unknown or 'empty'}; allowed: {', '.join(names)}")
+    torch.set_num_threads(args.threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+    load0 = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    rows = [run_row(e, t, args, args.out / "runs") for e, t in ROWS if row_name(e, t) in chosen]
+    cfg = RLConfig(env_id="Cosmos3-Franka-Reach-v0", algo=args.algo, steps=args.steps, num_envs=args.num_envs)
+    hyper = {k: (v.__name__ if isinstance(v, type) else v) for k, v in algo_kwargs(cfg).items()}
+    meta = {
+        "algo": args.algo,
+        "steps": args.steps,
+        "num_envs": args.num_envs,
+        "seed": args.seed,
+        "eval_episodes": args.eval_episodes,
+        "eval_seeds": [10_000, 10_000 + args.eval_episodes - 1],
+        "model": args.model,
+        "vec": args.vec,
+        "hyperparameters_reach": hyper,
+        "command": "python " + " ".join(sys.argv),
+        "total_s": round(time.perf_counter() - t0, 1),
+        "loadavg_start": round(load0, 2),
+        "loadavg_end": round(os.getloadavg()[0], 2),
+        "hardware": hardware_label(args.device),
+    }
+    with (args.out / "rl_transfer.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    (args.out / "rl_transfer.json").write_text(json.dumps({**meta, "rows": rows}, indent=2))
+    (args.out / "rl_transfer.md").write_text(markdown(rows, meta))
+    print(markdown(rows, meta))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""``cosmos3-gym validate``: arguments and entry point (wired into :mod:`cosmos3_gym.cli`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from cosmos3_gym.validation.api import DEFAULT_SEED
+from cosmos3_gym.validation.policies import KINDS, RANKING_POLICIES
+from cosmos3_gym.validation.scenarios import SCENARIOS
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--env", required=True, help="learned id, e.g. Cosmos3-Franka-Lift-v0")
+    p.add_argument("--model", default="default", metavar="CKPT", help="checkpoint folder (default: the shipped model)")
+    p.add_argument("--policy", default="random-smooth", help=f"one of: {', '.join(KINDS)} (default random-smooth)")
+    p.add_argument("--episodes", type=int, default=50, help="paired episodes (default 50)")
+    p.add_argument(
+        "--horizon", type=int, default=None, help="steps per episode (default: min(64, the id's max_episode_steps))"
+    )
+    p.add_argument("--out", default="validation_out", metavar="DIR", help="report folder (default validation_out)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULT_SEED,
+        help=f"first episode seed (default {DEFAULT_SEED}: held out, training data uses seeds < 10000)",
+    )
+    p.add_argument("--device", default="cpu", help="torch device of the model: cpu, cuda, cuda:0, ...")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
+    p.add_argument(
+        "--ranking-policies",
+        nargs="*",
+        default=list(RANKING_POLICIES),
+        metavar="POLICY",
+        help="policies of differing quality for the ranking check (none: skip)",
+    )
+    p.add_argument(
+        "--ranking-episodes", type=int, default=None, help="episodes per ranking policy (default --episodes)"
+    )
+    p.add_argument(
+        "--scenarios",
+        nargs="*",
+        default=list(SCENARIOS),
+        metavar="NAME",
+        help=f"held-out scenarios (none: skip); allowed: {', '.join(SCENARIOS)}",
+    )
+    p.add_argument("--scenario-episodes", type=int, default=None, help="episodes per scenario (default --episodes)")
+    p.add_argument(
+        "--uncertainty-samples",
+        type=int,
+        default=2,
+        help="stochastic samples per step for the uncertainty estimate (0 = no calibration check)",
+    )
+    p.add_argument("--video-episodes", type=int, default=2, help="episodes in the side-by-side MP4 (0 = no video)")
+    p.add_argument("--no-id", action="store_true", help="skip the inverse-dynamics check")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def summary(r: dict) -> str:
+    """A few lines for the terminal; the full report is in report.md / report.json."""
+    ol, cl = r["open_loop"], r["closed_loop"]
+    h = "16" if "16" in ol["errors"]["tcp_pos_mm"] else "end"
+    lines = [
+        f"{r['env_id']}: model {r['model']} vs MuJoCo, policy {r['policy']}, {r['episodes']} episodes x "
+        f"{r['horizon']} steps ({r['wall_s']:.0f} s)",
+        f"  open loop @{h}: TCP {ol['errors']['tcp_pos_mm'][h]['median']:.1f} mm, cube "
+        f"{ol['errors']['cube_pos_mm'][h]['median']:.1f} mm, TCP rot "
+        f"{ol['errors']['tcp_rot_deg'][h]['median']:.1f} deg (medians)",
+        f"  closed loop: success MuJoCo {cl['outcome']['success_mujoco']:.2f} / model "
+        f"{cl['outcome']['success_model']:.2f}, agreement {cl['outcome']['success_agreement']:.2f}, return gap "
+        f"{cl['outcome']['return_gap']:+.2f}",
+    ]
+    rk = r["ranking"]
+    if "success" in rk:
+        lines.append(f"  ranking: Spearman success {rk['success']['spearman']}, return {rk['return']['spearman']}")
+    if "files" in r:
+        lines.append(f"  wrote {r.get('out', '')}/report.md")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from cosmos3_gym.validation.api import ValidationArgumentError, validate
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        report = validate(
+            args.env,
+            args.model,
+            args.policy,
+            args.episodes,
+            args.horizon,
+            args.out,
+            seed=args.seed,
+            device=args.device,
+            ranking_policies=args.ranking_policies,
+            ranking_episodes=args.ranking_episodes,
+            scenarios=args.scenarios,
+            scenario_episodes=args.scenario_episodes,
+            inverse_dynamics=not args.no_id,
+            uncertainty_samples=args.uncertainty_samples,
+            video_episodes=args.video_episodes,
+            plots=not args.no_plots,
+            progress=not (args.no_progress or args.json),
+        )
+    except ValidationArgumentError as e:
+        print(f"cosmos3-gym validate: error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=1) if args.json else summary({**report, "out": args.out}))
+    return 0

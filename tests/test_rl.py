@@ -1,0 +1,213 @@
+"""``cosmos3-gym rl``: training in the learned sim end to end, saved agents on both backends, resume, HER
+through the SB3 adapter, guards, evaluation against hand-written rollouts."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from stable_baselines3 import PPO, SAC
+
+from cosmos3_gym.cli import main
+from cosmos3_gym.rl import Evaluator, RLConfig, algo_kwargs
+from cosmos3_gym.rl.envs import make_learned_vec, make_train_env
+
+ENV = "Cosmos3-Franka-Reach-v0"
+
+
+def rl(capsys, tiny_model, out, *extra: str) -> dict:
+    argv = [
+        "rl",
+        "--env",
+        ENV,
+        "--model",
+        tiny_model,
+        "--out",
+        str(out),
+        "--num-envs",
+        "2",
+        "--eval-episodes",
+        "2",
+        "--no-progress",
+        "--json",
+        *extra,
+    ]
+    assert main(argv) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def play(agent, env, steps: int = 5) -> None:
+    obs, _ = env.reset(seed=3)
+    for _ in range(steps):
+        action, _ = agent.predict(obs, deterministic=True)
+        assert action.shape == env.action_space.shape
+        obs, reward, *_ = env.step(action)
+        assert np.isfinite(reward)
+    env.close()
+
+
+@pytest.mark.parametrize("algo", ["ppo", "sac", "sac-her"])
+def test_rl_end_to_end_and_agent_runs_on_both_backends(capsys, tiny_model, tmp_path, algo):
+    s = rl(capsys, tiny_model, tmp_path, "--algo", algo, "--steps", "200", "--eval-every", "100")
+    assert s["num_timesteps"] >= 200 and s["trained_in"] == "learned" and s["env_steps_per_s"] > 0
+    rows = list(csv.DictReader((tmp_path / "eval.csv").open()))
+    assert [int(r["timesteps"]) for r in rows][:2] == [100, 200]
+    for r in rows:
+        assert 0.0 <= float(r["twin_success_rate"]) <= 1.0 and float(r["learned_mean_return"]) < 0
+    assert any(p.name.endswith("_steps.zip") for p in (tmp_path / "checkpoints").iterdir())
+    agent = (PPO if algo == "ppo" else SAC).load(tmp_path / "final_model.zip", device="cpu")  # no env needed
+    play(agent, gym.make(ENV.replace("-v0", "-MuJoCo-v0")))
+    play(agent, gym.make(ENV, model=tiny_model))
+
+
+def test_resume_continues_from_latest_checkpoint(capsys, tiny_model, tmp_path):
+    first = rl(capsys, tiny_model, tmp_path, "--algo", "sac", "--steps", "100", "--eval-every", "0")
+    second = rl(capsys, tiny_model, tmp_path, "--algo", "sac", "--steps", "160", "--eval-every", "0", "--resume")
+    assert first["resumed_from"] is None and second["resumed_from"].endswith("agent_100_steps.zip")
+    assert second["num_timesteps"] == 160 and second["new_steps"] == 60
+    assert (tmp_path / "checkpoints" / "agent_replay_buffer_160_steps.pkl").is_file()
+    before = SAC.load(tmp_path / "checkpoints" / "agent_100_steps.zip").policy.state_dict()
+    after = SAC.load(tmp_path / "final_model.zip").policy.state_dict()
+    assert any(not np.allclose(before[k].numpy(), after[k].numpy()) for k in before)  # it kept learning
+    assert len(list(csv.DictReader((tmp_path / "eval.csv").open()))) == 2
+    with pytest.raises(SystemExit, match="algo='sac'"):
+        rl(capsys, tiny_model, tmp_path, "--algo", "sac-her", "--steps", "200", "--resume")
+
+
+@pytest.mark.parametrize("penalty", [0.0, 5.0])
+def test_her_relabels_through_the_adapter(tiny_model, tmp_path, penalty):
+    cfg = RLConfig(
+        env_id=ENV,
+        algo="sac-her",
+        steps=120,
+        num_envs=2,
+        model=tiny_model,
+        out=str(tmp_path),
+        uncertainty_penalty=penalty,
+    ).check()
+    env, _ = make_train_env(cfg)
+    agent = SAC("MultiInputPolicy", env, **algo_kwargs(cfg))
+    agent.learn(cfg.steps)
+    batch = agent.replay_buffer.sample(128)  # 80 % of these goals are relabelled (n_sampled_goal=4)
+    dist = np.linalg.norm(
+        batch.next_observations["achieved_goal"].numpy() - batch.observations["desired_goal"].numpy(), axis=-1
+    )
+    rewards = batch.rewards.numpy()[:, 0]
+    if penalty:  # relabelled rewards carry the same uncertainty penalty as the stored ones
+        assert np.all(rewards <= -dist + 1e-5) and np.mean(rewards < -dist - 1e-6) > 0.9
+    else:
+        np.testing.assert_allclose(rewards, -dist, atol=1e-5)
+    env.close()
+
+
+def step_all(venv, n: int, seed: int = 0):
+    venv.seed(seed)
+    venv.reset()
+    out = []
+    for _ in range(n):
+        out.append(venv.step(np.full((venv.num_envs, 7), 0.5, np.float32)))
+    return out
+
+
+def test_guards_change_behaviour(tiny_model):
+    base = {"env_id": ENV, "num_envs": 2, "model": tiny_model}
+    plain = step_all(make_learned_vec(RLConfig(**base, uncertainty_samples=2)), 3)
+    pen = step_all(make_learned_vec(RLConfig(**base, uncertainty_penalty=5.0)), 3)  # implies 2 samples
+    for (_, r0, _, i0), (_, r1, _, _) in zip(plain, pen, strict=True):
+        u = np.array([i["model_uncertainty"] for i in i0])
+        assert np.all(u > 0)
+        np.testing.assert_allclose(r0 - r1, 5.0 * u, rtol=1e-4, atol=1e-6)
+    for kw in ({"max_uncertainty": 1e-9}, {"ood_sigma": 1e-6}):
+        ((_, _, done, infos),) = step_all(make_learned_vec(RLConfig(**base, **kw)), 1)
+        assert done.all() and all(i["TimeLimit.truncated"] for i in infos)
+    horizon = step_all(make_learned_vec(RLConfig(**base, imagination_horizon=3)), 3)
+    assert [bool(d.any()) for _, _, d, _ in horizon] == [False, False, True]
+
+
+def test_reanchor_moves_envs_to_twin_states_of_the_policy(tiny_model):
+    cfg = RLConfig(env_id=ENV, num_envs=3, model=tiny_model, reanchor_every=6).check()
+    venv, anchor = make_train_env(cfg)
+    agent = PPO("MultiInputPolicy", venv, n_steps=8, batch_size=24, seed=0)
+    anchor.agent = agent
+    venv.reset()
+    before = anchor.core.state.copy()
+    results = [venv.step(np.zeros((3, 7), np.float32)) for _ in range(2)]
+    obs, _, done, infos = results[-1]  # 2 steps x 3 envs = 6 env steps: re-anchored now
+    assert anchor.count == 1 and done.all() and all(i["TimeLimit.truncated"] for i in infos)
+    assert all("terminal_observation" in i for i in infos)
+    core = anchor.core
+    np.testing.assert_array_equal(obs["observation"], core.state)
+    np.testing.assert_array_equal(core.history[:, -1], core.state)
+    assert not np.allclose(core.state, before) and np.all((core.elapsed >= 0) & (core.elapsed < 50))
+    venv.step(np.zeros((3, 7), np.float32))  # the model continues from the copied states
+    venv.close()
+
+
+def test_guard_flags_via_cli(capsys, tiny_model, tmp_path):
+    s = rl(
+        capsys,
+        tiny_model,
+        tmp_path,
+        "--algo",
+        "ppo",
+        "--steps",
+        "120",
+        "--eval-every",
+        "0",
+        "--uncertainty-penalty",
+        "2",
+        "--max-uncertainty",
+        "10",
+        "--ood-sigma",
+        "50",
+        "--imagination-horizon",
+        "10",
+        "--reanchor-every",
+        "40",
+    )
+    assert s["reanchors"] >= 2 and s["num_timesteps"] >= 120
+    assert s["guards"] == {
+        "uncertainty_penalty": 2.0,
+        "max_uncertainty": 10.0,
+        "ood_sigma": 50.0,
+        "imagination_horizon": 10,
+        "reanchor_every": 40,
+    }
+
+
+class Zero:
+    def predict(self, obs, deterministic=True):
+        return np.zeros((len(obs["observation"]), 7), np.float32), None
+
+
+def test_evaluator_matches_hand_rollouts(tiny_model):
+    ev = Evaluator("franka", "reach", tiny_model)
+    seeds = [10_000, 10_001, 10_002]
+    for make_env, result in (
+        (lambda: gym.make(ENV.replace("-v0", "-MuJoCo-v0")), ev.twin(Zero(), seeds)),
+        (lambda: gym.make(ENV, model=tiny_model, uncertainty_samples=0), ev.learned(Zero(), seeds)),
+    ):
+        returns = []
+        for seed in seeds:
+            env = make_env()
+            env.reset(seed=seed)
+            total, done = 0.0, False
+            while not done:
+                _, r, term, trunc, _info = env.step(np.zeros(7, np.float32))
+                total, done = total + r, term or trunc
+            returns.append(total)
+            env.close()
+        assert result.episodes == 3 and result.mean_return == pytest.approx(np.mean(returns), abs=1e-3)
+    ev.close()
+
+
+def test_bad_input_is_refused(capsys, tiny_model, tmp_path):
+    with pytest.raises(SystemExit, match="unknown env id"):
+        main(["rl", "--env", "Cosmos3-Robot-v0", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit, match="only apply to learned ids"):
+        main(["rl", "--env", "Cosmos3-Franka-Reach-MuJoCo-v0", "--ood-sigma", "4", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit, match="imagination_horizon must be >= 1"):
+        main(["rl", "--imagination-horizon", "0", "--out", str(tmp_path)])
