@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 import cosmos3_gym
 from cosmos3_gym.envs.learned_core import LearnedSimCore
-from cosmos3_gym.model import load_checkpoint
+from cosmos3_gym.model import checkpoint_digest, load_checkpoint
 from cosmos3_gym.model.inference import ModeRunner
 from cosmos3_gym.model.policy_agent import PolicyHeadAgent
 from cosmos3_gym.sim.policies import make_policy
@@ -80,7 +80,7 @@ def open_loop(model, emb_name: str, task: str, episodes: list[dict]) -> dict[str
         core.state[i] = e["states"][t0]
         core.history[i] = e["states"][np.clip(np.arange(t0 - hist + 1, t0 + 1), 0, None)]
         core.goal[i] = e["goal"]
-    core._begin(np.arange(len(windows)))
+    core.restart_chunks(np.arange(len(windows)))
     out: dict[str, dict[str, float]] = {}
     for h in range(1, max(HORIZONS) + 1):
         core.step(np.stack([e["actions"][t0 + h - 1] for e, t0 in windows]))
@@ -139,6 +139,7 @@ def main() -> None:
     ckpt = load_checkpoint(args.model)
     report = {
         "model": args.model,
+        "weights_sha256": checkpoint_digest(args.model),
         "checkpoint_meta": ckpt.meta,
         "hardware": hardware_label(),
         "embodiments": {},

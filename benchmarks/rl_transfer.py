@@ -135,6 +135,35 @@ def markdown(rows: list[dict], meta: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write(out: Path, rows: list[dict], meta: dict) -> None:
+    """``rl_transfer.csv``, ``.json`` and ``.md`` in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "rl_transfer.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    (out / "rl_transfer.json").write_text(json.dumps({**meta, "rows": rows}, indent=2))
+    (out / "rl_transfer.md").write_text(markdown(rows, meta))
+    print(markdown(rows, meta))
+
+
+def merge(folders: list[Path], out: Path) -> None:
+    """One table from runs that trained disjoint row subsets at the same time (one process per core)."""
+    runs = [json.loads((f / "rl_transfer.json").read_text()) for f in folders]
+    same = ("algo", "steps", "num_envs", "seed", "eval_episodes", "model")
+    for r in runs[1:]:
+        diff = [k for k in same if r[k] != runs[0][k]]
+        if diff:
+            raise SystemExit(f"--merge: runs differ in {diff}; only runs of one configuration can be merged")
+    order = [row_name(e, t) for e, t in ROWS]
+    rows = sorted((row for r in runs for row in r["rows"]), key=lambda row: order.index(row["row"]))
+    meta = {k: v for k, v in runs[0].items() if k != "rows"}
+    meta["command"] = " & ".join(r["command"] for r in runs) + " (in parallel, one per core), then --merge"
+    meta["loadavg_end"] = max(r["loadavg_end"] for r in runs)
+    meta["total_s"] = max(r["total_s"] for r in runs)
+    write(out, rows, meta)
+
+
 def main() -> None:
     names = [row_name(e, t) for e, t in ROWS]
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -150,7 +179,13 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on 2 shared cores)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--out", type=Path, default=RESULTS, help="folder for rl_transfer.{csv,json,md} and runs/")
+    p.add_argument(
+        "--merge", type=Path, nargs="+", help="combine the rl_transfer.json of these run folders (rows run in parallel)"
+    )
     args = p.parse_args()
+    if args.merge:
+        merge(args.merge, args.out)
+        return
     chosen = [r.strip() for r in args.rows.split(",") if r.strip()]
     unknown = sorted(set(chosen) - set(names))
     if unknown or not chosen:
@@ -178,13 +213,7 @@ def main() -> None:
         "loadavg_end": round(os.getloadavg()[0], 2),
         "hardware": hardware_label(args.device),
     }
-    with (args.out / "rl_transfer.csv").open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    (args.out / "rl_transfer.json").write_text(json.dumps({**meta, "rows": rows}, indent=2))
-    (args.out / "rl_transfer.md").write_text(markdown(rows, meta))
-    print(markdown(rows, meta))
+    write(args.out, rows, meta)
 
 
 if __name__ == "__main__":

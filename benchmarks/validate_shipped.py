@@ -20,6 +20,7 @@ import torch
 from hardware import hardware_label
 
 import cosmos3_gym
+from cosmos3_gym.model import checkpoint_digest
 from cosmos3_gym.registration import robot_name
 from cosmos3_gym.validation.api import DEFAULT_SEED
 
@@ -70,7 +71,8 @@ def markdown(summary: dict) -> str:
         f"# Validation of `{summary['model']}` on the Lift task, all embodiments",
         "",
         f"Policy `{summary['policy']}`, {summary['episodes']} episodes × {h} steps per embodiment, seeds from "
-        f"{summary['seed']} (held out). Command: `{summary['command']}`. Hardware: {summary['hardware']['cpu']}, "
+        f"{summary['seed']} (held out). Weights sha256 {summary['weights_sha256'][:12]}…. "
+        f"Command: `{summary['command']}`. Hardware: {summary['hardware']['cpu']}, "
         f"{summary['hardware']['cores']} cores, torch {summary['hardware']['torch']}, mujoco "
         f"{summary['hardware']['mujoco']}. Full reports: `<embodiment>/report.md`.",
         "",
@@ -165,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({k: v for k, v in rows[-1].items() if "@" not in k and "scenario" not in k}), flush=True)
     summary = {
         "model": args.model,
+        "weights_sha256": checkpoint_digest(args.model),
         "policy": args.policy,
         "episodes": args.episodes,
         "horizon": args.horizon,

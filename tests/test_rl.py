@@ -9,6 +9,7 @@ import json
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 from stable_baselines3 import PPO, SAC
 
 from cosmos3_gym.cli import main
@@ -211,3 +212,22 @@ def test_bad_input_is_refused(capsys, tiny_model, tmp_path):
         main(["rl", "--env", "Cosmos3-Franka-Reach-MuJoCo-v0", "--ood-sigma", "4", "--out", str(tmp_path)])
     with pytest.raises(SystemExit, match="imagination_horizon must be >= 1"):
         main(["rl", "--imagination-horizon", "0", "--out", str(tmp_path)])
+
+
+def test_goal_features_standardize_and_expose_the_goal_error(tiny_model):
+    from cosmos3_gym.rl.features import GOAL_ERROR_SCALE, GoalFeatures, goal_features_kwargs
+
+    env = gym.make("Cosmos3-UR5e-Reach-MuJoCo-v0")
+    kw = goal_features_kwargs("ur5e", "reach", tiny_model)["features_extractor_kwargs"]
+    feats = GoalFeatures(env.observation_space, **kw)
+    obs, _ = env.reset(seed=3)
+    batch = {k: torch.as_tensor(v, dtype=torch.float32)[None] for k, v in obs.items()}
+    out = feats(batch)[0].numpy()
+    n = len(obs["observation"])
+    assert out.shape == (feats.features_dim,) == (n + 9,)
+    expected = (obs["observation"] - np.array(kw["obs_mean"])) / np.array(kw["obs_std"])
+    np.testing.assert_allclose(out[:n], np.clip(expected, -10, 10), rtol=1e-4, atol=1e-4)
+    err = (obs["desired_goal"] - obs["achieved_goal"]) / GOAL_ERROR_SCALE
+    np.testing.assert_allclose(out[-3:], np.clip(err, -10, 10), rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="channels"):
+        GoalFeatures(env.observation_space, **{**kw, "obs_mean": kw["obs_mean"][:-1]})

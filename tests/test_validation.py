@@ -101,17 +101,19 @@ def test_inverse_dynamics_check_exact_oracle_and_zero_actions():
 
     traj = rollout(truth, make_starts(env, [3, 4]), 16, policy=lambda s: RandomSmooth(7, s))
     idx = chunk_index(traj.length, 16)
+
     def exact(states, goals):
-        return (np.stack(
-                [
-                    recorded_raw(
-                        env,
-                        traj.states[i, t : t + 16],
-                        traj.actions[i, t : t + 16],
-                    )
-                    for i, t in idx
-                ]
-            ))
+        return np.stack(
+            [
+                recorded_raw(
+                    env,
+                    traj.states[i, t : t + 16],
+                    traj.actions[i, t : t + 16],
+                )
+                for i, t in idx
+            ]
+        )
+
     res = inverse_dynamics_check(env, traj, exact)
     assert res["chunks"] == 2 and res["tcp_error_mm"]["max"] < 1e-3
     still = np.stack([recorded_raw(env, traj.states[i, t : t + 16], np.zeros((16, 7))) for i, t in idx])

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from cosmos3_gym.embodiment.spec import MAX_ACTION_DIM
-from cosmos3_gym.model import Checkpoint, ForwardStepper, load_checkpoint
+from cosmos3_gym.model import Checkpoint, CommandPrior, ForwardStepper, load_checkpoint
 from cosmos3_gym.model.config import STATE_DIM, TASK_NAMES
 from cosmos3_gym.sim.twin_env import MujocoTwinEnv
 from cosmos3_gym.tasks import compute_reward, is_success, is_terminated
@@ -85,7 +85,11 @@ class LearnedSimCore:
                 f"checkpoint state size {stats.size} != {self.emb.name} observation size {self.layout.size}"
             )
         self.mean, self.std, self.dstd = stats.arrays()
+        rscale = np.ones(STATE_DIM, np.float32)
+        rscale[: stats.size] = stats.residual_scale()
         self.nmap = NativeActionMap(self.emb)
+        self.prior = CommandPrior(self.emb, self.layout)
+        self.residual_prior = self.ckpt.model.cfg.residual_prior
         k = 1 + self.guards.uncertainty_samples
         self.stepper = ForwardStepper(self.ckpt.model, num_envs * k, flow_steps, device)
         self._gen = torch.Generator(device=self.device)
@@ -101,6 +105,7 @@ class LearnedSimCore:
         sm = torch.zeros(STATE_DIM, device=self.device)
         sm[: self.layout.size] = 1.0
         self.state_mask = sm
+        self.residual_scale = torch.as_tensor(rscale, device=self.device)
         self.uncertainty = np.zeros(num_envs)
 
     # -- resets ----------------------------------------------------------------------------------------
@@ -118,9 +123,9 @@ class LearnedSimCore:
             self.state[i], self.goal[i] = obs["observation"], obs["desired_goal"]
             self.history[i] = obs["observation"]
             self.elapsed[i] = 0
-        self._begin(np.asarray(index))
+        self.restart_chunks(np.asarray(index))
 
-    def _begin(self, index: np.ndarray) -> None:
+    def restart_chunks(self, index: np.ndarray) -> None:
         """Restart the model chunk of envs ``index`` from their current state history."""
         if len(index) == 0:
             return
@@ -138,25 +143,17 @@ class LearnedSimCore:
             torch.full((b,), TASK_NAMES.index(self.task.name), device=self.device),
             torch.as_tensor(np.tile(self.goal[index], (k, 1)), dtype=torch.float32, device=self.device),
             self.state_mask.expand(b, -1),
+            self.residual_scale.expand(b, -1),
         )
 
     # -- stepping --------------------------------------------------------------------------------------
-    def arm_tcp(self, state: np.ndarray) -> np.ndarray:
-        """TCP poses of the controlled arms ``(N, arms, 4, 4)`` from state vectors ``(N, S)``."""
-        arms = self.layout.num_arms
-        tcp = np.broadcast_to(np.eye(4), (len(state), arms, 4, 4)).copy()
-        for a in range(arms):
-            tcp[:, a, :3, 3] = self.layout.arm(state, "tcp_pos", a)
-            tcp[:, a, :3, :3] = rot6d_to_matrix(self.layout.arm(state, "tcp_rot6d", a))
-        return tcp
-
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Advance all envs by one clipped native action ``(N, A)``.
 
         Returns (rewards, terminated, success, info) and updates ``self.state``; truncation by time
         limit is the caller's business (``self.elapsed``), guards add ``info['guard_truncated']``.
         """
-        raw = self.nmap.to_raw(self.arm_tcp(self.state), actions)
+        raw = self.nmap.to_raw(self.prior.arm_tcp(self.state), actions)
         tokens = torch.zeros(self.stepper.batch, MAX_ACTION_DIM, device=self.device)
         k = 1 + self.guards.uncertainty_samples
         tokens[:, : self.emb.raw_action_dim] = torch.as_tensor(
@@ -166,7 +163,13 @@ class LearnedSimCore:
         if k > 1:  # copies 1..k-1 start their flow from Gaussian noise; copy 0 is the deterministic state
             noise = torch.randn(self.stepper.batch, STATE_DIM, generator=self._gen, device=self.device)
             noise[: self.n] = 0.0
-        delta = self.stepper.step(tokens, noise).cpu().numpy()[:, : self.layout.size]
+        prior = None
+        if self.residual_prior:  # the row's prior from the current (predicted) state
+            pad = np.zeros((self.n, STATE_DIM), np.float32)
+            cmd = self.prior.commanded(self.state, raw, self.chunk_start)
+            pad[:, : self.layout.size] = (cmd - self.chunk_start) / self.dstd
+            prior = torch.as_tensor(np.tile(pad, (k, 1)), device=self.device)
+        delta = self.stepper.step(tokens, noise, prior).cpu().numpy()[:, : self.layout.size]
         pred = self.chunk_start + delta[: self.n] * self.dstd
         if k > 1:
             copies = np.tile(self.chunk_start, (k - 1, 1)) + delta[self.n :] * self.dstd
@@ -239,7 +242,7 @@ class LearnedSimCore:
     def after_step(self) -> None:
         """Re-begin the chunk of every env that used up its 16 transitions."""
         done = (self.stepper.rows[: self.n] >= self.stepper.chunk).cpu().numpy()
-        self._begin(np.flatnonzero(done))
+        self.restart_chunks(np.flatnonzero(done))
 
     def qpos(self, i: int) -> np.ndarray:
         """A MuJoCo ``qpos`` of env ``i``'s predicted state (robot joints + cube pose) for rendering."""

@@ -1,7 +1,15 @@
 """The world model: a plain ``torch.nn.Module`` in Cosmos3's shape (never imports gymnasium)."""
 
-from cosmos3_gym.model.checkpoint import Checkpoint, CheckpointError, StateStats, load_checkpoint, save_checkpoint
+from cosmos3_gym.model.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    StateStats,
+    checkpoint_digest,
+    load_checkpoint,
+    save_checkpoint,
+)
 from cosmos3_gym.model.config import MODES, PRESETS, WorldModelConfig, preset
+from cosmos3_gym.model.prior import CommandPrior
 from cosmos3_gym.model.stepper import ForwardStepper
 from cosmos3_gym.model.world_model import WorldModel
 
@@ -10,10 +18,12 @@ __all__ = [
     "PRESETS",
     "Checkpoint",
     "CheckpointError",
+    "CommandPrior",
     "ForwardStepper",
     "StateStats",
     "WorldModel",
     "WorldModelConfig",
+    "checkpoint_digest",
     "load_checkpoint",
     "preset",
     "save_checkpoint",

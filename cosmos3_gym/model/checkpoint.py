@@ -33,7 +33,9 @@ class CheckpointError(ValueError):
 
 @dataclass(frozen=True)
 class StateStats:
-    """Per-embodiment normalization: states ``(s − mean) / std``; future-state deltas ``Δs / delta_std``."""
+    """Per-embodiment normalization: states ``(s − mean) / std``; future-state deltas ``Δs / delta_std``;
+    ``residual_std``: RMS of the one-step residual from the commanded-pose prior (the scale of what a
+    ``residual_prior`` model generates; None in checkpoints trained before the prior existed)."""
 
     embodiment: str
     domain_id: int
@@ -41,6 +43,7 @@ class StateStats:
     mean: list[float]
     std: list[float]
     delta_std: list[float]
+    residual_std: list[float] | None = None
 
     @property
     def size(self) -> int:
@@ -48,6 +51,12 @@ class StateStats:
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return np.asarray(self.mean), np.asarray(self.std), np.asarray(self.delta_std)
+
+    def residual_scale(self) -> np.ndarray:
+        """``residual_std / delta_std (S,)``: residual units → normalized state-delta units (1 if unknown)."""
+        if self.residual_std is None:
+            return np.ones(self.size)
+        return np.asarray(self.residual_std) / np.asarray(self.delta_std)
 
 
 @dataclass
@@ -92,6 +101,15 @@ def save_checkpoint(
         json.dump(config, f, indent=1)
     os.replace(tmp, path / CONFIG)
     return path
+
+
+def checkpoint_digest(path: str | Path) -> str:
+    """The recorded sha256 of a checkpoint's weights (``"default"`` = shipped): names a model in results."""
+    path = default_checkpoint_path() if str(path) == "default" else Path(path)
+    try:
+        return str(json.loads((path / CONFIG).read_text())["weights_sha256"])
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{path / CONFIG}: cannot read the weights digest ({exc})") from exc
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", check_yaml: bool = True) -> Checkpoint:

@@ -22,6 +22,8 @@ class WorldModelConfig:
     """Hyper-parameters of :class:`~cosmos3_gym.model.world_model.WorldModel`.
 
     ``history``: state tokens of context in the reasoner; ``chunk``: transitions per generated chunk.
+    ``residual_prior``: forward dynamics predicts the residual from the commanded-pose prior
+    (:mod:`cosmos3_gym.model.prior`); False only for checkpoints trained before it existed.
     """
 
     d_model: int = 128
@@ -34,12 +36,13 @@ class WorldModelConfig:
     state_dim: int = STATE_DIM
     num_domains: int = NUM_DOMAINS
     num_tasks: int = len(TASK_NAMES)
+    residual_prior: bool = False
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})")
         for f in fields(self):
-            if getattr(self, f.name) < 1:
+            if f.type != "bool" and getattr(self, f.name) < 1:
                 raise ValueError(f"WorldModelConfig.{f.name} must be >= 1, got {getattr(self, f.name)}")
 
     def to_dict(self) -> dict[str, Any]:

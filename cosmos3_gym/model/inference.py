@@ -13,6 +13,9 @@ from cosmos3_gym.embodiment import Embodiment, load_embodiment
 from cosmos3_gym.embodiment.spec import MAX_ACTION_DIM
 from cosmos3_gym.model.checkpoint import Checkpoint
 from cosmos3_gym.model.config import STATE_DIM, TASK_NAMES
+from cosmos3_gym.model.prior import CommandPrior
+from cosmos3_gym.model.stepper import ForwardStepper
+from cosmos3_gym.sim.state import obs_layout
 
 
 class ModeRunner:
@@ -28,8 +31,11 @@ class ModeRunner:
         self.model = ckpt.model
         self.device = next(self.model.parameters()).device
         self.mean, self.std, self.dstd = ckpt.stats[self.emb.name].arrays()
+        self.rscale = np.ones(STATE_DIM, np.float32)
+        self.rscale[: len(self.mean)] = ckpt.stats[self.emb.name].residual_scale()
         self.size = len(self.mean)
         self.chunk, self.history_len = self.model.cfg.chunk, self.model.cfg.history
+        self.prior = CommandPrior(self.emb, obs_layout(self.emb, self.emb.kinematics.model))
 
     def _t(self, x: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         return torch.as_tensor(np.ascontiguousarray(x), dtype=dtype, device=self.device)
@@ -69,21 +75,29 @@ class ModeRunner:
         steps: int = 1,
         seed: int | None = None,
     ) -> np.ndarray:
-        """History ``(B, H, S)`` + raw actions ``(B, G, D)`` → predicted states ``(B, G, S)``."""
-        hist, dom, tsk, g, am, sm = self._common(history, goal, task)
-        _, s = self.model.sample(
-            "forward_dynamics",
-            hist,
-            dom,
-            tsk,
-            g,
-            am,
-            sm,
-            actions=self._tokens(raw),
-            steps=steps,
-            generator=self._gen(seed),
-        )
-        return self._states_out(history[:, -1], s)
+        """History ``(B, H, S)`` + raw actions ``(B, G, D)`` → predicted states ``(B, G, S)``.
+
+        Generated row by row (:class:`ForwardStepper`, identical to chunk sampling): a
+        ``residual_prior`` model needs each row's commanded-pose prior from the state before it.
+        """
+        hist, dom, tsk, g, _, sm = self._common(history, goal, task)
+        b, rows = raw.shape[:2]
+        stepper = ForwardStepper(self.model, b, steps, self.device)
+        scale = self._t(np.tile(self.rscale, (b, 1)))
+        stepper.begin(torch.arange(b, device=self.device), hist, dom, tsk, g, sm, scale)
+        tokens, gen = self._tokens(raw), self._gen(seed)
+        start = history[:, -1].astype(np.float64)
+        state, out = start, np.zeros((b, rows, self.size))
+        for i in range(rows):
+            prior = None
+            if self.model.cfg.residual_prior:
+                pad = np.zeros((b, STATE_DIM), np.float32)
+                pad[:, : self.size] = (self.prior.commanded(state, raw[:, i], start) - start) / self.dstd
+                prior = self._t(pad)
+            noise = None if gen is None else torch.randn(b, STATE_DIM, generator=gen, device=self.device)
+            delta = stepper.step(tokens[:, i], noise, prior).cpu().numpy()[:, : self.size]
+            state = out[:, i] = start + delta * self.dstd
+        return out
 
     def inverse_dynamics(
         self, states: np.ndarray, goal: np.ndarray, task: str = "lift", steps: int = 1, seed: int | None = None

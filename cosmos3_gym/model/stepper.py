@@ -47,6 +47,7 @@ class ForwardStepper:
         self.rows = torch.full((batch,), self.chunk, dtype=torch.long, device=device)  # all need a begin()
         self.domain = torch.zeros(batch, dtype=torch.long, device=device)
         self.state_mask = torch.zeros(batch, cfg.state_dim, device=device)
+        self.residual_scale = torch.ones(batch, cfg.state_dim, device=device)
         self._mode = torch.full((batch,), FD, dtype=torch.long, device=device)
         self._ones = torch.ones(batch, 1, device=device)
 
@@ -59,26 +60,36 @@ class ForwardStepper:
         task: torch.Tensor,
         goal: torch.Tensor,
         state_mask: torch.Tensor,
+        residual_scale: torch.Tensor | None = None,
     ) -> None:
         """(Re)start the chunk of samples ``index (K,)``: history ``(K, H, state_dim)`` normalized,
-        domain/task ``(K,)`` long, goal ``(K, 3)``, state_mask ``(K, state_dim)``."""
+        domain/task ``(K,)`` long, goal ``(K, 3)``, state_mask and residual_scale ``(K, state_dim)``
+        (the latter: :meth:`StateStats.residual_scale`, for a ``residual_prior`` model)."""
         ctx = self.model.context(history, domain, task, goal)
         for (kbuf, vbuf), (k, v) in zip(self.cache, ctx, strict=True):
             kbuf[index, :, : self.context_len] = k
             vbuf[index, :, : self.context_len] = v
         self.rows[index] = 0
         self.domain[index], self.state_mask[index] = domain, state_mask
+        if residual_scale is not None:
+            self.residual_scale[index] = residual_scale
 
     @torch.inference_mode()
-    def step(self, action: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+    def step(
+        self, action: torch.Tensor, noise: torch.Tensor | None = None, prior: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """One transition for every sample: action tokens ``(B, action_dim)`` (model space, masked) →
         predicted normalized state delta ``(B, state_dim)`` relative to the sample's chunk-start state.
 
         ``noise (B, state_dim)`` is where each sample's flow starts: None (zeros) is the deterministic
-        mode; Gaussian rows give stochastic samples.
+        mode; Gaussian rows give stochastic samples. ``prior (B, state_dim)``: the normalized
+        commanded-pose prior of this row, required by a ``residual_prior`` model (the cache keeps the
+        residual, as in training; the prior is added to what is returned).
         """
         if bool((self.rows >= self.chunk).any()):
             raise RuntimeError("some samples used up their chunk: begin() them with their new history first")
+        if self.model.cfg.residual_prior and prior is None:
+            raise ValueError("this model predicts residuals from the commanded-pose prior: pass prior (B, state_dim)")
         m, b = self.model, self.batch
         act = action.unsqueeze(1)
         s = action.new_zeros(b, 1, m.cfg.state_dim) if noise is None else noise.unsqueeze(1).clone()
@@ -96,4 +107,5 @@ class ForwardStepper:
             )
             s = s + m.generate_step(rows, self.cache, pos, self.domain, self.state_mask) / self.flow_steps
         self.rows += 1
-        return s[:, 0] * self.state_mask
+        out = prior + s[:, 0] * self.residual_scale if self.model.cfg.residual_prior else s[:, 0]
+        return out * self.state_mask

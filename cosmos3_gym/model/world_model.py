@@ -183,13 +183,19 @@ class WorldModel(nn.Module):
         states: torch.Tensor | None = None,
         steps: int = 1,
         generator: torch.Generator | None = None,
+        prior: torch.Tensor | None = None,
+        residual_scale: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Generate a whole chunk in one of the Cosmos3 modes (Euler integration of the flow, ``steps``).
 
-        forward_dynamics needs ``actions (B, G, action_dim)``; inverse_dynamics needs ``states
-        (B, G, state_dim)`` (normalized deltas of s_{t+1..t+G}); policy needs neither. Deterministic
-        when ``generator`` is None (ε = 0); otherwise ε ~ N(0, I) from ``generator``.
-        Returns ``(actions, states)`` with the given parts passed through unchanged.
+        forward_dynamics needs ``actions (B, G, action_dim)`` and, for a ``residual_prior`` model, each
+        row's normalized commanded-pose ``prior (B, G, state_dim)`` from the true previous states
+        (teacher forcing) and ``residual_scale (B, state_dim)``: the generator predicts the residual
+        in those units, returned as ``prior + residual · residual_scale``;
+        inverse_dynamics needs ``states (B, G, state_dim)`` (normalized deltas of s_{t+1..t+G});
+        policy needs neither. Deterministic when ``generator`` is None (ε = 0);
+        otherwise ε ~ N(0, I) from ``generator``. Returns ``(actions, states)`` with the given parts
+        passed through unchanged.
         """
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; allowed: {', '.join(MODES)}")
@@ -200,6 +206,11 @@ class WorldModel(nn.Module):
             raise ValueError("forward_dynamics needs actions (B, chunk, action_dim)")
         if not gen_state and states is None:
             raise ValueError("inverse_dynamics needs states (B, chunk, state_dim)")
+        if mode == "forward_dynamics" and self.cfg.residual_prior and (prior is None or residual_scale is None):
+            raise ValueError(
+                "a residual_prior model needs each row's prior (B, G, state_dim) in FD mode; "
+                "without the true previous states, generate row by row (ForwardStepper / ModeRunner)"
+            )
 
         def noise(dim: int) -> torch.Tensor:
             if generator is None:
@@ -226,4 +237,6 @@ class WorldModel(nn.Module):
                 a = a + v_a / steps
             if gen_state:
                 s = s + v_s / steps
+        if mode == "forward_dynamics" and self.cfg.residual_prior:
+            s = prior + s * residual_scale.unsqueeze(1)
         return a * act_mask.unsqueeze(1), s * state_mask.unsqueeze(1)

@@ -10,7 +10,7 @@ of the ``K`` learned envs:
 3. copy the twin's last state, its last ``history`` observed states (front-padded with the first one,
    as a reset does) and its goal into the learned core (``core.state/history/goal``), set the
    episode clock ``core.elapsed`` to ``t`` (or to 0 with an imagination horizon: a fresh H-step
-   branch starts there, MBPO style), and restart the model's chunk there (``core._begin``).
+   branch starts there, MBPO style), and restart the model's chunk there (``core.restart_chunks``).
 
 The episode each env was in ends at that step as a time-limit truncation (``done=True``,
 ``TimeLimit.truncated=True``, ``terminal_observation`` = the pre-teleport observation), so PPO and
@@ -82,7 +82,7 @@ class ReanchorVecEnv(VecEnvWrapper):
                 hist = np.concatenate([np.repeat(hist[:1], hist_len - len(hist), axis=0), hist])
             core.state[i], core.history[i], core.goal[i] = hist[-1], hist, obs["desired_goal"]
             core.elapsed[i] = 0 if self.fresh_branch else len(states) - 1
-        core._begin(np.arange(self.num_envs))
+        core.restart_chunks(np.arange(self.num_envs))
         self.count += 1
         return core.obs()
 

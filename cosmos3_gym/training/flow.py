@@ -5,7 +5,10 @@ expert windows, whose actions are worth imitating). The generated parts get flow
 three patterns: the deterministic stepping path (τ = 0 and ε = 0 on every row: plain regression,
 which is what the environment runs), one shared τ for the chunk (chunk sampling), or an independent
 τ per row (diffusion-forcing style, so rows learn from partly denoised history). Clean parts get
-τ = 1. The loss is the masked MSE between predicted and true velocities ``x₁ − ε``.
+τ = 1. The loss is the masked MSE between predicted and true velocities ``x₁ − ε``. For a
+``residual_prior`` model the forward-dynamics state target x₁ is the residual from the commanded-pose
+prior (the batch's ``prior``) in units of its RMS (``residual_scale``); inverse dynamics and policy
+keep plain state deltas.
 """
 
 from __future__ import annotations
@@ -46,14 +49,18 @@ def flow_loss(
     gen_act = (mode != FD).float().view(n, 1)
     gen_state = (mode != ID).float().view(n, 1)
 
+    states = b["states"]
+    if model.cfg.residual_prior:
+        fd = (mode == FD).view(n, 1, 1)
+        states = torch.where(fd, (states - b["prior"]) / b["residual_scale"].unsqueeze(1), states)
     tau, noise_on = _draw_tau(n, g, gen)
     tau, noise_on = tau.to(dev), noise_on.to(dev)
     eps_a = torch.randn(b["actions"].shape, generator=gen).to(dev) * noise_on * b["act_mask"].unsqueeze(1)
-    eps_s = torch.randn(b["states"].shape, generator=gen).to(dev) * noise_on * b["state_mask"].unsqueeze(1)
+    eps_s = torch.randn(states.shape, generator=gen).to(dev) * noise_on * b["state_mask"].unsqueeze(1)
     tau_a = torch.where(gen_act.bool(), tau, torch.ones_like(tau))
     tau_s = torch.where(gen_state.bool(), tau, torch.ones_like(tau))
     x_a = (1 - tau_a).unsqueeze(-1) * eps_a + tau_a.unsqueeze(-1) * b["actions"]
-    x_s = (1 - tau_s).unsqueeze(-1) * eps_s + tau_s.unsqueeze(-1) * b["states"]
+    x_s = (1 - tau_s).unsqueeze(-1) * eps_s + tau_s.unsqueeze(-1) * states
     v_a, v_s = model(
         b["history"], b["domain"], b["task"], b["goal"], x_a, tau_a, x_s, tau_s, mode, b["act_mask"], b["state_mask"]
     )
@@ -61,6 +68,6 @@ def flow_loss(
     w_a = (row_w * gen_act).unsqueeze(-1) * b["act_mask"].unsqueeze(1)
     w_s = (row_w * gen_state).unsqueeze(-1) * b["state_mask"].unsqueeze(1)
     err_a = ((v_a - (b["actions"] - eps_a)) ** 2 * w_a).sum() / w_a.sum().clamp(min=1.0)
-    err_s = ((v_s - (b["states"] - eps_s)) ** 2 * w_s).sum() / w_s.sum().clamp(min=1.0)
+    err_s = ((v_s - (states - eps_s)) ** 2 * w_s).sum() / w_s.sum().clamp(min=1.0)
     loss = err_s + err_a
     return loss, {"loss": loss.item(), "loss_state": err_s.item(), "loss_action": err_a.item()}

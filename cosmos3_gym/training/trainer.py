@@ -7,17 +7,17 @@ import json
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from cosmos3_gym.embodiment import load_embodiment
-from cosmos3_gym.model import WorldModel, load_checkpoint, preset, save_checkpoint
+from cosmos3_gym.model import Checkpoint, WorldModel, load_checkpoint, preset, save_checkpoint
 from cosmos3_gym.model.checkpoint import StateStats
-from cosmos3_gym.sim.state import obs_layout
+from cosmos3_gym.model.config import TASK_NAMES
+from cosmos3_gym.model.inference import ModeRunner
 from cosmos3_gym.training.flow import flow_loss
 from cosmos3_gym.training.windows import Episode, WindowSampler, compute_stats
 
@@ -39,6 +39,7 @@ class TrainConfig:
     val_windows: int = 512
     seed: int = 0
     device: str = "cpu"
+    residual_prior: bool = True  # forward dynamics learns the residual from the commanded poses
 
 
 def split_episodes(episodes: Sequence[Episode], fraction: float, seed: int) -> tuple[list[Episode], list[Episode]]:
@@ -58,39 +59,29 @@ def split_episodes(episodes: Sequence[Episode], fraction: float, seed: int) -> t
 def validate(
     model: WorldModel, sampler: WindowSampler, stats: dict[str, StateStats], windows: int, seed: int
 ) -> dict[str, float]:
-    """Validation loss and deterministic open-loop TCP error (mm) at the last row of each full window."""
+    """Validation loss and deterministic open-loop TCP error (mm) at the last row of each full window,
+    generated row by row as the environments do (:meth:`ModeRunner.forward_dynamics`)."""
     model.eval()
     gen = torch.Generator().manual_seed(seed)
     idx = np.random.default_rng(seed).integers(0, len(sampler), windows)
-    batch = sampler.batch(windows, idx)
-    _, parts = flow_loss(model, batch, gen)
-    _, pred = model.sample(
-        "forward_dynamics",
-        batch["history"],
-        batch["domain"],
-        batch["task"],
-        batch["goal"],
-        batch["act_mask"],
-        batch["state_mask"],
-        actions=batch["actions"],
-        steps=1,
-    )
+    _, parts = flow_loss(model, sampler.batch(windows, idx), gen)
+    phys = sampler.physical(idx)
+    ckpt = Checkpoint(model, stats)
     errors = []
-    names = sorted(stats)
-    for i, name in enumerate(names):
-        sel = (batch["domain"] == stats[name].domain_id) & (batch["valid"][:, -1] > 0)
-        if not sel.any():
-            continue
-        emb = load_embodiment(name)
-        tcp = obs_layout(emb, emb.kinematics.model).parts["tcp_pos"]
-        tcp = slice(tcp.start, tcp.start + 3)  # the first arm's TCP
-        scale = torch.from_numpy(sampler.dstd[i][tcp])
-        diff = (pred[sel, -1, tcp] - batch["states"][sel, -1, tcp]) * scale
-        errors.append(diff.norm(dim=-1))
+    for i, name in enumerate(sorted(stats)):
+        runner, size = ModeRunner(ckpt, name), stats[name].size
+        tcp = runner.prior.pos[0]
+        for ti, task in enumerate(TASK_NAMES):
+            sel = (phys["embodiment"] == i) & (phys["task"] == ti) & phys["valid"][:, -1]
+            if not sel.any():
+                continue
+            hist, raw = phys["history"][sel, :, :size], phys["raw"][sel, :, : runner.emb.raw_action_dim]
+            pred = runner.forward_dynamics(hist, raw, phys["goal"][sel], task)
+            errors.append(np.linalg.norm(pred[:, -1, tcp] - phys["future"][sel, -1, tcp], axis=-1))
     model.train()
     out = {f"val_{k}": v for k, v in parts.items()}
     if errors:
-        out["val_tcp_mm_h16"] = float(torch.cat(errors).median()) * 1000.0
+        out["val_tcp_mm_h16"] = float(np.median(np.concatenate(errors))) * 1000.0
     return out
 
 
@@ -112,7 +103,7 @@ def train(
         start = int(ckpt.meta.get("step", 0))
     else:
         stats = compute_stats(train_eps)
-        model = WorldModel(preset(cfg.size)).to(cfg.device)
+        model = WorldModel(replace(preset(cfg.size), residual_prior=cfg.residual_prior)).to(cfg.device)
         start = 0
     model.train()
     chunk, history = model.cfg.chunk, model.cfg.history

@@ -2,7 +2,9 @@
 
 A window starting at state index t of an episode holds: the state history ``s_{t-H+1..t}`` (clamped
 at the episode start), the Cosmos3 action tokens ``a_t..a_{t+G-1}`` (model space, padded to 64),
-future states ``s_{t+1..t+G}``, and a validity mask for rows past the episode end.
+future states ``s_{t+1..t+G}``, the commanded-pose prior of each of them from the recorded state
+before it (:class:`~cosmos3_gym.model.prior.CommandPrior`), and a validity mask for rows past the
+episode end.
 """
 
 from __future__ import annotations
@@ -17,10 +19,14 @@ from cosmos3_gym.embodiment import load_embodiment
 from cosmos3_gym.embodiment.spec import MAX_ACTION_DIM
 from cosmos3_gym.model.checkpoint import StateStats
 from cosmos3_gym.model.config import STATE_DIM, TASK_NAMES
+from cosmos3_gym.model.prior import CommandPrior
+from cosmos3_gym.sim.state import obs_layout
 
 #: Floor of the per-channel delta scale: 5 mm, 5 mrad, 0.005 rot6d units (a channel that barely moves
 #: in the data must not turn tiny prediction errors into huge normalized ones).
 DELTA_STD_FLOOR = 5e-3
+#: Same for the one-step residual from the commanded-pose prior: 0.5 mm, 0.5 mrad.
+RESIDUAL_STD_FLOOR = 5e-4
 
 
 @dataclass
@@ -61,7 +67,8 @@ def episodes_from_datasets(paths: Sequence[str]) -> list[Episode]:
 
 
 def compute_stats(episodes: Sequence[Episode], chunk: int = 16) -> dict[str, StateStats]:
-    """Per-embodiment state mean/std and the std of ``s_{t+k} − s_t`` over ``k = 1..chunk``."""
+    """Per-embodiment state mean/std, the RMS of ``s_{t+k} − s_t`` over ``k = 1..chunk``, and the RMS
+    of the one-step residual ``s_{t+1} − prior(s_t, a_t)`` from the commanded-pose prior."""
     stats = {}
     for name in sorted({e.embodiment for e in episodes}):
         eps = [e for e in episodes if e.embodiment == name]
@@ -70,10 +77,21 @@ def compute_stats(episodes: Sequence[Episode], chunk: int = 16) -> dict[str, Sta
             [e.states[k:] - e.states[:-k] for e in eps for k in range(1, chunk + 1) if len(e.states) > k]
         )
         emb = load_embodiment(name)
+        prior = CommandPrior(emb, obs_layout(emb, emb.kinematics.model))
+        resid = np.concatenate([e.states[1:] - prior.commanded(e.states[:-1], e.raw_actions) for e in eps])
         std = np.maximum(allstates.std(0), 1e-3)
         dstd = np.maximum(np.sqrt((deltas**2).mean(0)), DELTA_STD_FLOOR)
+        rstd = dstd.copy()  # channels without a prior keep the plain delta scale
+        ch = prior.channels
+        rstd[ch] = np.minimum(np.maximum(np.sqrt((resid[:, ch] ** 2).mean(0)), RESIDUAL_STD_FLOOR), dstd[ch])
         stats[name] = StateStats(
-            name, emb.domain_id, emb.dynamics_hash, allstates.mean(0).tolist(), std.tolist(), dstd.tolist()
+            name,
+            emb.domain_id,
+            emb.dynamics_hash,
+            allstates.mean(0).tolist(),
+            std.tolist(),
+            dstd.tolist(),
+            rstd.tolist(),
         )
     return stats
 
@@ -99,15 +117,20 @@ class WindowSampler:
         self.domain_of = np.array([embs[n].domain_id for n in names])
         self.mean, self.std, self.dstd = (np.zeros((len(names), STATE_DIM), np.float32) for _ in range(3))
         self.state_mask = np.zeros((len(names), STATE_DIM), np.float32)
+        self.rscale = np.ones((len(names), STATE_DIM), np.float32)
         self.act_mask = np.zeros((len(names), MAX_ACTION_DIM), np.float32)
         for n, i in emb_index.items():
             mean, std, dstd = stats[n].arrays()
             s = stats[n].size
             self.mean[i, :s], self.std[i, :s], self.dstd[i, :s] = mean, std, dstd
             self.std[i, s:] = self.dstd[i, s:] = 1.0
+            self.rscale[i, :s] = stats[n].residual_scale()
             self.state_mask[i, :s] = 1.0
             self.act_mask[i, : embs[n].raw_action_dim] = 1.0
-        states, tokens, starts = [], [], []
+        self.priors = [CommandPrior(embs[n], obs_layout(embs[n], embs[n].kinematics.model)) for n in names]
+        self.sizes = [stats[n].size for n in names]
+        self.raw_dims = [embs[n].raw_action_dim for n in names]
+        states, tokens, raws, starts = [], [], [], []
         s_off = a_off = 0
         for e in episodes:
             if e.embodiment not in emb_index:
@@ -122,6 +145,9 @@ class WindowSampler:
             pad[:, : e.states.shape[1]] = e.states
             states.append(pad)
             tokens.append(embs[e.embodiment].to_tokens(e.raw_actions)[0].astype(np.float32))
+            raw = np.zeros((t_len, MAX_ACTION_DIM))
+            raw[:, : e.raw_actions.shape[1]] = e.raw_actions
+            raws.append(raw)
             ei, ti = emb_index[e.embodiment], TASK_NAMES.index(e.task)
             for t in range(t_len):
                 starts.append((s_off, a_off, t, t_len, ei, ti, int(e.expert)))
@@ -129,6 +155,7 @@ class WindowSampler:
             a_off += t_len
         self.states = np.concatenate(states)
         self.tokens = np.concatenate(tokens)
+        self.raw = np.concatenate(raws)  # float64: the prior composes poses exactly
         self.starts = np.array(starts, dtype=np.int64)
         self.goals = np.concatenate(
             [np.repeat(e.goal[None].astype(np.float32), len(e.raw_actions), 0) for e in episodes]
@@ -139,7 +166,8 @@ class WindowSampler:
 
     def batch(self, size: int, index: np.ndarray | None = None) -> dict[str, torch.Tensor]:
         """A batch of windows (random unless ``index`` picks them). Shapes: history ``(B, H, 128)``,
-        states ``(B, G, 128)`` normalized deltas, actions ``(B, G, 64)``, valid ``(B, G)``, masks
+        states and prior ``(B, G, 128)`` normalized deltas, residual_scale ``(B, 128)``, actions
+        ``(B, G, 64)``, valid ``(B, G)``, masks
         ``(B, 128)`` / ``(B, 64)``, domain/task/expert ``(B,)``, goal ``(B, 3)``."""
         idx = self.rng.integers(0, len(self.starts), size) if index is None else index
         s_off, a_off, t, t_len, ei, ti, expert = self.starts[idx].T
@@ -152,7 +180,20 @@ class WindowSampler:
         hist = (self.states[s_off[:, None] + hist_t] - self.mean[ei][:, None]) / self.std[ei][:, None]
         fut = (self.states[s_off[:, None] + fut_t] - cur[:, None]) / self.dstd[ei][:, None]
         sm, am = self.state_mask[ei], self.act_mask[ei]
+        # One-step prior of each row from the recorded state before it (teacher forcing).
+        prior = np.zeros_like(fut)
+        prev = self.states[s_off[:, None] + act_t]
+        for i, cp in enumerate(self.priors):
+            sel = np.flatnonzero(ei == i)
+            if len(sel):
+                s, d = self.sizes[i], self.raw_dims[i]
+                start = np.broadcast_to(cur[sel, None, :s], prev[sel, :, :s].shape).astype(np.float64)
+                raw = self.raw[a_off[sel, None] + act_t[sel], :d]
+                cmd = cp.commanded(prev[sel, :, :s].astype(np.float64), raw, start)
+                prior[sel, :, :s] = (cmd - cur[sel, None, :s]) / self.dstd[i, :s]
         return {
+            "prior": torch.from_numpy(prior.astype(np.float32)),
+            "residual_scale": torch.from_numpy(self.rscale[ei]),
             "history": torch.from_numpy(hist * sm[:, None]),
             "states": torch.from_numpy(fut * sm[:, None]),
             "actions": torch.from_numpy(self.tokens[a_off[:, None] + act_t] * am[:, None]),
@@ -163,4 +204,23 @@ class WindowSampler:
             "task": torch.from_numpy(ti),
             "expert": torch.from_numpy(expert.astype(bool)),
             "goal": torch.from_numpy(self.goals[a_off + t]),
+        }
+
+    def physical(self, index: np.ndarray) -> dict[str, np.ndarray]:
+        """Windows ``index`` in physical units, padded: history ``(B, H, 128)``, raw actions
+        ``(B, G, 64)``, future states ``(B, G, 128)``, goal ``(B, 3)``, valid ``(B, G)``, and the
+        embodiment / task indices ``(B,)`` (into ``sorted(stats)`` / ``TASK_NAMES``)."""
+        s_off, a_off, t, t_len, ei, ti, _ = self.starts[index].T
+        fut_k = np.arange(1, self.chunk + 1)
+        fut_t = np.minimum(t[:, None] + fut_k, t_len[:, None])
+        act_t = np.minimum(t[:, None] + fut_k - 1, t_len[:, None] - 1)
+        hist_t = np.clip(t[:, None] + np.arange(-self.history + 1, 1), 0, None)
+        return {
+            "history": self.states[s_off[:, None] + hist_t].astype(np.float64),
+            "raw": self.raw[a_off[:, None] + act_t],
+            "future": self.states[s_off[:, None] + fut_t].astype(np.float64),
+            "goal": self.goals[a_off + t].astype(np.float64),
+            "valid": (t[:, None] + fut_k) <= t_len[:, None],
+            "embodiment": ei,
+            "task": ti,
         }

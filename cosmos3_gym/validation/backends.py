@@ -166,7 +166,7 @@ class LearnedBackend:
             self.core.goal[i] = s.obs["desired_goal"]
         # LearnedSimCore has no public "start from this state"; re-beginning the chunk from the copied
         # history is what its own reset does after drawing the state.
-        self.core._begin(idx)
+        self.core.restart_chunks(idx)
         return self.core.obs()
 
     def step(self, actions: np.ndarray) -> StepOut:

@@ -13,9 +13,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from cosmos3_gym.model.prior import CommandPrior
 from cosmos3_gym.sim.twin_env import MujocoTwinEnv
 from cosmos3_gym.tokens.native import NativeActionMap
-from cosmos3_gym.tokens.rotation import rot6d_to_matrix
 from cosmos3_gym.validation.rollouts import Trajectories
 
 #: ``infer(states (B, G+1, S), goals (B, 3)) -> raw (B, G, D)``: an inverse-dynamics model.
@@ -24,12 +24,7 @@ InverseDynamics = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 def arm_tcp(env: MujocoTwinEnv, states: np.ndarray) -> np.ndarray:
     """TCP poses of the controlled arms ``(..., arms, 4, 4)`` from state vectors ``(..., S)``."""
-    lay = env.layout
-    tcp = np.broadcast_to(np.eye(4), (*states.shape[:-1], lay.num_arms, 4, 4)).copy()
-    for a in range(lay.num_arms):
-        tcp[..., a, :3, 3] = lay.arm(states, "tcp_pos", a)
-        tcp[..., a, :3, :3] = rot6d_to_matrix(lay.arm(states, "tcp_rot6d", a))
-    return tcp
+    return CommandPrior(env.emb, env.layout).arm_tcp(states)
 
 
 def recorded_raw(env: MujocoTwinEnv, states: np.ndarray, actions: np.ndarray) -> np.ndarray:
