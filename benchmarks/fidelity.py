@@ -70,10 +70,12 @@ def errors(lay, pred: np.ndarray, true: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def open_loop(model, emb_name: str, task: str, episodes: list[dict]) -> dict[str, dict[str, float]]:
+def open_loop(
+    model, emb_name: str, task: str, episodes: list[dict], flow_steps: int = 1
+) -> dict[str, dict[str, float]]:
     """Model replays of the twin's actions from true states; median/p90 error per horizon."""
     windows = [(e, t0) for e in episodes for t0 in STARTS if len(e["actions"]) >= t0 + max(HORIZONS)]
-    core = LearnedSimCore(emb_name, task, len(windows), model)
+    core = LearnedSimCore(emb_name, task, len(windows), model, flow_steps=flow_steps)
     lay = core.layout
     hist = core.ckpt.model.cfg.history
     for i, (e, t0) in enumerate(windows):

@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 from hardware import hardware_label
 
+from cosmos3_gym.model import checkpoint_digest
 from cosmos3_gym.registration import robot_name
 from cosmos3_gym.rl import ALGOS, RLConfig, algo_kwargs, train_agent
 
@@ -205,6 +206,7 @@ def main() -> None:
         "eval_episodes": args.eval_episodes,
         "eval_seeds": [10_000, 10_000 + args.eval_episodes - 1],
         "model": args.model,
+        "weights_sha256": checkpoint_digest(args.model),
         "vec": args.vec,
         "hyperparameters_reach": hyper,
         "command": "python " + " ".join(sys.argv),

@@ -49,9 +49,18 @@ def time_single(env: gym.Env, steps: int, threads: int | None = None) -> tuple[f
         torch.set_num_threads(before)
 
 
-def time_vector(env_id: str, num_envs: int, model: str, device: str = "cpu", seconds: float = 5.0) -> float:
+def time_vector(
+    env_id: str, num_envs: int, model: str, device: str = "cpu", seconds: float = 5.0, flow_steps: int = 1
+) -> float:
     """Env steps/s of the native vector env with ``num_envs`` environments over ``seconds``."""
-    venv = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", model=model, device=device)
+    venv = gym.make_vec(
+        env_id,
+        num_envs=num_envs,
+        vectorization_mode="vector_entry_point",
+        model=model,
+        device=device,
+        flow_steps=flow_steps,
+    )
     venv.reset(seed=0)
     actions = smooth_actions(venv.action_space.shape, 64)
     for a in actions[:8]:
