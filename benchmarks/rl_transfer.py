@@ -31,6 +31,7 @@ from cosmos3_gym.registration import robot_name
 from cosmos3_gym.rl import ALGOS, RLConfig, algo_kwargs, train_agent
 
 RESULTS = Path(__file__).resolve().parent / "results"
+GUARDS = ("uncertainty_penalty", "ood_sigma", "imagination_horizon", "reanchor_every")
 ROWS = [(emb, "reach") for emb in ("franka", "ur5e", "widowx", "agibot", "umi")] + [
     ("franka", "push"),
     ("franka", "lift"),
@@ -61,9 +62,11 @@ def run_row(emb: str, task: str, args: argparse.Namespace, out: Path) -> dict:
         "device": args.device,
         "progress": not args.no_progress,
     }
+    guards = {k: v for k, v in ((g, getattr(args, g)) for g in GUARDS) if v}
     results = {}
     for side, env_id in (("model", learned_id), ("twin", twin_id)):
-        cfg = RLConfig(env_id=env_id, out=str(out / row_name(emb, task) / side), **common)
+        extra = guards if side == "model" else {}  # guards only exist in the learned simulator
+        cfg = RLConfig(env_id=env_id, out=str(out / row_name(emb, task) / side), **common, **extra)
         t0 = time.perf_counter()
         results[side] = train_agent(cfg, vec=args.vec)
         results[side]["total_s"] = round(time.perf_counter() - t0, 2)
@@ -96,6 +99,8 @@ def run_row(emb: str, task: str, args: argparse.Namespace, out: Path) -> dict:
         "model_steps_per_s": a["env_steps_per_s"],
         "twin_steps_per_s": b["env_steps_per_s"],
         "steps_per_s_ratio": _ratio(a["env_steps_per_s"], b["env_steps_per_s"]),
+        "model_guards": " ".join(f"{k}={v}" for k, v in guards.items()) or "none",
+        "model_reanchor_twin_steps": a["reanchor_twin_steps"],
         "model_total_s": a["total_s"],
         "twin_total_s": b["total_s"],
     }
@@ -103,6 +108,7 @@ def run_row(emb: str, task: str, args: argparse.Namespace, out: Path) -> dict:
 
 MD_COLS = [
     ("row", "row"),
+    ("model_guards", "guards (a)"),
     ("model_twin_success", "success (a) model→twin"),
     ("twin_twin_success", "success (b) twin"),
     ("success_ratio", "a/b"),
@@ -179,6 +185,15 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on 2 shared cores)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--uncertainty-penalty", type=float, default=0.0, help="guard of the in-model runs (a)")
+    p.add_argument("--ood-sigma", type=float, default=None, help="guard of the in-model runs (a)")
+    p.add_argument("--imagination-horizon", type=int, default=None, help="guard of the in-model runs (a)")
+    p.add_argument(
+        "--reanchor-every",
+        type=int,
+        default=None,
+        help="guard of the in-model runs (a); its twin steps are reported as model_reanchor_twin_steps",
+    )
     p.add_argument("--out", type=Path, default=RESULTS, help="folder for rl_transfer.{csv,json,md} and runs/")
     p.add_argument(
         "--merge", type=Path, nargs="+", help="combine the rl_transfer.json of these run folders (rows run in parallel)"

@@ -143,6 +143,8 @@ def test_reanchor_moves_envs_to_twin_states_of_the_policy(tiny_model):
     np.testing.assert_array_equal(obs["observation"], core.state)
     np.testing.assert_array_equal(core.history[:, -1], core.state)
     assert not np.allclose(core.state, before) and np.all((core.elapsed >= 0) & (core.elapsed < 50))
+    # Twin steps spent: each env's prefix, plus at most one terminating step per env.
+    assert core.elapsed.sum() <= anchor.twin_steps <= core.elapsed.sum() + 3
     venv.step(np.zeros((3, 7), np.float32))  # the model continues from the copied states
     venv.close()
 

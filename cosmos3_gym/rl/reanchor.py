@@ -45,6 +45,7 @@ class ReanchorVecEnv(VecEnvWrapper):
         self.agent: Any = None
         self.since = 0
         self.count = 0  # re-anchors done, for logs and tests
+        self.twin_steps = 0  # MuJoCo steps spent reaching the anchor states (real-world cost of the guard)
 
     def reset(self) -> dict[str, np.ndarray]:
         return self.venv.reset()
@@ -73,6 +74,7 @@ class ReanchorVecEnv(VecEnvWrapper):
             for _ in range(int(self.rng.integers(limit))):
                 action, _ = self.agent.predict(obs, deterministic=False)
                 nxt, _, terminated, _, _ = self.twin.step(action)
+                self.twin_steps += 1
                 if terminated:
                     break
                 obs = nxt

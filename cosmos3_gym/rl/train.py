@@ -147,6 +147,7 @@ def train_agent(cfg: RLConfig, resume: bool = False, vec: str = "dummy") -> dict
         "final_model": str((out / "final_model.zip").resolve()),
         "resumed_from": str(latest[0]) if latest else None,
         "reanchors": anchor.count if anchor is not None else 0,
+        "reanchor_twin_steps": anchor.twin_steps if anchor is not None else 0,
         "tensorboard": tb,
         "guards": {k: getattr(cfg, k) for k in cfg.guards_used()},
     }
