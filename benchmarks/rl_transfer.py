@@ -125,6 +125,21 @@ MD_COLS = [
 ]
 
 
+def _jsonable(kwargs: dict) -> dict:
+    """SB3 keyword arguments for the results file: classes by name, the per-embodiment feature
+    statistics (hundreds of floats, from the checkpoint) summarized instead of copied."""
+    out = {}
+    for k, v in kwargs.items():
+        if isinstance(v, type):
+            v = v.__name__
+        elif isinstance(v, dict):
+            v = _jsonable(v)
+        if k == "features_extractor_kwargs":
+            v = "obs/goal standardization statistics of the checkpoint (cosmos3_gym.rl.features)"
+        out[k] = v
+    return out
+
+
 def markdown(rows: list[dict], meta: dict) -> str:
     hw = meta["hardware"]
     lines = [
@@ -212,7 +227,7 @@ def main() -> None:
     t0 = time.perf_counter()
     rows = [run_row(e, t, args, args.out / "runs") for e, t in ROWS if row_name(e, t) in chosen]
     cfg = RLConfig(env_id="Cosmos3-Franka-Reach-v0", algo=args.algo, steps=args.steps, num_envs=args.num_envs)
-    hyper = {k: (v.__name__ if isinstance(v, type) else v) for k, v in algo_kwargs(cfg).items()}
+    hyper = _jsonable(algo_kwargs(cfg))
     meta = {
         "algo": args.algo,
         "steps": args.steps,
