@@ -16,20 +16,24 @@ from torch import nn
 
 
 class DomainAwareLinear(nn.Module):
-    """``y = x · W[domain] + b[domain]``; x ``(B, N, in)``, domain ``(B,)`` long → ``(B, N, out)``."""
+    """``y = x · W[domain] + b[domain]``; x ``(B, N, in)``, domain ``(B,)`` long (or one ``int`` for the
+    whole batch) → ``(B, N, out)``."""
 
     def __init__(self, in_dim: int, out_dim: int, num_domains: int) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.randn(num_domains, in_dim, out_dim) / math.sqrt(in_dim))
         self.bias = nn.Parameter(torch.zeros(num_domains, out_dim))
 
-    def forward(self, x: torch.Tensor, domain: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, domain: torch.Tensor | int) -> torch.Tensor:
+        if isinstance(domain, int):  # known single domain (a simulator stepping one embodiment)
+            return torch.addmm(self.bias[domain], x.reshape(-1, x.shape[-1]), self.weight[domain]).view(
+                *x.shape[:-1], -1
+            )
         # Group rows by domain: a batch holds few domains, and one matmul per domain is far cheaper
         # than gathering a (in, out) weight matrix per sample.
         ids = domain.unique()
         if ids.numel() == 1:
-            d = int(ids)
-            return torch.addmm(self.bias[d], x.reshape(-1, x.shape[-1]), self.weight[d]).view(*x.shape[:-1], -1)
+            return self.forward(x, int(ids))
         out = x.new_empty(*x.shape[:-1], self.weight.shape[-1])
         for d in ids.tolist():
             sel = (domain == d).nonzero(as_tuple=True)[0]

@@ -1,14 +1,16 @@
 """Kinematic prior for forward dynamics: the state one action commands.
 
-The controllers track their commanded TCP poses to about a millimetre (twin tracking benchmark), but
-a small network spends most of its capacity learning that from 64-channel tokens: the first shipped
-model, trained without this prior, erred 6-11 mm after a single step. So in forward-dynamics mode the
-generator predicts each row's *residual* from a prior: every controlled arm's TCP at the pose the raw
-Cosmos3 action commands from the previous state (previous TCP composed with the action's delta,
+The controllers reach their commanded TCP poses within a millimetre on most steps
+(``benchmarks/controller_tracking.py``; the tail is at joint and velocity limits), but a small
+network spends most of its capacity learning that from 64-channel tokens: the first shipped model,
+trained without this prior, erred 6-11 mm after a single step. So in forward-dynamics mode the
+generator predicts each row's *residual* from a prior: every controlled arm's TCP at the pose the
+raw Cosmos3 action commands from the previous state (previous TCP composed with the action's delta,
 decoded exactly as the contract defines it), the cube-relative position following the first arm's
 TCP, and every other channel (joints, gripper, cube) at its chunk-start value. The TCP residual is
 then the controller's one-step tracking error; the other channels keep the chunk-relative target of
-a plain model (a persistence prior there compounds: it doubled the gripper and cube errors at 64 steps).
+a plain model (a persistence prior there compounds: it doubled the gripper and cube errors at 64
+steps).
 
 The prior of row i needs the state before it, so generation with it is sequential
 (:class:`~cosmos3_gym.model.stepper.ForwardStepper`); training uses the recorded previous states

@@ -46,6 +46,7 @@ class ForwardStepper:
         ]
         self.rows = torch.full((batch,), self.chunk, dtype=torch.long, device=device)  # all need a begin()
         self.domain = torch.zeros(batch, dtype=torch.long, device=device)
+        self._domain: torch.Tensor | int = self.domain
         self.state_mask = torch.zeros(batch, cfg.state_dim, device=device)
         self.residual_scale = torch.ones(batch, cfg.state_dim, device=device)
         self._mode = torch.full((batch,), FD, dtype=torch.long, device=device)
@@ -71,6 +72,8 @@ class ForwardStepper:
             vbuf[index, :, : self.context_len] = v
         self.rows[index] = 0
         self.domain[index], self.state_mask[index] = domain, state_mask
+        ids = self.domain.unique()  # one embodiment (the usual case): skip per-call grouping by domain
+        self._domain = int(ids) if ids.numel() == 1 else self.domain
         if residual_scale is not None:
             self.residual_scale[index] = residual_scale
 
@@ -98,14 +101,14 @@ class ForwardStepper:
         for k in range(self.flow_steps):
             tau = torch.full_like(self._ones, k / self.flow_steps)
             rows = (
-                m.act_in(act, self.domain)
+                m.act_in(act, self._domain)
                 + m.t_act(self._ones)
                 + m.t_state(tau)
-                + m.state_in(s * self.state_mask.unsqueeze(1), self.domain)
+                + m.state_in(s * self.state_mask.unsqueeze(1), self._domain)
                 + m.row_pos[self.rows].unsqueeze(1)
                 + m.mode_emb(self._mode).unsqueeze(1)
             )
-            s = s + m.generate_step(rows, self.cache, pos, self.domain, self.state_mask) / self.flow_steps
+            s = s + m.generate_step(rows, self.cache, pos, self._domain, self.state_mask) / self.flow_steps
         self.rows += 1
         out = prior + s[:, 0] * self.residual_scale if self.model.cfg.residual_prior else s[:, 0]
         return out * self.state_mask

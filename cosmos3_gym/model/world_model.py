@@ -136,7 +136,7 @@ class WorldModel(nn.Module):
         return v_act, v_state, new
 
     def generate_step(
-        self, rows: torch.Tensor, cache: KV, pos: torch.Tensor, domain: torch.Tensor, state_mask: torch.Tensor
+        self, rows: torch.Tensor, cache: KV, pos: torch.Tensor, domain: torch.Tensor | int, state_mask: torch.Tensor
     ) -> torch.Tensor:
         """One stepping row per sample, ``rows (B, 1, d)``, at cache slot ``pos (B,)`` of per-layer
         key/value buffers ``(B, H, N, dh)``; attends to slots ``<= pos``. Returns state velocities
