@@ -1,0 +1,79 @@
+"""CUDA-path checks and GPU figures, for a machine with a GPU (results: ``results/gpu/``).
+
+1. the learned env on CUDA against the CPU one: same seed, same 64 actions, largest state difference;
+2. training on CUDA (small preset, batch 128 as in the shipped recipe): steps/s over 400 steady steps,
+   and the CUDA-trained checkpoint loads on the CPU;
+3. PPO inside the model with agent and world model on CUDA (Franka Reach, the transfer table's budget).
+
+    OUT=benchmarks/results/gpu python benchmarks/gpu_checks.py
+    python benchmarks/throughput.py --env Cosmos3-Franka-Lift-v0 --device cuda --seconds 4 \
+        --out benchmarks/results/gpu/franka_cuda.csv
+"""
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from conftest import twin_episodes
+
+import cosmos3_gym  # noqa: F401
+from cosmos3_gym.bench import smooth_actions
+from cosmos3_gym.model import load_checkpoint
+from cosmos3_gym.training.trainer import TrainConfig, train
+
+OUT = os.environ.get("OUT", str(Path(__file__).resolve().parent / "results" / "gpu"))
+res = {"gpu": torch.cuda.get_device_name(0), "torch": torch.__version__}
+
+# 1) Same seed, same actions: the learned env on CUDA tracks the CPU one (float32 rounding only).
+acts = smooth_actions((7,), 64, seed=3)
+traj = {}
+for dev in ("cpu", "cuda"):
+    env = gym.make("Cosmos3-Franka-Lift-v0", device=dev)
+    obs, _ = env.reset(seed=0)
+    states = [obs["observation"]]
+    for a in acts:
+        obs, *_ = env.step(a)
+        states.append(obs["observation"])
+    traj[dev] = np.array(states)
+diff = np.abs(traj["cpu"] - traj["cuda"])
+res["cpu_vs_cuda_max_abs_state_diff"] = float(diff.max())
+res["cpu_vs_cuda_tcp_mm_at_64"] = float(1e3 * np.linalg.norm(traj["cpu"][-1, :3] - traj["cuda"][-1, :3]))
+print(json.dumps(res), flush=True)
+
+# 2) Training on CUDA (small preset, the shipped recipe's batch 128) and loading the result on the CPU.
+eps = [e for name in ("franka", "umi") for e in twin_episodes(name, "lift", 8, 60)]
+for steps in (20, 420):  # the first run pays CUDA start-up; the difference times 400 steady steps
+    t0 = time.perf_counter()
+    path = train(
+        eps,
+        f"/tmp/gpu_train_{steps}",
+        TrainConfig(size="small", steps=steps, batch_size=128, val_every=10_000, val_fraction=0.0, device="cuda"),
+        progress=False,
+    )
+    res[f"train_{steps}_s"] = round(time.perf_counter() - t0, 2)
+res["train_steps_per_s_cuda_small_b128"] = round(400 / (res["train_420_s"] - res["train_20_s"]), 1)
+ck = load_checkpoint(path, "cpu")
+res["cuda_trained_checkpoint_loads_on_cpu"] = ck.model.cfg.residual_prior
+print(json.dumps(res), flush=True)
+
+# 3) RL inside the model with agent and world model on CUDA (Franka Reach, the transfer table's budget).
+from cosmos3_gym.cli import main as cli  # noqa: E402
+
+t0 = time.perf_counter()
+cli(
+    [
+        "rl", "--env", "Cosmos3-Franka-Reach-v0", "--algo", "ppo", "--steps", "60000", "--num-envs", "8",
+        "--device", "cuda", "--eval-episodes", "100", "--out", "/tmp/rl_cuda", "--no-progress",
+    ]
+)  # fmt: skip
+summary = json.load(open("/tmp/rl_cuda/summary.json"))
+res["rl_cuda"] = {k: summary[k] for k in ("train_wall_s", "env_steps_per_s", "final_eval", "num_timesteps")}
+print(json.dumps(res), flush=True)
+json.dump(res, open(f"{OUT}/gpu_checks.json", "w"), indent=1)
