@@ -71,11 +71,12 @@ def main() -> None:
     p.add_argument("--data", type=Path, default=Path("/tmp/cosmos3_data"))
     p.add_argument("--out", type=Path, default=Path("cosmos3_gym/assets/default"))
     p.add_argument("--scale", type=float, default=1.0, help="multiply every episode count (e.g. 0.1 to smoke-test)")
-    p.add_argument("--steps", type=int, default=6000)
+    p.add_argument("--steps", type=int, default=4000, help="training steps (the shipped checkpoint: 4000)")
     p.add_argument("--size", default="small")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--jobs", type=int, default=2, help="collection processes in parallel")
     p.add_argument("--skip-collect", action="store_true")
+    p.add_argument("--device", default="cpu", help="training device (cuda: about 2 min instead of 26 on 2 CPU cores)")
     args = p.parse_args()
     collect = collect_commands(args.data, args.scale)
     t0 = time.time()
@@ -98,6 +99,8 @@ def main() -> None:
         str(args.batch_size),
         "--seed",
         "0",
+        "--device",
+        args.device,
     ]
     t1 = time.time()
     subprocess.run(train, check=True)
