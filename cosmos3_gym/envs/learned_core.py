@@ -153,7 +153,8 @@ class LearnedSimCore:
         Returns (rewards, terminated, success, info) and updates ``self.state``; truncation by time
         limit is the caller's business (``self.elapsed``), guards add ``info['guard_truncated']``.
         """
-        raw = self.nmap.to_raw(self.prior.arm_tcp(self.state), actions)
+        tcp = self.prior.arm_tcp(self.state)
+        raw = self.nmap.to_raw(tcp, actions)
         tokens = torch.zeros(self.stepper.batch, MAX_ACTION_DIM, device=self.device)
         k = 1 + self.guards.uncertainty_samples
         tokens[:, : self.emb.raw_action_dim] = torch.as_tensor(
@@ -166,7 +167,7 @@ class LearnedSimCore:
         prior = None
         if self.residual_prior:  # the row's prior from the current (predicted) state
             pad = np.zeros((self.n, STATE_DIM), np.float32)
-            cmd = self.prior.commanded(self.state, raw, self.chunk_start)
+            cmd = self.prior.commanded(self.state, raw, self.chunk_start, tcp)
             pad[:, : self.layout.size] = (cmd - self.chunk_start) / self.dstd
             prior = torch.as_tensor(np.tile(pad, (k, 1)), device=self.device)
         delta = self.stepper.step(tokens, noise, prior).cpu().numpy()[:, : self.layout.size]

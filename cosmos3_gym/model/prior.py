@@ -51,12 +51,15 @@ class CommandPrior:
             tcp[..., a, :3, :3] = rot6d_to_matrix(state[..., self.rot[a]])
         return tcp
 
-    def commanded(self, state: np.ndarray, raw: np.ndarray, start: np.ndarray | None = None) -> np.ndarray:
+    def commanded(
+        self, state: np.ndarray, raw: np.ndarray, start: np.ndarray | None = None, tcp: np.ndarray | None = None
+    ) -> np.ndarray:
         """The prior state after raw actions ``(..., D)`` from ``state (..., S)``: TCPs as commanded, the
-        other channels from ``start (..., S)`` (the chunk-start state; default ``state``)."""
+        other channels from ``start (..., S)`` (the chunk-start state; default ``state``). ``tcp``:
+        :meth:`arm_tcp` of ``state`` when the caller already has it."""
         base = state if start is None else start
         lead = state.shape[:-1]
-        tcp = self.arm_tcp(state).reshape(-1, self.num_arms, 4, 4)
+        tcp = (self.arm_tcp(state) if tcp is None else tcp).reshape(-1, self.num_arms, 4, 4)
         P = self.emb.num_poses
         start = np.broadcast_to(np.eye(4), (len(tcp), P, 4, 4)).copy()
         for arm, block in enumerate(self.arm_block):
