@@ -139,7 +139,7 @@ def inverse_dynamics(ckpt, env: MujocoTwinEnv, episodes: list[dict], chunk: int)
 
 
 def policy_success(ckpt, env: MujocoTwinEnv, episodes: int) -> float:
-    agent = PolicyHeadAgent(ckpt, env.emb, env.layout, env.task.name, replan=4)
+    agent = PolicyHeadAgent(ckpt, env.emb, env.task.name, replan=4)
     wins = 0
     for i in range(episodes):
         obs, _ = env.reset(seed=SEED0 + 5000 + i)

@@ -191,3 +191,28 @@ def test_training_lowers_the_loss(tmp_path):
     before = loss_of(train(episodes, tmp_path / "a", cfg, progress=False))
     after = loss_of(train(episodes, tmp_path / "b", replace(cfg, steps=300, warmup=20), progress=False))
     assert after < 0.7 * before, (before, after)
+
+
+def test_policy_head_agent_replans_and_converts_at_the_current_tcp(tiny_model):
+    from cosmos3_gym.model.policy_agent import PolicyHeadAgent
+    from cosmos3_gym.sim.twin_env import MujocoTwinEnv
+    from cosmos3_gym.tokens.native import NativeActionMap
+
+    env = MujocoTwinEnv("franka", "reach")
+    agent = PolicyHeadAgent(load_checkpoint(tiny_model), env.emb, "reach", replan=4)
+    nmap, prior = NativeActionMap(env.emb), agent.runner.prior
+    obs, _ = env.reset(seed=0)
+    agent.reset(obs)
+    plans = []
+    for t in range(9):
+        action = agent(obs)
+        if t % 4 == 0:
+            plans.append(agent.plan[0])
+        raw = plans[-1][t % 4]
+        expected = nmap.from_raw(prior.arm_tcp(obs["observation"][None]), raw[None])[0]
+        np.testing.assert_allclose(action, expected, rtol=1e-6, atol=1e-6)
+        assert action.dtype == np.float32 and env.action_space.contains(action)
+        obs, *_ = env.step(action)
+    assert len(plans) == 3 and not np.allclose(plans[0], plans[1])  # a new plan from the new history
+    with pytest.raises(ValueError, match="replan"):
+        PolicyHeadAgent(load_checkpoint(tiny_model), env.emb, "reach", replan=17)

@@ -13,9 +13,7 @@ import numpy as np
 from cosmos3_gym.embodiment import Embodiment
 from cosmos3_gym.model.checkpoint import Checkpoint
 from cosmos3_gym.model.inference import ModeRunner
-from cosmos3_gym.sim.state import ObsLayout
 from cosmos3_gym.tokens.native import NativeActionMap
-from cosmos3_gym.tokens.rotation import rot6d_to_matrix
 
 
 class PolicyHeadAgent:
@@ -25,7 +23,6 @@ class PolicyHeadAgent:
         self,
         ckpt: Checkpoint,
         emb: Embodiment,
-        layout: ObsLayout,
         task: str,
         replan: int = 4,
         flow_steps: int = 1,
@@ -33,7 +30,7 @@ class PolicyHeadAgent:
     ) -> None:
         if not 1 <= replan <= ckpt.model.cfg.chunk:
             raise ValueError(f"replan must be in [1, {ckpt.model.cfg.chunk}], got {replan}")
-        self.runner, self.layout, self.task = ModeRunner(ckpt, emb), layout, task
+        self.runner, self.task = ModeRunner(ckpt, emb), task
         self.nmap = NativeActionMap(emb)
         self.replan, self.flow_steps, self.seed = replan, flow_steps, seed
         self.history: list[np.ndarray] = []
@@ -43,14 +40,6 @@ class PolicyHeadAgent:
     def reset(self, obs: dict[str, np.ndarray]) -> None:
         self.history = [obs["observation"]]
         self.plan, self.t = None, 0
-
-    def _tcp(self, state: np.ndarray) -> np.ndarray:
-        arms = self.layout.num_arms
-        tcp = np.broadcast_to(np.eye(4), (1, arms, 4, 4)).copy()
-        for a in range(arms):
-            tcp[0, a, :3, 3] = self.layout.arm(state, "tcp_pos", a)
-            tcp[0, a, :3, :3] = rot6d_to_matrix(self.layout.arm(state, "tcp_rot6d", a))
-        return tcp
 
     def __call__(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         state = obs["observation"]
@@ -65,4 +54,4 @@ class PolicyHeadAgent:
             self.plan_start = self.t
         raw = self.plan[0, self.t - self.plan_start]
         self.t += 1
-        return self.nmap.from_raw(self._tcp(state), raw[None])[0].astype(np.float32)
+        return self.nmap.from_raw(self.runner.prior.arm_tcp(state[None]), raw[None])[0].astype(np.float32)
