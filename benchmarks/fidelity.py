@@ -95,21 +95,9 @@ def open_loop(
 
 
 def contract_inverse(env: MujocoTwinEnv, seq: np.ndarray) -> np.ndarray:
-    """Analytic inverse dynamics, the reference for the learned one: raw Cosmos3 actions ``(G, D)`` that
-    are the framewise deltas of the observed TCP poses of states ``(G+1, S)`` (the contract's
-    ``T_i^-1 T_{i+1}``, as datasets record actions), gripper = the observed opening at the next state."""
-    emb, lay, nmap = env.emb, env.layout, NativeActionMap(env.emb)
-    tcp = CommandPrior(emb, lay).arm_tcp(seq)  # (G+1, arms, 4, 4)
-    poses = np.broadcast_to(np.eye(4), (len(seq), emb.num_poses, 4, 4)).copy()
-    grip = np.zeros((len(seq) - 1, emb.contract.num_grippers))
-    for arm, block in enumerate(nmap.arm_block):
-        poses[:, block] = tcp[:, arm]
-        gr = nmap.arm_gripper[arm]
-        width = lay.arm(seq[1:], "gripper_width", arm)[:, 0]
-        grip[:, nmap.gripper_slot[arm]] = width if gr.convention == "width_m" else width / gr.max_width_m
-    if emb.num_poses == 1:
-        return emb.poses_to_actions(poses[:, 0], grip[:, 0])
-    return emb.poses_to_actions(poses, grip)
+    """Analytic inverse dynamics, the reference for the learned one: raw actions ``(G, D)`` from the
+    framewise deltas of the observed TCP poses of states ``(G+1, S)`` (:meth:`CommandPrior.inverse`)."""
+    return CommandPrior(env.emb, env.layout).inverse(seq[:-1], seq[1:])
 
 
 def inverse_dynamics(ckpt, env: MujocoTwinEnv, episodes: list[dict], chunk: int) -> dict[str, dict[str, float]]:
@@ -187,6 +175,7 @@ def main() -> None:
                 row["inverse_dynamics_tcp_mm@16"] = ids["model"]
                 row["contract_inverse_tcp_mm@16"] = ids["contract"]
                 row["policy_lift_success"] = policy_success(ckpt, env, args.policy_episodes)
+        row["policy_reach_success"] = policy_success(ckpt, MujocoTwinEnv(name, "reach"), args.policy_episodes)
         row["wall_s"] = round(time.time() - t0, 1)
         report["embodiments"][name] = row
         print(
@@ -209,20 +198,22 @@ def _write_markdown(report: dict, path: Path) -> None:
     lines += [
         "",
         "| embodiment | inverse-dynamics replay TCP error @16 (mm, median) | analytic contract inverse (reference) "
-        "| policy-head Lift success |",
-        "|---|---|---|---|",
+        "| policy-head Lift success | policy-head Reach success |",
+        "|---|---|---|---|---|",
     ]
     for name, row in report["embodiments"].items():
         lines.append(
             f"| {name} | {row['inverse_dynamics_tcp_mm@16']['median']:.1f} "
-            f"| {row['contract_inverse_tcp_mm@16']['median']:.1f} | {100 * row['policy_lift_success']:.0f} % |"
+            f"| {row['contract_inverse_tcp_mm@16']['median']:.1f} | {100 * row['policy_lift_success']:.0f} % "
+            f"| {100 * row['policy_reach_success']:.0f} % |"
         )
     hw = report["hardware"]
     head = (
         f"Model `{report['model']}` (weights sha256 {report['weights_sha256'][:12]}…). Command: `{report['command']}`. "
         f"Hardware: {hw['cpu']}, {hw['cores']} cores, torch {hw['torch']}, {hw['date']}. Medians over held-out "
         "windows; model = world model, truth = MuJoCo twin. The contract inverse replays the framewise deltas of "
-        "the observed TCP poses: a learned inverse-dynamics mode should beat it.\n\n"
+        "the observed TCP poses; an `id_prior` model's inverse dynamics learns only the residual from it. "
+        "Policy-head success: replanning every 4 steps, on the twin, seeds 55000+.\n\n"
     )
     path.write_text(head + "\n".join(lines) + "\n")
 

@@ -70,6 +70,12 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", default=d.size, choices=sorted(PRESETS), help=f"model size preset (default {d.size})")
     p.add_argument("--steps", type=int, default=d.steps, help=f"optimizer steps (default {d.steps})")
     p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument(
+        "--policy-batch",
+        type=int,
+        default=d.policy_batch,
+        help=f"expert windows per batch for the policy mode, even over embodiment x task (default {d.policy_batch})",
+    )
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--val-every", type=int, default=d.val_every)
     p.add_argument("--seed", type=int, default=d.seed)
@@ -85,8 +91,8 @@ def _train(args: argparse.Namespace) -> int:
     from cosmos3_gym.training.trainer import TrainConfig, train
     from cosmos3_gym.training.windows import episodes_from_datasets
 
-    if args.steps < 1 or args.batch_size < 1:
-        raise SystemExit("--steps and --batch-size must be >= 1")
+    if args.steps < 1 or args.batch_size < 1 or args.policy_batch < 0:
+        raise SystemExit("--steps and --batch-size must be >= 1, --policy-batch >= 0")
     if args.threads:
         torch.set_num_threads(args.threads)
     episodes = episodes_from_datasets(args.data)
@@ -94,6 +100,7 @@ def _train(args: argparse.Namespace) -> int:
         size=args.size,
         steps=args.steps,
         batch_size=args.batch_size,
+        policy_batch=args.policy_batch,
         lr=args.lr,
         val_every=args.val_every,
         seed=args.seed,

@@ -48,21 +48,27 @@ def _inputs(model: WorldModel, seed: int = 0) -> dict[str, torch.Tensor]:
         "states": torch.randn(B, cfg.chunk, cfg.state_dim, generator=g) * sm[:, None],
         "prior": torch.randn(B, cfg.chunk, cfg.state_dim, generator=g) * sm[:, None],
         "residual_scale": torch.rand(B, cfg.state_dim, generator=g) + 0.1,
+        "act_prior": torch.randn(B, cfg.chunk, cfg.action_dim, generator=g) * am[:, None],
+        "act_scale": torch.rand(B, cfg.action_dim, generator=g) + 0.1,
     }
 
 
 def _sample(model: WorldModel, mode: str, x: dict, **kw) -> tuple[torch.Tensor, torch.Tensor]:
-    given = {"forward_dynamics": ("actions", "prior", "residual_scale"), "inverse_dynamics": ("states",)}
+    given = {
+        "forward_dynamics": ("actions", "prior", "residual_scale"),
+        "inverse_dynamics": ("states", "act_prior", "act_scale"),
+    }
     extra = {k: x[k] for k in given.get(mode, ())}
     return model.sample(
         mode, x["history"], x["domain"], x["task"], x["goal"], x["act_mask"], x["state_mask"], **extra, **kw
     )
 
 
-@pytest.fixture(scope="module", params=[False, True], ids=["plain", "residual_prior"])
+@pytest.fixture(scope="module", params=[False, True], ids=["plain", "priors"])
 def model(request) -> WorldModel:
     torch.manual_seed(0)
-    return WorldModel(replace(preset("tiny"), residual_prior=request.param)).eval()
+    on = request.param
+    return WorldModel(replace(preset("tiny"), residual_prior=on, id_prior=on, goal_relative=on)).eval()
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -114,6 +120,46 @@ def test_residual_model_refuses_forward_dynamics_without_prior():
     stepper.begin(torch.arange(B), x["history"], x["domain"], x["task"], x["goal"], x["state_mask"])
     with pytest.raises(ValueError, match="prior"):
         stepper.step(x["actions"][:, 0])
+
+
+def test_id_prior_model_adds_the_contract_inverse_and_refuses_without_it():
+    model = WorldModel(replace(preset("tiny"), id_prior=True)).eval()
+    x = _inputs(model)
+    args = (x["history"], x["domain"], x["task"], x["goal"], x["act_mask"], x["state_mask"])
+    with pytest.raises(ValueError, match="act_prior"):
+        model.sample("inverse_dynamics", *args, states=x["states"])
+    a, _ = model.sample(
+        "inverse_dynamics", *args, states=x["states"], act_prior=x["act_prior"], act_scale=x["act_scale"]
+    )
+    plain = WorldModel(replace(preset("tiny"), id_prior=False)).eval()
+    plain.load_state_dict(model.state_dict())
+    residual, _ = plain.sample("inverse_dynamics", *args, states=x["states"])
+    expected = (x["act_prior"] + residual * x["act_scale"][:, None]) * x["act_mask"][:, None]
+    torch.testing.assert_close(a, expected)
+
+
+@pytest.mark.parametrize("embodiment", list_embodiments())
+def test_contract_inverse_commands_the_observed_next_pose(embodiment):
+    """Decoding the contract inverse from each state lands exactly on the next observed TCP poses;
+    its gripper channels are the observed openings in the Cosmos3 convention."""
+    emb = load_embodiment(embodiment)
+    prior = CommandPrior(emb, obs_layout(emb, emb.kinematics.model))
+    (ep,) = twin_episodes(embodiment, "lift", 1, 20)
+    raw = prior.inverse(ep.states[:-1], ep.states[1:])
+    assert raw.shape == ep.raw_actions.shape
+    cmd = prior.commanded(ep.states[:-1], raw)
+    for a in range(prior.num_arms):
+        np.testing.assert_allclose(cmd[:, prior.pos[a]], ep.states[1:, prior.pos[a]], atol=1e-9)
+        np.testing.assert_allclose(cmd[:, prior.rot[a]], ep.states[1:, prior.rot[a]], atol=1e-9)
+        gr, slot = prior.nmap.arm_gripper[a], prior.nmap.gripper_slot[a]
+        width = prior.layout.arm(ep.states[1:], "gripper_width", a)[:, 0]
+        expected = width if gr.convention == "width_m" else width / gr.max_width_m
+        got = emb.gripper_from_actions(raw)
+        np.testing.assert_allclose(got if got.ndim == 1 else got[:, slot], expected, atol=1e-12)
+    # What the recorded actions commanded differs from what was reached by the tracking error only.
+    tcp = prior.pos[0]
+    gap = np.linalg.norm(prior.commanded(ep.states[:-1], ep.raw_actions)[:, tcp] - cmd[:, tcp], axis=-1)
+    assert np.median(gap) < 2e-3
 
 
 @pytest.mark.parametrize("embodiment", list_embodiments())
@@ -216,3 +262,51 @@ def test_policy_head_agent_replans_and_converts_at_the_current_tcp(tiny_model):
     assert len(plans) == 3 and not np.allclose(plans[0], plans[1])  # a new plan from the new history
     with pytest.raises(ValueError, match="replan"):
         PolicyHeadAgent(load_checkpoint(tiny_model), env.emb, "reach", replan=17)
+
+
+@pytest.mark.parametrize("task", ["reach", "push", "lift"])
+def test_goal_input_is_the_scaled_error_from_the_task_achieved_goal(task):
+    from cosmos3_gym.model.goal import GOAL_SCALE_M, goal_input
+    from cosmos3_gym.sim.twin_env import MujocoTwinEnv
+
+    env = MujocoTwinEnv("agibot", task)  # two arms: Reach reads the first arm's TCP
+    obs, _ = env.reset(seed=3)
+    state, goal = obs["observation"], obs["desired_goal"]
+    rel = goal_input(True, env.layout, task, state[None], goal[None])[0]
+    np.testing.assert_allclose(rel, (goal - obs["achieved_goal"]) / GOAL_SCALE_M, rtol=1e-5)
+    np.testing.assert_allclose(goal_input(False, env.layout, task, state, goal), goal, rtol=1e-6)
+
+
+def test_windows_carry_the_contract_inverse_and_the_goal_error():
+    from cosmos3_gym.model.goal import goal_input
+    from cosmos3_gym.training.windows import ACTION_RESIDUAL_STD_FLOOR
+
+    (ep,) = twin_episodes("franka", "push", 1, 30)
+    stats = compute_stats([ep])
+    assert len(stats["franka"].action_residual_std) == ep.raw_actions.shape[1]
+    assert min(stats["franka"].action_residual_std) >= ACTION_RESIDUAL_STD_FLOOR
+    sampler = WindowSampler([ep], stats)
+    b = sampler.batch(2, np.array([0, 5]))
+    emb = load_embodiment("franka")
+    prior = CommandPrior(emb, obs_layout(emb, emb.kinematics.model))
+    d = ep.raw_actions.shape[1]
+    for row, t in enumerate((0, 5)):
+        want = emb.normalize(prior.inverse(ep.states[t : t + 16], ep.states[t + 1 : t + 17]))
+        np.testing.assert_allclose(b["act_prior"][row, :, :d].numpy(), want, atol=1e-5)
+        assert (b["act_prior"][row, :, d:] == 0).all()
+        rel = goal_input(True, prior.layout, "push", ep.states[t], ep.goal)
+        np.testing.assert_allclose(b["goal_rel"][row].numpy(), rel, atol=1e-5)
+
+
+def test_policy_windows_are_expert_windows_balanced_over_groups():
+    demo = replace(twin_episodes("franka", "reach", 1, 10)[0], expert=True)  # short: 10 windows
+    long = twin_episodes("franka", "lift", 1, 60)[0]  # 60 non-expert windows
+    long_demo = replace(twin_episodes("franka", "lift", 1, 60, seed=1)[0], expert=True)
+    sampler = WindowSampler([demo, long, long_demo], compute_stats([demo, long, long_demo]))
+    b = sampler.batch(4, policy=400)
+    assert b["policy"].shape == (404,) and not b["policy"][:4].any() and b["policy"][4:].all()
+    assert b["expert"][4:].all()
+    reach = (b["task"][4:] == 0).float().mean().item()
+    assert 0.4 < reach < 0.6  # 10 Reach windows weigh as much as 60 Lift ones
+    with pytest.raises(ValueError, match="expert"):
+        WindowSampler([long], compute_stats([long])).batch(4, policy=1)

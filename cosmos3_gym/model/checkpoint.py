@@ -35,7 +35,9 @@ class CheckpointError(ValueError):
 class StateStats:
     """Per-embodiment normalization: states ``(s − mean) / std``; future-state deltas ``Δs / delta_std``;
     ``residual_std``: RMS of the one-step residual from the commanded-pose prior (the scale of what a
-    ``residual_prior`` model generates; None in checkpoints trained before the prior existed)."""
+    ``residual_prior`` model generates; None in checkpoints trained before the prior existed);
+    ``action_residual_std``: RMS per raw action channel of the recorded action minus the contract
+    inverse, in model-space (token) units (the scale an ``id_prior`` model generates; None before it)."""
 
     embodiment: str
     domain_id: int
@@ -44,6 +46,7 @@ class StateStats:
     std: list[float]
     delta_std: list[float]
     residual_std: list[float] | None = None
+    action_residual_std: list[float] | None = None
 
     @property
     def size(self) -> int:
@@ -57,6 +60,13 @@ class StateStats:
         if self.residual_std is None:
             return np.ones(self.size)
         return np.asarray(self.residual_std) / np.asarray(self.delta_std)
+
+    def action_residual_scale(self, width: int) -> np.ndarray:
+        """``action_residual_std`` padded with ones to ``width`` token channels (1 if unknown)."""
+        out = np.ones(width)
+        if self.action_residual_std is not None:
+            out[: len(self.action_residual_std)] = self.action_residual_std
+        return out
 
 
 @dataclass

@@ -23,7 +23,10 @@ class WorldModelConfig:
 
     ``history``: state tokens of context in the reasoner; ``chunk``: transitions per generated chunk.
     ``residual_prior``: forward dynamics predicts the residual from the commanded-pose prior
-    (:mod:`cosmos3_gym.model.prior`); False only for checkpoints trained before it existed.
+    (:mod:`cosmos3_gym.model.prior`); ``id_prior``: inverse dynamics predicts the residual from the
+    analytic contract inverse (:meth:`~cosmos3_gym.model.prior.CommandPrior.inverse`);
+    ``goal_relative``: the task token reads the goal error, not the raw goal (:mod:`cosmos3_gym.model.goal`).
+    Each is False only for checkpoints trained before it existed.
     """
 
     d_model: int = 128
@@ -37,6 +40,8 @@ class WorldModelConfig:
     num_domains: int = NUM_DOMAINS
     num_tasks: int = len(TASK_NAMES)
     residual_prior: bool = False
+    id_prior: bool = False
+    goal_relative: bool = False
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads:

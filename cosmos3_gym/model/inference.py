@@ -13,6 +13,7 @@ from cosmos3_gym.embodiment import Embodiment, load_embodiment
 from cosmos3_gym.embodiment.spec import MAX_ACTION_DIM
 from cosmos3_gym.model.checkpoint import Checkpoint
 from cosmos3_gym.model.config import STATE_DIM, TASK_NAMES
+from cosmos3_gym.model.goal import goal_input
 from cosmos3_gym.model.prior import CommandPrior
 from cosmos3_gym.model.stepper import ForwardStepper
 from cosmos3_gym.sim.state import obs_layout
@@ -33,6 +34,7 @@ class ModeRunner:
         self.mean, self.std, self.dstd = ckpt.stats[self.emb.name].arrays()
         self.rscale = np.ones(STATE_DIM, np.float32)
         self.rscale[: len(self.mean)] = ckpt.stats[self.emb.name].residual_scale()
+        self.ascale = ckpt.stats[self.emb.name].action_residual_scale(MAX_ACTION_DIM).astype(np.float32)
         self.size = len(self.mean)
         self.chunk, self.history_len = self.model.cfg.chunk, self.model.cfg.history
         self.prior = CommandPrior(self.emb, obs_layout(self.emb, self.emb.kinematics.model))
@@ -55,7 +57,7 @@ class ModeRunner:
             self._t(hist),
             torch.full((b,), self.emb.domain_id, device=self.device),
             torch.full((b,), TASK_NAMES.index(task), device=self.device),
-            self._t(goal),
+            self._t(goal_input(self.model.cfg.goal_relative, self.prior.layout, task, h[:, -1], goal)),
             am,
             sm,
         )
@@ -104,10 +106,26 @@ class ModeRunner:
     ) -> np.ndarray:
         """True state sequence ``(B, G+1, S)`` → inferred raw actions ``(B, G, D)``."""
         hist, dom, tsk, g, am, sm = self._common(states[:, :1], goal, task)
-        fut = np.zeros((states.shape[0], self.chunk, STATE_DIM), np.float32)
+        b = states.shape[0]
+        fut = np.zeros((b, self.chunk, STATE_DIM), np.float32)
         fut[..., : self.size] = (states[:, 1:] - states[:, :1]) / self.dstd
+        prior = scale = None
+        if self.model.cfg.id_prior:
+            prior = self._tokens(self.prior.inverse(states[:, :-1], states[:, 1:]))
+            scale = self._t(np.tile(self.ascale, (b, 1)))
         a, _ = self.model.sample(
-            "inverse_dynamics", hist, dom, tsk, g, am, sm, states=self._t(fut), steps=steps, generator=self._gen(seed)
+            "inverse_dynamics",
+            hist,
+            dom,
+            tsk,
+            g,
+            am,
+            sm,
+            states=self._t(fut),
+            steps=steps,
+            generator=self._gen(seed),
+            act_prior=prior,
+            act_scale=scale,
         )
         return self.emb.from_tokens(a.cpu().numpy().astype(np.float64))
 

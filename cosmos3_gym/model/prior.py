@@ -15,6 +15,11 @@ steps).
 The prior of row i needs the state before it, so generation with it is sequential
 (:class:`~cosmos3_gym.model.stepper.ForwardStepper`); training uses the recorded previous states
 (teacher forcing).
+
+Inverse dynamics gets the same treatment turned round (:meth:`CommandPrior.inverse`): the analytic
+contract inverse — the raw action whose commanded poses are the next observed TCPs — is what the
+learned inverse refines. Replayed in MuJoCo it lands within 1.5-2.7 mm after 16 steps on four of the
+five robots (``benchmarks/fidelity.py``), while a network predicting whole actions erred 18-49 mm.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import numpy as np
 
 from cosmos3_gym.embodiment import Embodiment
 from cosmos3_gym.sim.state import ObsLayout
+from cosmos3_gym.tokens.native import NativeActionMap
 from cosmos3_gym.tokens.rotation import matrix_to_rot6d, rot6d_to_matrix
 
 
@@ -37,6 +43,7 @@ class CommandPrior:
         self.pos = [self._arm_slice("tcp_pos", a) for a in range(self.num_arms)]
         self.rot = [self._arm_slice("tcp_rot6d", a) for a in range(self.num_arms)]
         self.cube_rel = layout.parts.get("cube_rel_pos")
+        self.nmap = NativeActionMap(emb)
 
     def _arm_slice(self, part: str, arm: int) -> slice:
         sl = self.layout.parts[part]
@@ -73,6 +80,24 @@ class CommandPrior:
         if self.cube_rel is not None:  # cube − TCP: the cube stays, the TCP moves
             out[..., self.cube_rel] = base[..., self.cube_rel] - (out[..., self.pos[0]] - base[..., self.pos[0]])
         return out
+
+    def inverse(self, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
+        """Analytic contract inverse: raw Cosmos3 actions ``(..., D)`` that command the TCP poses of
+        ``nxt (..., S)`` from those of ``prev (..., S)`` (the contract's ``T_i^-1 T_{i+1}``, as datasets
+        record actions), gripper = the opening observed in ``nxt``; pose blocks no arm moves stay still."""
+        lead = prev.shape[:-1]
+        tcp0 = self.arm_tcp(prev).reshape(-1, self.num_arms, 4, 4)
+        tcp1 = self.arm_tcp(nxt).reshape(-1, self.num_arms, 4, 4)
+        n, P, G = len(tcp0), self.emb.num_poses, self.emb.contract.num_grippers
+        pair = np.broadcast_to(np.eye(4), (n, 2, P, 4, 4)).copy()
+        grip = np.zeros((n, 1, G))
+        for arm, block in enumerate(self.arm_block):
+            pair[:, 0, block], pair[:, 1, block] = tcp0[:, arm], tcp1[:, arm]
+            width = self.layout.arm(nxt, "gripper_width", arm).reshape(n)
+            gr = self.nmap.arm_gripper[arm]
+            grip[:, 0, self.nmap.gripper_slot[arm]] = width if gr.convention == "width_m" else width / gr.max_width_m
+        raw = self.emb.poses_to_actions(pair if P > 1 else pair[:, :, 0], grip if G > 1 else grip[..., 0])
+        return raw[:, 0].reshape(*lead, -1)
 
     @property
     def channels(self) -> np.ndarray:

@@ -185,6 +185,8 @@ class WorldModel(nn.Module):
         generator: torch.Generator | None = None,
         prior: torch.Tensor | None = None,
         residual_scale: torch.Tensor | None = None,
+        act_prior: torch.Tensor | None = None,
+        act_scale: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Generate a whole chunk in one of the Cosmos3 modes (Euler integration of the flow, ``steps``).
 
@@ -192,7 +194,9 @@ class WorldModel(nn.Module):
         row's normalized commanded-pose ``prior (B, G, state_dim)`` from the true previous states
         (teacher forcing) and ``residual_scale (B, state_dim)``: the generator predicts the residual
         in those units, returned as ``prior + residual · residual_scale``;
-        inverse_dynamics needs ``states (B, G, state_dim)`` (normalized deltas of s_{t+1..t+G});
+        inverse_dynamics needs ``states (B, G, state_dim)`` (normalized deltas of s_{t+1..t+G}) and, for
+        an ``id_prior`` model, the contract inverse ``act_prior (B, G, action_dim)`` in tokens and
+        ``act_scale (B, action_dim)``: returned as ``act_prior + residual · act_scale``;
         policy needs neither. Deterministic when ``generator`` is None (ε = 0);
         otherwise ε ~ N(0, I) from ``generator``. Returns ``(actions, states)`` with the given parts
         passed through unchanged.
@@ -210,6 +214,12 @@ class WorldModel(nn.Module):
             raise ValueError(
                 "a residual_prior model needs each row's prior (B, G, state_dim) in FD mode; "
                 "without the true previous states, generate row by row (ForwardStepper / ModeRunner)"
+            )
+
+        if mode == "inverse_dynamics" and self.cfg.id_prior and (act_prior is None or act_scale is None):
+            raise ValueError(
+                "an id_prior model needs the contract inverse act_prior (B, G, action_dim) and act_scale "
+                "(B, action_dim) in ID mode (ModeRunner.inverse_dynamics computes them)"
             )
 
         def noise(dim: int) -> torch.Tensor:
@@ -239,4 +249,6 @@ class WorldModel(nn.Module):
                 s = s + v_s / steps
         if mode == "forward_dynamics" and self.cfg.residual_prior:
             s = prior + s * residual_scale.unsqueeze(1)
+        if mode == "inverse_dynamics" and self.cfg.id_prior:
+            a = act_prior + a * act_scale.unsqueeze(1)
         return a * act_mask.unsqueeze(1), s * state_mask.unsqueeze(1)

@@ -40,6 +40,12 @@ class ObsLayout:
         width = (sl.stop - sl.start) // self.num_arms
         return obs[..., sl.start + arm * width : sl.start + (arm + 1) * width]
 
+    def achieved(self, obs: np.ndarray, goal_part: str) -> np.ndarray:
+        """The achieved goal ``(..., 3)`` (m) a task reads from ``goal_part``: the first arm's TCP for
+        ``tcp_pos``, else the part itself (``cube_pos``). A copy, never a view."""
+        part = self.arm(obs, "tcp_pos", 0) if goal_part == "tcp_pos" else self.get(obs, goal_part)
+        return np.array(part, copy=True)
+
 
 def obs_layout(emb: Embodiment, model: mujoco.MjModel) -> ObsLayout:
     """Build the layout for an embodiment and its compiled model."""

@@ -168,11 +168,7 @@ class MujocoTwinEnv(gym.Env):
     # -- helpers -------------------------------------------------------------------------------------
     def _obs(self) -> dict[str, np.ndarray]:
         state = self.reader.read(self.data)
-        achieved = (
-            self.layout.arm(state, "tcp_pos", 0)
-            if self.task.goal_part == "tcp_pos"
-            else self.layout.get(state, "cube_pos")
-        ).copy()
+        achieved = self.layout.achieved(state, self.task.goal_part)
         return {"observation": state, "achieved_goal": achieved, "desired_goal": self.goal.copy()}
 
     def _info(self, obs: dict[str, np.ndarray], raw: np.ndarray | None) -> dict[str, Any]:

@@ -1,14 +1,18 @@
 """Rectified-flow training loss over the three Cosmos3 modes.
 
 Per sample a mode is drawn (forward dynamics 50 %, inverse dynamics 25 %, policy 25 % — policy only on
-expert windows, whose actions are worth imitating). The generated parts get flow times τ from one of
-three patterns: the deterministic stepping path (τ = 0 and ε = 0 on every row: plain regression,
-which is what the environment runs), one shared τ for the chunk (chunk sampling), or an independent
-τ per row (diffusion-forcing style, so rows learn from partly denoised history). Clean parts get
+expert windows, whose actions are worth imitating); windows the sampler flagged ``policy`` (expert
+windows drawn evenly over embodiment × task) always train the policy mode. The generated parts get
+flow times τ from one of three patterns: the deterministic stepping path (τ = 0 and ε = 0 on every
+row: plain regression, which is what the environment runs), one shared τ for the chunk (chunk
+sampling), or an independent τ per row (diffusion-forcing style, so rows learn from partly denoised
+history). Clean parts get
 τ = 1. The loss is the masked MSE between predicted and true velocities ``x₁ − ε``. For a
 ``residual_prior`` model the forward-dynamics state target x₁ is the residual from the commanded-pose
-prior (the batch's ``prior``) in units of its RMS (``residual_scale``); inverse dynamics and policy
-keep plain state deltas.
+prior (the batch's ``prior``) in units of its RMS (``residual_scale``); for an ``id_prior`` model the
+inverse-dynamics action target is the residual from the contract inverse (``act_prior``) in units of
+its RMS (``act_residual_scale``); policy keeps plain actions and state deltas. A ``goal_relative``
+model reads the batch's ``goal_rel`` instead of the raw ``goal``.
 """
 
 from __future__ import annotations
@@ -45,29 +49,34 @@ def flow_loss(
     n, g = b["valid"].shape
     r = torch.rand(n, generator=gen)
     mode = torch.where(r < 0.5, FD, torch.where(r < 0.75, ID, POLICY))
-    mode = torch.where((mode == POLICY) & ~b["expert"].cpu(), FD, mode).to(dev)
+    mode = torch.where((mode == POLICY) & ~b["expert"].cpu(), FD, mode)
+    mode = torch.where(b["policy"].cpu(), POLICY, mode).to(dev)
     gen_act = (mode != FD).float().view(n, 1)
     gen_state = (mode != ID).float().view(n, 1)
 
-    states = b["states"]
+    states, actions = b["states"], b["actions"]
     if model.cfg.residual_prior:
         fd = (mode == FD).view(n, 1, 1)
         states = torch.where(fd, (states - b["prior"]) / b["residual_scale"].unsqueeze(1), states)
+    if model.cfg.id_prior:
+        inv = (mode == ID).view(n, 1, 1)
+        actions = torch.where(inv, (actions - b["act_prior"]) / b["act_residual_scale"].unsqueeze(1), actions)
+    goal = b["goal_rel"] if model.cfg.goal_relative else b["goal"]
     tau, noise_on = _draw_tau(n, g, gen)
     tau, noise_on = tau.to(dev), noise_on.to(dev)
-    eps_a = torch.randn(b["actions"].shape, generator=gen).to(dev) * noise_on * b["act_mask"].unsqueeze(1)
+    eps_a = torch.randn(actions.shape, generator=gen).to(dev) * noise_on * b["act_mask"].unsqueeze(1)
     eps_s = torch.randn(states.shape, generator=gen).to(dev) * noise_on * b["state_mask"].unsqueeze(1)
     tau_a = torch.where(gen_act.bool(), tau, torch.ones_like(tau))
     tau_s = torch.where(gen_state.bool(), tau, torch.ones_like(tau))
-    x_a = (1 - tau_a).unsqueeze(-1) * eps_a + tau_a.unsqueeze(-1) * b["actions"]
+    x_a = (1 - tau_a).unsqueeze(-1) * eps_a + tau_a.unsqueeze(-1) * actions
     x_s = (1 - tau_s).unsqueeze(-1) * eps_s + tau_s.unsqueeze(-1) * states
     v_a, v_s = model(
-        b["history"], b["domain"], b["task"], b["goal"], x_a, tau_a, x_s, tau_s, mode, b["act_mask"], b["state_mask"]
+        b["history"], b["domain"], b["task"], goal, x_a, tau_a, x_s, tau_s, mode, b["act_mask"], b["state_mask"]
     )
     row_w = b["valid"]
     w_a = (row_w * gen_act).unsqueeze(-1) * b["act_mask"].unsqueeze(1)
     w_s = (row_w * gen_state).unsqueeze(-1) * b["state_mask"].unsqueeze(1)
-    err_a = ((v_a - (b["actions"] - eps_a)) ** 2 * w_a).sum() / w_a.sum().clamp(min=1.0)
+    err_a = ((v_a - (actions - eps_a)) ** 2 * w_a).sum() / w_a.sum().clamp(min=1.0)
     err_s = ((v_s - (states - eps_s)) ** 2 * w_s).sum() / w_s.sum().clamp(min=1.0)
     loss = err_s + err_a
     return loss, {"loss": loss.item(), "loss_state": err_s.item(), "loss_action": err_a.item()}

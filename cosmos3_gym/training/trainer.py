@@ -6,6 +6,7 @@ import csv
 import json
 import math
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -40,6 +41,11 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     residual_prior: bool = True  # forward dynamics learns the residual from the commanded poses
+    id_prior: bool = True  # inverse dynamics learns the residual from the analytic contract inverse
+    goal_relative: bool = True  # the task token reads the goal error from the current state
+    # Expert windows added to every batch for the policy mode, evenly over embodiment × task: without
+    # them Reach demos (~3 % of windows) gave the policy head ~1 sample per batch and it ignored the goal.
+    policy_batch: int = 32
 
 
 def split_episodes(episodes: Sequence[Episode], fraction: float, seed: int) -> tuple[list[Episode], list[Episode]]:
@@ -103,12 +109,18 @@ def train(
         start = int(ckpt.meta.get("step", 0))
     else:
         stats = compute_stats(train_eps)
-        model = WorldModel(replace(preset(cfg.size), residual_prior=cfg.residual_prior)).to(cfg.device)
+        arch = replace(
+            preset(cfg.size), residual_prior=cfg.residual_prior, id_prior=cfg.id_prior, goal_relative=cfg.goal_relative
+        )
+        model = WorldModel(arch).to(cfg.device)
         start = 0
     model.train()
     chunk, history = model.cfg.chunk, model.cfg.history
     sampler = WindowSampler(train_eps, stats, history, chunk, cfg.seed + start)
     val_sampler = WindowSampler(val_eps, stats, history, chunk, cfg.seed) if val_eps else None
+    n_policy = cfg.policy_batch if sampler.policy_groups else 0
+    if cfg.policy_batch and not n_policy:
+        warnings.warn("no expert episodes in the data: the policy mode is not trained", stacklevel=2)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     if resume and (out / OPTIMIZER_FILE).is_file():
         opt.load_state_dict(torch.load(out / OPTIMIZER_FILE, weights_only=True))  # tensors only, no pickle code
@@ -149,7 +161,7 @@ def train(
     for step in bar:
         for group in opt.param_groups:
             group["lr"] = lr_at(step)
-        loss, parts = flow_loss(model, sampler.batch(cfg.batch_size), gen)
+        loss, parts = flow_loss(model, sampler.batch(cfg.batch_size, policy=n_policy), gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -19,6 +19,7 @@ from cosmos3_gym.embodiment import load_embodiment
 from cosmos3_gym.embodiment.spec import MAX_ACTION_DIM
 from cosmos3_gym.model.checkpoint import StateStats
 from cosmos3_gym.model.config import STATE_DIM, TASK_NAMES
+from cosmos3_gym.model.goal import goal_input
 from cosmos3_gym.model.prior import CommandPrior
 from cosmos3_gym.sim.state import obs_layout
 
@@ -27,6 +28,8 @@ from cosmos3_gym.sim.state import obs_layout
 DELTA_STD_FLOOR = 5e-3
 #: Same for the one-step residual from the commanded-pose prior: 0.5 mm, 0.5 mrad.
 RESIDUAL_STD_FLOOR = 5e-4
+#: Same for the action residual from the contract inverse, in token units (1 % of the q01-q99 half-range).
+ACTION_RESIDUAL_STD_FLOOR = 1e-2
 
 
 @dataclass
@@ -67,8 +70,9 @@ def episodes_from_datasets(paths: Sequence[str]) -> list[Episode]:
 
 
 def compute_stats(episodes: Sequence[Episode], chunk: int = 16) -> dict[str, StateStats]:
-    """Per-embodiment state mean/std, the RMS of ``s_{t+k} − s_t`` over ``k = 1..chunk``, and the RMS
-    of the one-step residual ``s_{t+1} − prior(s_t, a_t)`` from the commanded-pose prior."""
+    """Per-embodiment state mean/std, the RMS of ``s_{t+k} − s_t`` over ``k = 1..chunk``, the RMS
+    of the one-step residual ``s_{t+1} − prior(s_t, a_t)`` from the commanded-pose prior, and the RMS of
+    the recorded action minus the contract inverse ``a_t − inverse(s_t, s_{t+1})`` in token units."""
     stats = {}
     for name in sorted({e.embodiment for e in episodes}):
         eps = [e for e in episodes if e.embodiment == name]
@@ -79,6 +83,9 @@ def compute_stats(episodes: Sequence[Episode], chunk: int = 16) -> dict[str, Sta
         emb = load_embodiment(name)
         prior = CommandPrior(emb, obs_layout(emb, emb.kinematics.model))
         resid = np.concatenate([e.states[1:] - prior.commanded(e.states[:-1], e.raw_actions) for e in eps])
+        act_resid = np.concatenate(
+            [emb.normalize(e.raw_actions) - emb.normalize(prior.inverse(e.states[:-1], e.states[1:])) for e in eps]
+        )
         std = np.maximum(allstates.std(0), 1e-3)
         dstd = np.maximum(np.sqrt((deltas**2).mean(0)), DELTA_STD_FLOOR)
         rstd = dstd.copy()  # channels without a prior keep the plain delta scale
@@ -92,6 +99,7 @@ def compute_stats(episodes: Sequence[Episode], chunk: int = 16) -> dict[str, Sta
             std.tolist(),
             dstd.tolist(),
             rstd.tolist(),
+            np.maximum(np.sqrt((act_resid**2).mean(0)), ACTION_RESIDUAL_STD_FLOOR).tolist(),
         )
     return stats
 
@@ -118,6 +126,7 @@ class WindowSampler:
         self.mean, self.std, self.dstd = (np.zeros((len(names), STATE_DIM), np.float32) for _ in range(3))
         self.state_mask = np.zeros((len(names), STATE_DIM), np.float32)
         self.rscale = np.ones((len(names), STATE_DIM), np.float32)
+        self.ascale = np.ones((len(names), MAX_ACTION_DIM), np.float32)
         self.act_mask = np.zeros((len(names), MAX_ACTION_DIM), np.float32)
         for n, i in emb_index.items():
             mean, std, dstd = stats[n].arrays()
@@ -125,6 +134,7 @@ class WindowSampler:
             self.mean[i, :s], self.std[i, :s], self.dstd[i, :s] = mean, std, dstd
             self.std[i, s:] = self.dstd[i, s:] = 1.0
             self.rscale[i, :s] = stats[n].residual_scale()
+            self.ascale[i] = stats[n].action_residual_scale(MAX_ACTION_DIM)
             self.state_mask[i, :s] = 1.0
             self.act_mask[i, : embs[n].raw_action_dim] = 1.0
         self.priors = [CommandPrior(embs[n], obs_layout(embs[n], embs[n].kinematics.model)) for n in names]
@@ -157,6 +167,13 @@ class WindowSampler:
         self.tokens = np.concatenate(tokens)
         self.raw = np.concatenate(raws)  # float64: the prior composes poses exactly
         self.starts = np.array(starts, dtype=np.int64)
+        # Expert windows per (embodiment, task): policy-mode windows are drawn evenly over these groups,
+        # so short Reach demos weigh as much as long Lift ones.
+        keys = self.starts[:, 4:7]
+        expert = keys[:, 2] == 1
+        groups = [np.flatnonzero(expert & (keys[:, 0] == e) & (keys[:, 1] == k)) for e in range(len(names)) for k in
+                  range(len(TASK_NAMES))]  # fmt: skip
+        self.policy_groups = [g for g in groups if len(g)]
         self.goals = np.concatenate(
             [np.repeat(e.goal[None].astype(np.float32), len(e.raw_actions), 0) for e in episodes]
         )
@@ -164,12 +181,22 @@ class WindowSampler:
     def __len__(self) -> int:
         return len(self.starts)
 
-    def batch(self, size: int, index: np.ndarray | None = None) -> dict[str, torch.Tensor]:
-        """A batch of windows (random unless ``index`` picks them). Shapes: history ``(B, H, 128)``,
-        states and prior ``(B, G, 128)`` normalized deltas, residual_scale ``(B, 128)``, actions
-        ``(B, G, 64)``, valid ``(B, G)``, masks
-        ``(B, 128)`` / ``(B, 64)``, domain/task/expert ``(B,)``, goal ``(B, 3)``."""
-        idx = self.rng.integers(0, len(self.starts), size) if index is None else index
+    def batch(self, size: int, index: np.ndarray | None = None, policy: int = 0) -> dict[str, torch.Tensor]:
+        """A batch of windows: ``size`` uniform ones (or ``index``), then ``policy`` expert windows drawn
+        evenly over the (embodiment, task) groups and flagged ``policy`` (B,) for the policy mode;
+        B = size + policy (or len(index) + policy). Shapes: history ``(B, H, 128)``,
+        states and prior ``(B, G, 128)`` normalized deltas, residual_scale ``(B, 128)``, actions and
+        act_prior (contract inverse) ``(B, G, 64)`` tokens, act_residual_scale ``(B, 64)``, valid
+        ``(B, G)``, masks ``(B, 128)`` / ``(B, 64)``, domain/task/expert ``(B,)``, goal ``(B, 3)`` (m) and
+        goal_rel ``(B, 3)`` (:func:`~cosmos3_gym.model.goal.goal_input` of a ``goal_relative`` model)."""
+        idx = self.rng.integers(0, len(self.starts), size) if index is None else np.asarray(index)
+        n_uniform = len(idx)
+        if policy:
+            if not self.policy_groups:
+                raise ValueError("policy windows requested but no episode is an expert demonstration")
+            groups = self.rng.integers(0, len(self.policy_groups), policy)
+            picks = [self.policy_groups[g][self.rng.integers(len(self.policy_groups[g]))] for g in groups]
+            idx = np.concatenate([idx, np.asarray(picks, dtype=np.int64)])
         s_off, a_off, t, t_len, ei, ti, expert = self.starts[idx].T
         hist_t = np.clip(t[:, None] + np.arange(-self.history + 1, 1), 0, None)
         fut_k = np.arange(1, self.chunk + 1)
@@ -180,20 +207,31 @@ class WindowSampler:
         hist = (self.states[s_off[:, None] + hist_t] - self.mean[ei][:, None]) / self.std[ei][:, None]
         fut = (self.states[s_off[:, None] + fut_t] - cur[:, None]) / self.dstd[ei][:, None]
         sm, am = self.state_mask[ei], self.act_mask[ei]
-        # One-step prior of each row from the recorded state before it (teacher forcing).
+        # Each row's priors from the recorded states around it (teacher forcing): the commanded-pose
+        # prior (forward dynamics) and the contract inverse (inverse dynamics, token units).
         prior = np.zeros_like(fut)
-        prev = self.states[s_off[:, None] + act_t]
+        act_prior = np.zeros((len(idx), self.chunk, MAX_ACTION_DIM), np.float32)
+        goal = self.goals[a_off + t]
+        goal_rel = np.zeros_like(goal)
+        prev = self.states[s_off[:, None] + act_t].astype(np.float64)
+        nxt = self.states[s_off[:, None] + fut_t].astype(np.float64)
         for i, cp in enumerate(self.priors):
             sel = np.flatnonzero(ei == i)
             if len(sel):
                 s, d = self.sizes[i], self.raw_dims[i]
                 start = np.broadcast_to(cur[sel, None, :s], prev[sel, :, :s].shape).astype(np.float64)
                 raw = self.raw[a_off[sel, None] + act_t[sel], :d]
-                cmd = cp.commanded(prev[sel, :, :s].astype(np.float64), raw, start)
+                cmd = cp.commanded(prev[sel, :, :s], raw, start)
                 prior[sel, :, :s] = (cmd - cur[sel, None, :s]) / self.dstd[i, :s]
+                act_prior[sel, :, :d] = cp.emb.normalize(cp.inverse(prev[sel, :, :s], nxt[sel, :, :s]))
+                for k, task in enumerate(TASK_NAMES):
+                    sub = sel[ti[sel] == k]
+                    goal_rel[sub] = goal_input(True, cp.layout, task, cur[sub, :s], goal[sub])
         return {
             "prior": torch.from_numpy(prior.astype(np.float32)),
             "residual_scale": torch.from_numpy(self.rscale[ei]),
+            "act_prior": torch.from_numpy(act_prior * am[:, None]),
+            "act_residual_scale": torch.from_numpy(self.ascale[ei]),
             "history": torch.from_numpy(hist * sm[:, None]),
             "states": torch.from_numpy(fut * sm[:, None]),
             "actions": torch.from_numpy(self.tokens[a_off[:, None] + act_t] * am[:, None]),
@@ -203,7 +241,9 @@ class WindowSampler:
             "domain": torch.from_numpy(self.domain_of[ei]),
             "task": torch.from_numpy(ti),
             "expert": torch.from_numpy(expert.astype(bool)),
-            "goal": torch.from_numpy(self.goals[a_off + t]),
+            "policy": torch.from_numpy(np.arange(len(idx)) >= n_uniform),
+            "goal": torch.from_numpy(goal),
+            "goal_rel": torch.from_numpy(goal_rel),
         }
 
     def physical(self, index: np.ndarray) -> dict[str, np.ndarray]:
