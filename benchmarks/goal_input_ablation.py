@@ -66,9 +66,10 @@ def main() -> None:
     p.add_argument("--embodiment", default="franka")
     p.add_argument("--steps", type=int, default=800)
     p.add_argument("--episodes", type=int, default=20)
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: runs beside other jobs)")
     p.add_argument("--out", type=Path, default=RESULTS / "goal_input_ablation.json")
     args = p.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     paths = [str(args.data / f"{args.embodiment}_reach_{k}") for k in ("expert", "noisy-expert")]
     episodes = episodes_from_datasets(paths)
     report: dict = {"data": paths, "steps": args.steps, "hardware": hardware_label(), "variants": {}}
