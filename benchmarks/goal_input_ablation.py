@@ -75,7 +75,9 @@ def main() -> None:
     report: dict = {"data": paths, "steps": args.steps, "hardware": hardware_label(), "variants": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for name, relative in (("raw_goal", False), ("goal_error", True)):
-            cfg = TrainConfig(steps=args.steps, warmup=100, val_every=10**9, goal_relative=relative)
+            cfg = TrainConfig(
+                steps=args.steps, warmup=100, val_every=10**9, goal_relative=relative, id_prior=True, policy_batch=32
+            )
             t0 = time.time()
             path = train(episodes, Path(tmp) / name, cfg, progress=False)
             row = {"train_s": round(time.time() - t0, 1), **evaluate(path, args.embodiment, args.episodes)}

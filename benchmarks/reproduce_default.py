@@ -76,7 +76,7 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--jobs", type=int, default=2, help="collection processes in parallel")
     p.add_argument("--skip-collect", action="store_true")
-    p.add_argument("--device", default="cpu", help="training device (cuda: minutes instead of 25 on 2 CPU cores)")
+    p.add_argument("--device", default="cpu", help="training device (cuda: about 2 min instead of 26 on 2 CPU cores)")
     args = p.parse_args()
     collect = collect_commands(args.data, args.scale)
     t0 = time.time()

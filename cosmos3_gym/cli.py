@@ -76,6 +76,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
         default=d.policy_batch,
         help=f"expert windows per batch for the policy mode, even over embodiment x task (default {d.policy_batch})",
     )
+    p.add_argument("--id-prior", action="store_true", help="inverse dynamics refines the analytic contract inverse")
+    p.add_argument("--goal-relative", action="store_true", help="the policy mode reads the goal error, not the goal")
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--val-every", type=int, default=d.val_every)
     p.add_argument("--seed", type=int, default=d.seed)
@@ -101,6 +103,8 @@ def _train(args: argparse.Namespace) -> int:
         steps=args.steps,
         batch_size=args.batch_size,
         policy_batch=args.policy_batch,
+        id_prior=args.id_prior,
+        goal_relative=args.goal_relative,
         lr=args.lr,
         val_every=args.val_every,
         seed=args.seed,

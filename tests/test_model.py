@@ -310,3 +310,23 @@ def test_policy_windows_are_expert_windows_balanced_over_groups():
     assert 0.4 < reach < 0.6  # 10 Reach windows weigh as much as 60 Lift ones
     with pytest.raises(ValueError, match="expert"):
         WindowSampler([long], compute_stats([long])).batch(4, policy=1)
+
+
+def test_goal_relative_model_reads_the_goal_in_policy_mode_only():
+    """Dynamics must not depend on the task's goal; only the policy acts on it."""
+    model = WorldModel(replace(preset("tiny"), residual_prior=True, id_prior=True, goal_relative=True)).eval()
+    x, moved = _inputs(model), _inputs(model)
+    moved["goal"] = x["goal"] + 1.0
+    for mode in MODES:
+        a, s = _sample(model, mode, x)
+        a2, s2 = _sample(model, mode, moved)
+        if mode == "policy":
+            assert not torch.equal(a, a2)
+        else:
+            assert torch.equal(a, a2) and torch.equal(s, s2)
+    stepper = ForwardStepper(model, B)
+    rows = []
+    for goal in (x["goal"], moved["goal"]):
+        stepper.begin(torch.arange(B), x["history"], x["domain"], x["task"], goal, x["state_mask"], x["residual_scale"])
+        rows.append(stepper.step(x["actions"][:, 0], prior=x["prior"][:, 0]))
+    assert torch.equal(rows[0], rows[1])

@@ -5,7 +5,10 @@ ignored it (its Reach actions did not change when the goal moved 10 cm), because
 is one small input among many and every goal needs a different mapping of the state. A
 ``goal_relative`` model reads the goal error instead, ``(goal − achieved) / 0.1 m`` with the achieved
 goal taken from the current state the way the task defines it (first arm's TCP for Reach, cube for
-Push/Lift): the quantity an expert acts on, the same for every embodiment.
+Push/Lift): the quantity an expert acts on, the same for every embodiment. Only the policy mode reads it
+(:meth:`~cosmos3_gym.model.world_model.WorldModel.context`): a checkpoint trained with the goal error in
+every mode (v5, not shipped) let it leak into forward dynamics, whose Reach predictions then moved
+2-25 mm when only the goal moved 10 cm (v3: under 1 mm).
 """
 
 from __future__ import annotations

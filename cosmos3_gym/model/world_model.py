@@ -54,13 +54,27 @@ class WorldModel(nn.Module):
         return f"WorldModel(d={c.d_model}, layers={c.n_layers}, heads={c.n_heads}, params={n / 1e6:.2f}M)"
 
     # -- towers ------------------------------------------------------------------------------------
-    def context(self, history: torch.Tensor, domain: torch.Tensor, task: torch.Tensor, goal: torch.Tensor) -> KV:
+    def context(
+        self,
+        history: torch.Tensor,
+        domain: torch.Tensor,
+        task: torch.Tensor,
+        goal: torch.Tensor,
+        policy: torch.Tensor | None = None,
+    ) -> KV:
         """Run the reasoner once and return its per-layer keys/values (the cache the generator reads).
 
         Args:
             history: ``(B, H, state_dim)`` normalized states, zero-padded.
-            domain: ``(B,)`` long Cosmos3 domain ids. task: ``(B,)`` long. goal: ``(B, 3)`` metres.
+            domain: ``(B,)`` long Cosmos3 domain ids. task: ``(B,)`` long.
+            goal: ``(B, 3)`` the goal input (:func:`~cosmos3_gym.model.goal.goal_input`).
+            policy: ``(B,)`` bool, rows run in policy mode (None: none). A ``goal_relative`` model reads
+                the goal in policy mode only: dynamics do not depend on the goal, and a goal error in
+                the dynamics' context became a shortcut (predicted motion drifted toward the goal).
         """
+        if self.cfg.goal_relative:
+            keep = torch.zeros_like(goal[:, 0]) if policy is None else policy.to(goal.dtype)
+            goal = goal * keep.unsqueeze(1)
         tokens = (
             torch.cat(
                 [
@@ -163,7 +177,7 @@ class WorldModel(nn.Module):
         state_mask: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Training pass over a whole chunk: velocities for the action and state parts of every row."""
-        ctx = self.context(history, domain, task, goal)
+        ctx = self.context(history, domain, task, goal, mode == MODES.index("policy"))
         rows = self.embed_rows(act * act_mask.unsqueeze(1), tau_a, state * state_mask.unsqueeze(1), tau_s, domain, mode)
         v_act, v_state, _ = self.generate(rows, ctx, domain, None, act_mask, state_mask)
         return v_act, v_state
@@ -229,7 +243,7 @@ class WorldModel(nn.Module):
 
         a = noise(self.cfg.action_dim) if gen_act else actions
         s = noise(self.cfg.state_dim) if gen_state else states
-        ctx = self.context(history, domain, task, goal)
+        ctx = self.context(history, domain, task, goal, torch.full((b,), mode == "policy", device=dev))
         mode_t = torch.full((b,), MODES.index(mode), dtype=torch.long, device=dev)
         ones = torch.ones(b, g, device=dev)
         for k in range(steps):
