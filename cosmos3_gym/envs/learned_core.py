@@ -17,7 +17,6 @@ import torch
 from cosmos3_gym.embodiment.spec import MAX_ACTION_DIM
 from cosmos3_gym.model import Checkpoint, CommandPrior, ForwardStepper, load_checkpoint
 from cosmos3_gym.model.config import STATE_DIM, TASK_NAMES
-from cosmos3_gym.model.goal import goal_input
 from cosmos3_gym.sim.twin_env import MujocoTwinEnv
 from cosmos3_gym.tasks import compute_reward, is_success, is_terminated
 from cosmos3_gym.tokens.native import NativeActionMap
@@ -91,7 +90,6 @@ class LearnedSimCore:
         self.nmap = NativeActionMap(self.emb)
         self.prior = CommandPrior(self.emb, self.layout)
         self.residual_prior = self.ckpt.model.cfg.residual_prior
-        self.goal_relative = self.ckpt.model.cfg.goal_relative
         k = 1 + self.guards.uncertainty_samples
         self.stepper = ForwardStepper(self.ckpt.model, num_envs * k, flow_steps, device)
         self._gen = torch.Generator(device=self.device)
@@ -138,13 +136,14 @@ class LearnedSimCore:
         pad = np.zeros((len(rows), hist.shape[1], STATE_DIM), np.float32)
         pad[..., : self.layout.size] = hist
         b = len(rows)
-        goal = goal_input(self.goal_relative, self.layout, self.task.name, self.state[index], self.goal[index])
         self.stepper.begin(
             torch.as_tensor(rows, device=self.device),
             torch.as_tensor(pad, device=self.device),
             torch.full((b,), self.emb.domain_id, device=self.device),
             torch.full((b,), TASK_NAMES.index(self.task.name), device=self.device),
-            torch.as_tensor(np.tile(goal, (k, 1)), device=self.device),
+            # Forward dynamics of a goal_relative model ignores the goal (WorldModel.context); older
+            # checkpoints read the raw goal.
+            torch.as_tensor(np.tile(self.goal[index], (k, 1)), dtype=torch.float32, device=self.device),
             self.state_mask.expand(b, -1),
             self.residual_scale.expand(b, -1),
         )
