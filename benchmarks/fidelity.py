@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 import cosmos3_gym
 from cosmos3_gym.envs.learned_core import LearnedSimCore
-from cosmos3_gym.model import CommandPrior, checkpoint_digest, load_checkpoint
+from cosmos3_gym.model import checkpoint_digest, load_checkpoint
 from cosmos3_gym.model.inference import ModeRunner
 from cosmos3_gym.model.policy_agent import PolicyHeadAgent
 from cosmos3_gym.sim.policies import make_policy
@@ -94,15 +94,9 @@ def open_loop(
     return out
 
 
-def contract_inverse(env: MujocoTwinEnv, seq: np.ndarray) -> np.ndarray:
-    """Analytic inverse dynamics, the reference for the learned one: raw actions ``(G, D)`` from the
-    framewise deltas of the observed TCP poses of states ``(G+1, S)`` (:meth:`CommandPrior.inverse`)."""
-    return CommandPrior(env.emb, env.layout).inverse(seq[:-1], seq[1:])
-
-
 def inverse_dynamics(ckpt, env: MujocoTwinEnv, episodes: list[dict], chunk: int) -> dict[str, dict[str, float]]:
     """ID replay: infer actions from true 17-state sequences, execute them in MuJoCo, TCP error at the end;
-    for the model's inverse-dynamics mode and for :func:`contract_inverse`."""
+    for the model's inverse-dynamics mode and for the analytic contract inverse (:meth:`CommandPrior.inverse`)."""
     runner, nmap, lay = ModeRunner(ckpt, env.emb), NativeActionMap(env.emb), env.layout
     errs: dict[str, list[float]] = {"model": [], "contract": []}
     for e in episodes:
@@ -112,7 +106,7 @@ def inverse_dynamics(ckpt, env: MujocoTwinEnv, episodes: list[dict], chunk: int)
             seq = e["states"][t0 : t0 + chunk + 1]
             inferred = {
                 "model": runner.inverse_dynamics(seq[None], e["goal"][None], env.task.name)[0],
-                "contract": contract_inverse(env, seq),
+                "contract": runner.prior.inverse(seq[:-1], seq[1:]),
             }
             for name, raw in inferred.items():
                 env.set_state(e["physics"][t0])

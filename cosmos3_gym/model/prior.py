@@ -37,13 +37,12 @@ class CommandPrior:
 
     def __init__(self, emb: Embodiment, layout: ObsLayout) -> None:
         self.emb, self.layout = emb, layout
-        names = emb.contract.pose_names
-        self.arm_block = [names.index(a.end_effector) for a in emb.spec.action.arms]
+        self.nmap = NativeActionMap(emb)  # pose blocks and gripper conventions of the controlled arms
+        self.arm_block = self.nmap.arm_block
         self.num_arms = layout.num_arms
         self.pos = [self._arm_slice("tcp_pos", a) for a in range(self.num_arms)]
         self.rot = [self._arm_slice("tcp_rot6d", a) for a in range(self.num_arms)]
         self.cube_rel = layout.parts.get("cube_rel_pos")
-        self.nmap = NativeActionMap(emb)
 
     def _arm_slice(self, part: str, arm: int) -> slice:
         sl = self.layout.parts[part]
