@@ -41,7 +41,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     residual_prior: bool = True  # forward dynamics learns the residual from the commanded poses
-    # Opt-in until a checkpoint trained with them ships (benchmarks/results/experiments/v5/):
+    # Opt-in until a checkpoint trained with them ships (benchmarks/results/experiments/v5/, v6/):
     id_prior: bool = False  # inverse dynamics learns the residual from the analytic contract inverse
     goal_relative: bool = False  # the task token reads the goal error (policy mode only)
     # Expert windows added to every batch for the policy mode, evenly over embodiment × task: without
