@@ -76,8 +76,16 @@ def _train_args(p: argparse.ArgumentParser) -> None:
         default=d.policy_batch,
         help=f"expert windows per batch for the policy mode, even over embodiment x task (default {d.policy_batch})",
     )
-    p.add_argument("--id-prior", action="store_true", help="inverse dynamics refines the analytic contract inverse")
-    p.add_argument("--goal-relative", action="store_true", help="the policy mode reads the goal error, not the goal")
+    on_off = argparse.BooleanOptionalAction
+    p.add_argument(
+        "--id-prior",
+        action=on_off,
+        default=d.id_prior,
+        help="inverse dynamics refines the analytic contract inverse",
+    )
+    p.add_argument(
+        "--goal-relative", action=on_off, default=d.goal_relative, help="the policy mode reads the goal error"
+    )
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--val-every", type=int, default=d.val_every)
     p.add_argument("--seed", type=int, default=d.seed)

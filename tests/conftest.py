@@ -38,7 +38,8 @@ def tiny_model(tmp_path_factory) -> str:
     """A tiny checkpoint covering every embodiment, trained for a few seconds (fidelity is not the point)."""
     episodes = [e for name in list_embodiments() for e in twin_episodes(name, "lift", 3, 40)]
     out = tmp_path_factory.mktemp("tiny_model")
-    train(episodes, out, TrainConfig(size="tiny", steps=40, batch_size=32, val_every=40, warmup=5), progress=False)
+    cfg = TrainConfig(size="tiny", steps=40, batch_size=32, val_every=40, warmup=5, policy_batch=0)  # no demos here
+    train(episodes, out, cfg, progress=False)
     return str(out)
 
 

@@ -41,12 +41,11 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     residual_prior: bool = True  # forward dynamics learns the residual from the commanded poses
-    # Opt-in until a checkpoint trained with them ships (benchmarks/results/experiments/v5/, v6/):
-    id_prior: bool = False  # inverse dynamics learns the residual from the analytic contract inverse
-    goal_relative: bool = False  # the task token reads the goal error (policy mode only)
+    id_prior: bool = True  # inverse dynamics learns the residual from the analytic contract inverse
+    goal_relative: bool = True  # the task token reads the goal error (policy mode only)
     # Expert windows added to every batch for the policy mode, evenly over embodiment × task: without
     # them Reach demos (~3 % of windows) gave the policy head ~1 sample per batch.
-    policy_batch: int = 0
+    policy_batch: int = 32
 
 
 def split_episodes(episodes: Sequence[Episode], fraction: float, seed: int) -> tuple[list[Episode], list[Episode]]:
