@@ -49,8 +49,13 @@ class ForwardStepper:
         self._domain: torch.Tensor | int = self.domain
         self.state_mask = torch.zeros(batch, cfg.state_dim, device=device)
         self.residual_scale = torch.ones(batch, cfg.state_dim, device=device)
-        self._mode = torch.full((batch,), FD, dtype=torch.long, device=device)
-        self._ones = torch.ones(batch, 1, device=device)
+        # The row-embedding terms shared by every sample and step, one per flow pass: action flow time 1
+        # (actions are given), state flow time k / flow_steps, the forward-dynamics mode. Computed once:
+        # a stepper assumes the model's weights stay fixed while it steps.
+        with torch.inference_mode():
+            one = torch.ones(1, 1, device=device)
+            mode = model.mode_emb(torch.full((1,), FD, dtype=torch.long, device=device)).unsqueeze(1)
+            self._const = [model.t_act(one) + model.t_state(one * k / flow_steps) + mode for k in range(flow_steps)]
 
     @torch.inference_mode()
     def begin(
@@ -97,17 +102,10 @@ class ForwardStepper:
         act = action.unsqueeze(1)
         s = action.new_zeros(b, 1, m.cfg.state_dim) if noise is None else noise.unsqueeze(1).clone()
         pos = self.context_len + self.rows
+        given = m.act_in(act, self._domain) + m.row_pos[self.rows].unsqueeze(1)  # the same on every pass
         # The row is rewritten at the same cache slot on every flow pass; the last pass stays committed.
         for k in range(self.flow_steps):
-            tau = torch.full_like(self._ones, k / self.flow_steps)
-            rows = (
-                m.act_in(act, self._domain)
-                + m.t_act(self._ones)
-                + m.t_state(tau)
-                + m.state_in(s * self.state_mask.unsqueeze(1), self._domain)
-                + m.row_pos[self.rows].unsqueeze(1)
-                + m.mode_emb(self._mode).unsqueeze(1)
-            )
+            rows = given + self._const[k] + m.state_in(s * self.state_mask.unsqueeze(1), self._domain)
             s = s + m.generate_step(rows, self.cache, pos, self._domain, self.state_mask) / self.flow_steps
         self.rows += 1
         out = prior + s[:, 0] * self.residual_scale if self.model.cfg.residual_prior else s[:, 0]

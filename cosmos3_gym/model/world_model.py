@@ -157,9 +157,10 @@ class WorldModel(nn.Module):
         ``(B, 1, state_dim)``."""
         n = cache[0][0].shape[2]
         key_mask = (torch.arange(n, device=rows.device) <= pos.unsqueeze(1)).view(-1, 1, 1, n)
+        batch = torch.arange(rows.shape[0], device=rows.device)
         h = rows
         for blk, (kbuf, vbuf) in zip(self.blocks, cache, strict=True):
-            h = blk.generator_step(h, kbuf, vbuf, pos, key_mask)
+            h = blk.generator_step(h, kbuf, vbuf, batch, pos, key_mask)
         return self.state_out(self.ln_out(h), domain) * state_mask.unsqueeze(1)
 
     def forward(
