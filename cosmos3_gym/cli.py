@@ -78,10 +78,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     )
     on_off = argparse.BooleanOptionalAction
     p.add_argument(
-        "--id-prior",
-        action=on_off,
-        default=d.id_prior,
-        help="inverse dynamics refines the analytic contract inverse",
+        "--id-prior", action=on_off, default=d.id_prior, help="inverse dynamics refines the contract inverse"
     )
     p.add_argument(
         "--goal-relative", action=on_off, default=d.goal_relative, help="the policy mode reads the goal error"

@@ -330,3 +330,20 @@ def test_goal_relative_model_reads_the_goal_in_policy_mode_only():
         stepper.begin(torch.arange(B), x["history"], x["domain"], x["task"], goal, x["state_mask"], x["residual_scale"])
         rows.append(stepper.step(x["actions"][:, 0], prior=x["prior"][:, 0]))
     assert torch.equal(rows[0], rows[1])
+
+
+def test_cli_train_switches_the_shipped_options_off_and_on(tmp_path, capsys):
+    from cosmos3_gym.cli import main as cli_main
+
+    data = tmp_path / "data"
+    collect = ["collect", "--embodiment", "franka", "--task", "lift", "--episodes", "2", "--policy", "expert"]
+    assert cli_main([*collect, "--out", str(data), "--max-steps", "20"]) == 0
+    capsys.readouterr()
+    base = ["train", "--data", str(data), "--size", "tiny", "--steps", "2", "--batch-size", "8", "--val-every", "2"]
+    for flags, expect in (([], True), (["--no-id-prior", "--no-goal-relative"], False)):
+        out = tmp_path / f"ckpt_{expect}"
+        assert cli_main([*base, *flags, "--out", str(out), "--json"]) == 0
+        summary = json.loads(capsys.readouterr().out)
+        model = load_checkpoint(out).model.cfg
+        assert model.id_prior is model.goal_relative is expect
+        assert summary["train_config"]["policy_batch"] == 32  # the default: policy windows from the demos
