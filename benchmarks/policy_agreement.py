@@ -28,13 +28,12 @@ SEED0 = 10_000  # rl_transfer.py's evaluation seeds
 
 
 def load_agent(path: Path):
-    """An SB3 agent saved by ``cosmos3-gym rl`` (PPO, or SAC with or without HER)."""
-    for algo in (PPO, SAC):
-        try:
-            return algo.load(path, device="cpu")
-        except (ValueError, KeyError, RuntimeError):
-            continue
-    raise ValueError(f"{path} is not a PPO or SAC agent saved by stable-baselines3")
+    """An SB3 agent saved by ``cosmos3-gym rl``; its run's ``config.json`` beside it names the algorithm."""
+    config = path.parent / "config.json"
+    if not config.is_file():
+        raise SystemExit(f"{path}: no {config.name} beside it; pass final_model.zip of a 'cosmos3-gym rl' run")
+    algo = json.loads(config.read_text())["algo"]
+    return (PPO if algo == "ppo" else SAC).load(path, device="cpu")  # sac and sac-her act alike
 
 
 def main() -> None:
