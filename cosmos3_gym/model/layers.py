@@ -86,14 +86,20 @@ class MoTBlock(nn.Module):
         b, h, n, dh = x.shape
         return x.transpose(1, 2).reshape(b, n, h * dh)
 
+    # Functional calls on the towers' parameters (same math as calling the modules): in the one-row
+    # stepping pass the cost is per-op overhead, and nn.Module dispatch was a sizeable part of it.
     def _qkv(self, tower: _Tower, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        q, k, v = tower.qkv(tower.ln1(h)).chunk(3, dim=-1)
+        ln = tower.ln1
+        x = F.layer_norm(h, ln.normalized_shape, ln.weight, ln.bias, ln.eps)
+        q, k, v = F.linear(x, tower.qkv.weight, tower.qkv.bias).chunk(3, dim=-1)
         return self._split(q), self._split(k), self._split(v)
 
     @staticmethod
     def _finish(tower: _Tower, h: torch.Tensor, att: torch.Tensor) -> torch.Tensor:
-        h = h + tower.proj(att)
-        return h + tower.ffn(tower.ln2(h))
+        h = h + F.linear(att, tower.proj.weight, tower.proj.bias)
+        ln, up, down = tower.ln2, tower.ffn[0], tower.ffn[2]
+        x = F.layer_norm(h, ln.normalized_shape, ln.weight, ln.bias, ln.eps)
+        return h + F.linear(F.gelu(F.linear(x, up.weight, up.bias), approximate="tanh"), down.weight, down.bias)
 
     def reasoner(self, hr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Reasoner pass ``(B, C, d)`` → (new hr, k ``(B, H, C, dh)``, v) with a causal mask."""
@@ -125,22 +131,14 @@ class MoTBlock(nn.Module):
     ) -> torch.Tensor:
         """Stepping pass for one row per sample: ``hg (B, 1, d)``; its key/value is written into the
         preallocated cache ``(B, H, N, dh)`` at slot ``pos (B,)`` of samples ``batch = arange(B)``, then
-        the row attends to the keys allowed by ``key_mask (B, 1, 1, N)``.
-
-        The same computation as :meth:`generator`, written with functional calls and plain matmul
-        attention: for one query row per sample the cost is per-op overhead, and nn.Module dispatch and a
-        fused attention kernel's setup were about a third of a single environment's step on CPU."""
-        t = self.g
-        x = F.layer_norm(hg, t.ln1.normalized_shape, t.ln1.weight, t.ln1.bias, t.ln1.eps)
-        q, k, v = (self._split(y) for y in F.linear(x, t.qkv.weight, t.qkv.bias).chunk(3, dim=-1))
+        the row attends to the keys allowed by ``key_mask (B, 1, 1, N)``. Plain matmul attention: for
+        one query row it is much cheaper on CPU than a fused kernel's setup."""
+        q, k, v = self._qkv(self.g, hg)
         kbuf[batch, :, pos] = k[:, :, 0]
         vbuf[batch, :, pos] = v[:, :, 0]
         scores = (q @ kbuf.transpose(-1, -2)) * (q.shape[-1] ** -0.5)
-        att = self._merge(scores.masked_fill(~key_mask, float("-inf")).softmax(-1) @ vbuf)
-        h = hg + F.linear(att, t.proj.weight, t.proj.bias)
-        up, down = t.ffn[0], t.ffn[2]
-        x = F.layer_norm(h, t.ln2.normalized_shape, t.ln2.weight, t.ln2.bias, t.ln2.eps)
-        return h + F.linear(F.gelu(F.linear(x, up.weight, up.bias), approximate="tanh"), down.weight, down.bias)
+        att = scores.masked_fill(~key_mask, float("-inf")).softmax(-1) @ vbuf
+        return self._finish(self.g, hg, self._merge(att))
 
 
 def generator_mask(rows: int, context: int, past: int = 0, device: torch.device | None = None) -> torch.Tensor:

@@ -7,11 +7,11 @@ flow times τ from one of three patterns: the deterministic stepping path (τ = 
 row: plain regression, which is what the environment runs), one shared τ for the chunk (chunk
 sampling), or an independent τ per row (diffusion-forcing style, so rows learn from partly denoised
 history). Clean parts get τ = 1. The loss is the masked MSE between predicted and true velocities
-``x₁ − ε``. For a
-``residual_prior`` model the forward-dynamics state target x₁ is the residual from the commanded-pose
-prior (the batch's ``prior``) in units of its RMS (``residual_scale``); for an ``id_prior`` model the
-inverse-dynamics action target is the residual from the contract inverse (``act_prior``) in units of
-its RMS (``act_residual_scale``); policy keeps plain actions and state deltas. A ``goal_relative``
+``x₁ − ε``. For a ``residual_prior`` model the forward-dynamics state target x₁ is the residual from
+the commanded-pose prior (the batch's ``prior``) in units of its RMS (``residual_scale``); for an
+``id_prior`` model the inverse-dynamics action target is the residual from the contract inverse
+(``act_prior``) in units of its RMS (``act_residual_scale``); policy keeps plain actions and state
+deltas. A ``goal_relative``
 model reads the batch's ``goal_rel`` instead of the raw ``goal`` (in policy mode only).
 """
 
