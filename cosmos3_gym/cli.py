@@ -232,6 +232,30 @@ def _validate(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _calibrate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="checkpoint folder to calibrate in place (its config.json)")
+    p.add_argument("--embodiments", nargs="+", help="default: every embodiment the checkpoint covers")
+    p.add_argument("--episodes", type=int, default=10, help="noisy-expert Lift episodes per embodiment")
+    p.add_argument("--seed", type=int, default=9000, help="first episode seed (keep it below 10000: held-out)")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
+    p.add_argument("--json", action="store_true")
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    import torch
+
+    from cosmos3_gym.validation.calibrate import calibrate_id_gates, format_report
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        report = calibrate_id_gates(args.model, args.embodiments, args.episodes, args.seed)
+    except ValueError as exc:
+        raise SystemExit(f"calibrate-id: {exc}") from exc
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return 0
+
+
 def _bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--env", default="Cosmos3-Franka-Lift-v0", help="a learned id (its twin is timed too)")
     p.add_argument("--model", default="default")
@@ -263,6 +287,11 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
     ),
     "collect": ("roll out a MuJoCo twin and write a LeRobot v3.0 dataset", _collect_args, _collect),
     "train": ("train the world model on collected datasets", _train_args, _train),
+    "calibrate-id": (
+        "choose each embodiment's inverse-dynamics residual gate by MuJoCo replay; writes it into the checkpoint",
+        _calibrate_args,
+        _calibrate,
+    ),
     "bench": ("env steps/s of the learned simulator against its MuJoCo twin", _bench_args, _bench),
     "demo": ("one episode in the learned simulator beside the MuJoCo twin: table, video, plot", _demo_args, _demo),
     "rl": ("train an RL agent (SB3) inside the learned simulator, evaluate it on the MuJoCo twin", _rl_args, _rl),

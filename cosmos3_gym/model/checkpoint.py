@@ -37,7 +37,10 @@ class StateStats:
     ``residual_std``: RMS of the one-step residual from the commanded-pose prior (the scale of what a
     ``residual_prior`` model generates; None in checkpoints trained before the prior existed);
     ``action_residual_std``: RMS per raw action channel of the recorded action minus the contract
-    inverse, in model-space (token) units (the scale an ``id_prior`` model generates; None before it)."""
+    inverse, in model-space (token) units (the scale an ``id_prior`` model generates; None before it);
+    ``id_residual_gate``: factor on that generated residual at inference, chosen per embodiment by MuJoCo
+    replay on training-range seeds (:mod:`cosmos3_gym.training.calibrate`; 1 = uncalibrated, 0 = the
+    contract inverse alone)."""
 
     embodiment: str
     domain_id: int
@@ -47,6 +50,7 @@ class StateStats:
     delta_std: list[float]
     residual_std: list[float] | None = None
     action_residual_std: list[float] | None = None
+    id_residual_gate: float = 1.0
 
     @property
     def size(self) -> int:
@@ -99,18 +103,31 @@ def save_checkpoint(
     save_file(tensors, tmp)
     digest = _sha256(Path(tmp))
     os.replace(tmp, path / WEIGHTS)
+    _write_config(path, model.cfg.to_dict(), digest, stats, meta or {})
+    return path
+
+
+def _write_config(
+    path: Path, model_cfg: dict[str, Any], digest: str, stats: dict[str, StateStats], meta: dict[str, Any]
+) -> None:
     config = {
         "format_version": FORMAT_VERSION,
-        "model": model.cfg.to_dict(),
+        "model": model_cfg,
         "weights_sha256": digest,
         "stats": {k: asdict(v) for k, v in stats.items()},
-        "meta": meta or {},
+        "meta": meta,
     }
     fd, tmp = tempfile.mkstemp(dir=path, suffix=".tmp")
     with os.fdopen(fd, "w") as f:
         json.dump(config, f, indent=1)
     os.replace(tmp, path / CONFIG)
-    return path
+
+
+def update_stats(ckpt: Checkpoint, stats: dict[str, StateStats], meta: dict[str, Any]) -> None:
+    """Rewrite a loaded checkpoint's ``config.json`` with new stats and meta (weights untouched, atomic)."""
+    if ckpt.path is None:
+        raise CheckpointError("this checkpoint was not loaded from a folder; save it first")
+    _write_config(ckpt.path, ckpt.model.cfg.to_dict(), _sha256(ckpt.path / WEIGHTS), stats, meta)
 
 
 def checkpoint_digest(path: str | Path) -> str:

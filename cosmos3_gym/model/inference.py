@@ -35,6 +35,7 @@ class ModeRunner:
         self.rscale = np.ones(STATE_DIM, np.float32)
         self.rscale[: len(self.mean)] = ckpt.stats[self.emb.name].residual_scale()
         self.ascale = ckpt.stats[self.emb.name].action_residual_scale(MAX_ACTION_DIM).astype(np.float32)
+        self.id_gate = ckpt.stats[self.emb.name].id_residual_gate
         self.size = len(self.mean)
         self.chunk, self.history_len = self.model.cfg.chunk, self.model.cfg.history
         self.prior = CommandPrior(self.emb, obs_layout(self.emb, self.emb.kinematics.model))
@@ -112,7 +113,7 @@ class ModeRunner:
         prior = scale = None
         if self.model.cfg.id_prior:
             prior = self._tokens(self.prior.inverse(states[:, :-1], states[:, 1:]))
-            scale = self._t(np.tile(self.ascale, (b, 1)))
+            scale = self._t(np.tile(self.ascale * self.id_gate, (b, 1)))
         a, _ = self.model.sample(
             "inverse_dynamics",
             hist,
