@@ -78,3 +78,25 @@ def test_bad_kind_and_task_are_rejected():
     with pytest.raises(ValueError, match="no expert for task 'stack'"):
         make_expert(SimpleNamespace(task=SimpleNamespace(name="stack")))
     env.close()
+
+
+def test_stop_and_go_pauses_the_motion_and_keeps_the_expert_gripper():
+    env = gym.make("Cosmos3-Franka-Lift-MuJoCo-v0")
+    policy, ref = make_policy("stop-and-go", env.unwrapped, seed=0), make_expert(env.unwrapped)
+    obs, _ = env.reset(seed=0)
+    policy.reset(obs)
+    ref.reset(obs)
+    seen = set()
+    for _ in range(env.unwrapped.task.max_episode_steps):
+        action, expert = policy(obs), ref(obs)  # same observations: the two experts stay in the same phase
+        seen.add(policy.mode)
+        assert action[6] == expert[6]
+        if policy.mode == "go":
+            np.testing.assert_array_equal(action, expert)
+        elif policy.mode == "hold":
+            assert not action[:6].any()
+        else:
+            assert 0 < np.abs(action[:6]).max() < 0.3
+        obs, *_ = env.step(action)
+    assert seen == {"go", "hold", "jitter"}
+    env.close()

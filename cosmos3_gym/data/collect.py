@@ -192,7 +192,7 @@ def collect(
         embodiment: shipped embodiment name (``cosmos3_gym.list_embodiments()``).
         task: ``reach`` | ``push`` | ``lift``.
         episodes: number of episodes (>= 1).
-        policy: ``expert`` | ``noisy-expert`` | ``random-smooth``.
+        policy: one of :data:`~cosmos3_gym.sim.policies.POLICY_KINDS`.
         out_dir: dataset folder. A non-empty folder is refused unless ``append`` (add episodes; the
             embodiment, task, policy, env id, YAML hash, step limit and reward type must match) or
             ``overwrite`` (delete the dataset there first; refused if it holds no dataset).

@@ -5,7 +5,10 @@
 
 - ``expert``: the scripted expert of the env's task (:mod:`cosmos3_gym.sim.experts`);
 - ``noisy-expert``: the expert plus temporally correlated Gaussian noise (wider state coverage);
-- ``random-smooth``: low-pass filtered uniform noise (exploration-like, no task knowledge).
+- ``random-smooth``: low-pass filtered uniform noise (exploration-like, no task knowledge);
+- ``stop-and-go``: the expert interrupted by pauses: stretches of zero motion command and of small
+  random commands (the regime of an RL agent near its goal, which the other kinds never visit: an arm
+  told to hold still).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Protocol
 
 import numpy as np
 
-POLICY_KINDS = ("expert", "noisy-expert", "random-smooth")
+POLICY_KINDS = ("expert", "noisy-expert", "random-smooth", "stop-and-go")
 
 
 class Policy(Protocol):
@@ -60,6 +63,37 @@ class NoisyExpert:
         return np.clip(self.expert(obs) + self.noise, -1, 1).astype(np.float32)
 
 
+class StopAndGo:
+    """The expert, with pauses: a Markov chain over ``go`` (expert action), ``hold`` (zero motion) and
+    ``jitter`` (motion ~ N(0, ``small``²) per channel). Grippers always follow the expert, so a grasped
+    cube stays grasped through a pause. Segments last ``mean_steps`` on average; an episode starts in a
+    pause half the time (an arm held still at its reset pose)."""
+
+    MODES = ("go", "hold", "jitter")
+
+    def __init__(self, expert: Policy, dim: int, seed: int, mean_steps: float = 10.0, small: float = 0.05) -> None:
+        self.expert, self.small = expert, small
+        self.rng = np.random.default_rng(seed)
+        self.p_end = 1.0 / mean_steps
+        self.grip = np.arange(6, dim, 7)  # the gripper channel of each arm ([dx dy dz rx ry rz g] per arm)
+        self.motion = np.setdiff1d(np.arange(dim), self.grip)
+        self.mode = "go"
+
+    def reset(self, obs: dict[str, np.ndarray]) -> None:
+        self.expert.reset(obs)
+        self.mode = "go" if self.rng.random() < 0.5 else str(self.rng.choice(self.MODES[1:]))
+
+    def __call__(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        action = np.asarray(self.expert(obs), dtype=np.float64)  # advances the expert's phase every step
+        if self.rng.random() < self.p_end:  # a pause resumes the expert; the expert pauses either way
+            self.mode = str(self.rng.choice(self.MODES[1:])) if self.mode == "go" else "go"
+        if self.mode == "hold":
+            action[self.motion] = 0.0
+        elif self.mode == "jitter":
+            action[self.motion] = self.rng.normal(0.0, self.small, len(self.motion))
+        return np.clip(action, -1, 1).astype(np.float32)
+
+
 def make_policy(kind: str, env, seed: int) -> Policy:
     """Build a policy for an (unwrapped) :class:`~cosmos3_gym.sim.twin_env.MujocoTwinEnv`."""
     if kind not in POLICY_KINDS:
@@ -70,4 +104,6 @@ def make_policy(kind: str, env, seed: int) -> Policy:
     from cosmos3_gym.sim.experts import make_expert
 
     expert = make_expert(env)
+    if kind == "stop-and-go":
+        return StopAndGo(expert, dim, seed)
     return expert if kind == "expert" else NoisyExpert(expert, dim, seed)
