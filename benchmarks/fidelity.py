@@ -8,7 +8,10 @@ For every embodiment:
 2. inverse dynamics: actions inferred from a true 17-state sequence, executed in MuJoCo from the same
    start state (each raw row converted to a native action at the current TCP), TCP error at the end
    of the chunk (mm); beside it the same replay of the analytic contract inverse (observed pose deltas);
-3. policy head: Lift success rate in MuJoCo with the policy mode as the agent.
+3. policy head: Lift success rate in MuJoCo with the policy mode as the agent;
+4. holding still: from held-out Lift reset states, every arm commanded zero motion with its gripper
+   open for 96 steps (what an RL agent does near its goal); the model's TCP error at 16 and 64 steps
+   (from t0 ∈ {0, 16, 32}, as in 1.). MuJoCo's arm stays put, so this is the model's drift.
 
     python benchmarks/fidelity.py --model default --episodes 50
 """
@@ -54,6 +57,18 @@ def twin_episode(env: MujocoTwinEnv, policy_kind: str, seed: int) -> dict[str, n
         if term:
             break
     return {"states": np.array(states), "actions": np.array(actions), "goal": obs["desired_goal"], "physics": physics}
+
+
+def hold_episode(env: MujocoTwinEnv, seed: int, steps: int = 96) -> dict[str, np.ndarray]:
+    """Zero motion command, grippers open (+1), for ``steps`` steps from the reset state of ``seed``."""
+    obs, _ = env.reset(seed=seed)
+    action = np.zeros(env.action_space.shape, np.float32)
+    action[6::7] = 1.0
+    states = [obs["observation"]]
+    for _ in range(steps):
+        obs, *_ = env.step(action)
+        states.append(obs["observation"])
+    return {"states": np.array(states), "actions": np.repeat(action[None], steps, 0), "goal": obs["desired_goal"]}
 
 
 def errors(lay, pred: np.ndarray, true: np.ndarray) -> dict[str, np.ndarray]:
@@ -165,10 +180,12 @@ def main() -> None:
             ]
             row[f"open_loop_{task}"] = open_loop(ckpt, name, task, eps)
             if task == "lift":
-                ids = inverse_dynamics(ckpt, env, eps[: max(5, args.episodes // 5)], ckpt.model.cfg.chunk)
+                ids = inverse_dynamics(ckpt, env, eps, ckpt.model.cfg.chunk)
                 row["inverse_dynamics_tcp_mm@16"] = ids["model"]
                 row["contract_inverse_tcp_mm@16"] = ids["contract"]
                 row["policy_lift_success"] = policy_success(ckpt, env, args.policy_episodes)
+                hold = open_loop(ckpt, name, task, [hold_episode(env, SEED0 + i) for i in range(args.episodes)])
+                row["hold_tcp_mm"] = {f"@{h}": hold[f"tcp_pos_mm@{h}"] for h in HORIZONS[1:]}
         row["policy_reach_success"] = policy_success(ckpt, MujocoTwinEnv(name, "reach"), args.policy_episodes)
         row["wall_s"] = round(time.time() - t0, 1)
         report["embodiments"][name] = row
@@ -192,14 +209,16 @@ def _write_markdown(report: dict, path: Path) -> None:
     lines += [
         "",
         "| embodiment | inverse-dynamics replay TCP error @16 (mm, median) | analytic contract inverse (reference) "
-        "| policy-head Lift success | policy-head Reach success |",
-        "|---|---|---|---|---|",
+        "| policy-head Lift success | policy-head Reach success | hold-still TCP drift error @16 / @64 (mm) |",
+        "|---|---|---|---|---|---|",
     ]
     for name, row in report["embodiments"].items():
+        hold = row.get("hold_tcp_mm")
         lines.append(
             f"| {name} | {row['inverse_dynamics_tcp_mm@16']['median']:.1f} "
             f"| {row['contract_inverse_tcp_mm@16']['median']:.1f} | {100 * row['policy_lift_success']:.0f} % "
-            f"| {100 * row['policy_reach_success']:.0f} % |"
+            f"| {100 * row['policy_reach_success']:.0f} % "
+            + (f"| {hold['@16']['median']:.1f} / {hold['@64']['median']:.1f} |" if hold else "| – |")
         )
     hw = report["hardware"]
     head = (

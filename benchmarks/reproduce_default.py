@@ -1,7 +1,8 @@
-"""Reproduce the shipped default checkpoint from scratch: collect data, train, time both.
+"""Reproduce the shipped default checkpoint from scratch: collect data, train, calibrate, time each.
 
 The recipe is the public CLI: ``cosmos3-gym collect`` for every embodiment × task × policy (two
-processes at a time on a 2-core machine), then one ``cosmos3-gym train`` over all datasets. Writes
+processes at a time on a 2-core machine), one ``cosmos3-gym train`` over all datasets, then
+``cosmos3-gym calibrate-id`` (the per-embodiment inverse-dynamics residual gate, by MuJoCo replay). Writes
 ``benchmarks/results/default_checkpoint_recipe.json`` with every command, seed and wall time.
 
     python benchmarks/reproduce_default.py --data /tmp/cosmos3_data --out cosmos3_gym/assets/default
@@ -112,6 +113,10 @@ def main() -> None:
     t1 = time.time()
     subprocess.run(train, check=True)
     t_train = time.time() - t1
+    calibrate = ["cosmos3-gym", "calibrate-id", "--model", str(args.out), "--episodes", "10", "--seed", "9000"]
+    t2 = time.time()
+    subprocess.run(calibrate, check=True)
+    t_calibrate = time.time() - t2
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from hardware import hardware_label
 
@@ -119,8 +124,10 @@ def main() -> None:
         "collect_commands": [shlex.join(c) for c in collect],
         "train_command": shlex.join(train),
         "collect_wall_s": round(t_collect, 1),
+        "calibrate_command": shlex.join(calibrate),
         "train_wall_s": round(t_train, 1),
-        "total_wall_min": round((t_collect + t_train) / 60, 1),
+        "calibrate_wall_s": round(t_calibrate, 1),
+        "total_wall_min": round((t_collect + t_train + t_calibrate) / 60, 1),
         "hardware": hardware_label(),
         "script": "python benchmarks/reproduce_default.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
     }

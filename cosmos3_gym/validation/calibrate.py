@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
@@ -49,7 +50,7 @@ def replay_errors(
 
 
 def calibrate_id_gates(
-    model: str,
+    model: str | Path,
     embodiments: Sequence[str] | None = None,
     episodes: int = 10,
     seed: int = SEED,
@@ -80,10 +81,9 @@ def calibrate_id_gates(
         best = min(errors, key=lambda g: (errors[g], -g))  # ties keep more of the learned residual
         report[name] = {"replay_tcp_mm": errors, "gate": best}
         stats[name] = replace(stats[name], id_residual_gate=best)
-    meta = {
-        **ckpt.meta,
-        "id_gate_calibration": {"task": task, "policy": "noisy-expert", "seeds": [seed, seed + episodes], **report},
-    }
+    earlier = ckpt.meta.get("id_gate_calibration", {})  # a partial rerun keeps the other embodiments' rows
+    setup = {"task": task, "policy": "noisy-expert", "seeds": [seed, seed + episodes - 1]}
+    meta = {**ckpt.meta, "id_gate_calibration": {**earlier, **setup, **report}}
     update_stats(ckpt, stats, meta)
     return report
 
