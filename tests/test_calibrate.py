@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from cosmos3_gym.cli import main as cli
-from cosmos3_gym.model import checkpoint_digest, load_checkpoint
+from cosmos3_gym.model import CheckpointError, checkpoint_digest, load_checkpoint
+from cosmos3_gym.model.checkpoint import update_stats
 from cosmos3_gym.model.inference import ModeRunner
 from cosmos3_gym.sim.twin_env import MujocoTwinEnv
 from cosmos3_gym.validation.calibrate import calibrate_id_gates
@@ -66,3 +67,13 @@ def test_bad_requests_are_refused_and_leave_the_checkpoint_untouched(ckpt):
     with pytest.raises(SystemExit, match="not an id_prior checkpoint"):
         cli(["calibrate-id", "--model", ckpt, "--episodes", "1"])
     assert json.loads(open(f"{ckpt}/config.json").read()) == no_prior
+
+
+def test_stats_are_not_rewritten_over_weights_that_changed_after_loading(ckpt):
+    loaded = load_checkpoint(ckpt)
+    before = open(f"{ckpt}/config.json").read()
+    with open(f"{ckpt}/model.safetensors", "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(CheckpointError, match="changed since it was loaded"):
+        update_stats(loaded, loaded.stats, loaded.meta)
+    assert open(f"{ckpt}/config.json").read() == before

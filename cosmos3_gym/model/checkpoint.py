@@ -39,7 +39,7 @@ class StateStats:
     ``action_residual_std``: RMS per raw action channel of the recorded action minus the contract
     inverse, in model-space (token) units (the scale an ``id_prior`` model generates; None before it);
     ``id_residual_gate``: factor on that generated residual at inference, chosen per embodiment by MuJoCo
-    replay on training-range seeds (:mod:`cosmos3_gym.training.calibrate`; 1 = uncalibrated, 0 = the
+    replay on training-range seeds (:mod:`cosmos3_gym.validation.calibrate`; 1 = uncalibrated, 0 = the
     contract inverse alone)."""
 
     embodiment: str
@@ -127,7 +127,10 @@ def update_stats(ckpt: Checkpoint, stats: dict[str, StateStats], meta: dict[str,
     """Rewrite a loaded checkpoint's ``config.json`` with new stats and meta (weights untouched, atomic)."""
     if ckpt.path is None:
         raise CheckpointError("this checkpoint was not loaded from a folder; save it first")
-    _write_config(ckpt.path, ckpt.model.cfg.to_dict(), _sha256(ckpt.path / WEIGHTS), stats, meta)
+    recorded = checkpoint_digest(ckpt.path)
+    if _sha256(ckpt.path / WEIGHTS) != recorded:  # the weights changed since loading: do not bless them
+        raise CheckpointError(f"{ckpt.path / WEIGHTS}: changed since it was loaded; reload and retry")
+    _write_config(ckpt.path, ckpt.model.cfg.to_dict(), recorded, stats, meta)
 
 
 def checkpoint_digest(path: str | Path) -> str:
