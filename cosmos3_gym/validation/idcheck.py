@@ -97,9 +97,10 @@ def inverse_dynamics_check(
 
 
 def model_inverse_dynamics(model: object, embodiment: str, task: str, device: str = "cpu") -> InverseDynamics:
-    """The world model's inverse-dynamics mode (:class:`ModeRunner`) as an :data:`InverseDynamics`."""
+    """The world model's inverse-dynamics mode (:class:`ModeRunner`) as an :data:`InverseDynamics`, in the
+    deterministic mode (ε = 0) that ModeRunner and the learned envs use by default."""
     from cosmos3_gym.envs.learned_core import get_checkpoint
     from cosmos3_gym.model.inference import ModeRunner
 
     runner = ModeRunner(get_checkpoint(model, device), embodiment)
-    return lambda states, goals: runner.inverse_dynamics(states, goals, task, seed=0)
+    return lambda states, goals: runner.inverse_dynamics(states, goals, task)
