@@ -33,6 +33,8 @@ def test_calibration_writes_the_best_measured_gate_and_keeps_the_weights(ckpt):
     assert loaded.stats["franka"].id_residual_gate == report["franka"]["gate"]
     assert loaded.stats["ur5e"].id_residual_gate == 1.0  # not calibrated: unchanged
     assert loaded.meta["id_gate_calibration"]["franka"]["gate"] == report["franka"]["gate"]
+    calibrate_id_gates(ckpt, ["ur5e"], episodes=1, gates=(0.0, 1.0))  # a partial rerun keeps franka's row
+    assert {"franka", "ur5e"} <= set(load_checkpoint(ckpt).meta["id_gate_calibration"])
 
 
 def test_gate_zero_gives_the_contract_inverse_and_gate_one_the_trained_residual(tiny_model):
@@ -54,14 +56,16 @@ def test_gate_zero_gives_the_contract_inverse_and_gate_one_the_trained_residual(
 
 
 def test_bad_requests_are_refused_and_leave_the_checkpoint_untouched(ckpt):
-    config = (json.loads(open(f"{ckpt}/config.json").read()), open(f"{ckpt}/config.json").read())
+    before = open(f"{ckpt}/config.json").read()
     with pytest.raises(ValueError, match="not trained on"):
         calibrate_id_gates(ckpt, ["nonexistent"], episodes=1)
     with pytest.raises(ValueError, match=r"in \[0, 1\]"):
         calibrate_id_gates(ckpt, ["franka"], episodes=1, gates=(0.0, 1.5))
     with pytest.raises(ValueError, match="episodes must be >= 1"):
         calibrate_id_gates(ckpt, ["franka"], episodes=0)
-    no_prior = dict(config[0], model=dict(config[0]["model"], id_prior=False))
+    assert open(f"{ckpt}/config.json").read() == before
+    config = json.loads(before)
+    no_prior = dict(config, model=dict(config["model"], id_prior=False))
     with open(f"{ckpt}/config.json", "w") as f:
         json.dump(no_prior, f)
     with pytest.raises(SystemExit, match="not an id_prior checkpoint"):

@@ -11,8 +11,8 @@ history). Clean parts get τ = 1. The loss is the masked MSE between predicted a
 the commanded-pose prior (the batch's ``prior``) in units of its RMS (``residual_scale``); for an
 ``id_prior`` model the inverse-dynamics action target is the residual from the contract inverse
 (``act_prior``) in units of its RMS (``act_residual_scale``); policy keeps plain actions and state
-deltas. A ``goal_relative``
-model reads the batch's ``goal_rel`` instead of the raw ``goal`` (in policy mode only).
+deltas. A ``goal_relative`` model reads the batch's ``goal_rel`` instead of the raw ``goal`` (in policy
+mode only).
 """
 
 from __future__ import annotations
