@@ -75,8 +75,8 @@ class StopAndGo:
         self.expert, self.small = expert, small
         self.rng = np.random.default_rng(seed)
         self.p_end = 1.0 / mean_steps
-        self.grip = np.arange(6, dim, 7)  # the gripper channel of each arm ([dx dy dz rx ry rz g] per arm)
-        self.motion = np.setdiff1d(np.arange(dim), self.grip)
+        # Every channel but each arm's gripper ([dx dy dz rx ry rz g] per arm).
+        self.motion = np.flatnonzero(np.arange(dim) % 7 != 6)
         self.mode = "go"
 
     def reset(self, obs: dict[str, np.ndarray]) -> None:
