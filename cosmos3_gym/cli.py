@@ -128,6 +128,7 @@ def _collect_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", required=True, choices=("reach", "push", "lift"))
     p.add_argument("--episodes", type=int, required=True, help="number of episodes to collect (>= 1)")
     p.add_argument("--policy", required=True, choices=POLICY_KINDS)
+    p.add_argument("--agent", default=None, metavar="PATH.zip", help="the stable-baselines3 agent of --policy agent")
     p.add_argument("--out", required=True, metavar="DIR", help="dataset folder (LeRobot v3.0 layout)")
     p.add_argument(
         "--seed",
@@ -161,6 +162,7 @@ def _collect(args: argparse.Namespace) -> int:
             max_steps=args.max_steps,
             append=args.append,
             overwrite=args.overwrite,
+            agent=args.agent,
         )
     except (ValueError, FileExistsError, DatasetError) as e:
         print(f"cosmos3-gym collect: error: {e}", file=sys.stderr)

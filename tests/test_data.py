@@ -335,3 +335,59 @@ def test_cli_collect(tmp_path, capsys):
     assert "--append" in capsys.readouterr().err
     assert cli_main([*args, "--append"]) == 0
     assert load_dataset(out).num_episodes == 2
+
+
+@pytest.fixture(scope="module")
+def reach_agents(tmp_path_factory):
+    """Two untrained SB3 agents with Franka Reach's spaces (different weights), and one with AgiBot's."""
+    from stable_baselines3 import PPO
+
+    from cosmos3_gym.sim.twin_env import MujocoTwinEnv
+
+    out = tmp_path_factory.mktemp("agents")
+    for name, emb, seed in (("a", "franka", 0), ("b", "franka", 1), ("agibot", "agibot", 0)):
+        PPO("MultiInputPolicy", MujocoTwinEnv(emb, "reach"), n_steps=8, batch_size=8, seed=seed, device="cpu").save(
+            out / name
+        )
+    return {name: out / f"{name}.zip" for name in ("a", "b", "agibot")}
+
+
+def test_agent_policy_collects_the_agents_actions(tmp_path, reach_agents):
+    from stable_baselines3 import PPO
+
+    from cosmos3_gym.sim.policies import AGENT_NOISE
+
+    out = collect("franka", "reach", 2, "agent", tmp_path / "ds", max_steps=15, progress=False, agent=reach_agents["a"])
+    ds = load_dataset(out)
+    meta = ds.sources[0].cosmos3
+    assert meta["policy"] == "agent" and meta["agent"] == "a.zip" and len(meta["agent_sha256"]) == 64
+    ep = ds.episode(0)
+    agent = PPO.load(reach_agents["a"], device="cpu")
+    states = ep["states"][:-1]
+    obs = {"observation": states, "achieved_goal": states[:, :3], "desired_goal": np.tile(ep["goal"], (len(states), 1))}
+    mean, _ = agent.predict(obs, deterministic=True)
+    noise = ep["actions"] - np.clip(mean, -1, 1)
+    # What was executed is the agent's action plus small noise: neither the bare agent nor anything else.
+    assert 0.2 * AGENT_NOISE < noise.std() < 3 * AGENT_NOISE
+    with pytest.raises(DatasetError, match="agent_sha256"):  # another agent is another policy
+        collect("franka", "reach", 1, "agent", out, max_steps=15, progress=False, agent=reach_agents["b"], append=True)
+    assert load_dataset(out).num_episodes == 2
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({}, "policy 'agent' needs the trained agent"),
+        ({"agent": "/nonexistent/agent.zip"}, "no such file"),
+        ({"agent": "AGIBOT"}, r"spaces do not fit franka/reach.*action Box\(14,\)"),
+        ({"agent": "A", "policy": "expert"}, "only policy 'agent' takes an agent"),
+    ],
+)
+def test_agent_policy_bad_input(tmp_path, reach_agents, kwargs, match):
+    paths = {"AGIBOT": reach_agents["agibot"], "A": reach_agents["a"]}
+    if "agent" in kwargs:
+        kwargs["agent"] = paths.get(kwargs["agent"], kwargs["agent"])
+    args = {"policy": "agent", **kwargs}
+    with pytest.raises(ValueError, match=match):
+        collect("franka", "reach", 1, out_dir=tmp_path / "ds", max_steps=5, progress=False, **args)
+    assert not (tmp_path / "ds").exists()

@@ -7,6 +7,7 @@ run keeps exactly the episodes finished before the interruption.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 from typing import Any
@@ -37,11 +38,21 @@ from cosmos3_gym.data.format import (
 )
 from cosmos3_gym.data.writer import DatasetWriter
 from cosmos3_gym.embodiment import Embodiment, list_embodiments, load_embodiment
+from cosmos3_gym.sim.agents import load_sb3_policy
 from cosmos3_gym.sim.policies import POLICY_KINDS, Policy, make_policy
 from cosmos3_gym.tasks import get_task
 
 #: info.json ``cosmos3`` fields that must match to append to an existing dataset.
-APPEND_MUST_MATCH = ("embodiment", "task", "policy", "env_id", "yaml_hash", "max_episode_steps", "reward_type")
+APPEND_MUST_MATCH = (
+    "embodiment",
+    "task",
+    "policy",
+    "agent_sha256",
+    "env_id",
+    "yaml_hash",
+    "max_episode_steps",
+    "reward_type",
+)
 
 
 def twin_env_id(emb: Embodiment, task: str) -> str:
@@ -87,7 +98,7 @@ def rollout(env: gym.Env, policy: Policy, seed: int) -> dict[str, np.ndarray]:
     return {k: np.asarray(v, dtype=dtypes[k]) for k, v in rows.items()}
 
 
-def _info(emb: Embodiment, task: str, policy: str, env: gym.Env) -> dict[str, Any]:
+def _info(emb: Embodiment, task: str, policy: str, env: gym.Env, agent: Path | None) -> dict[str, Any]:
     """``meta/info.json`` without totals: LeRobot v3.0 keys plus the ``cosmos3`` block."""
     twin = env.unwrapped
     layout = {part: [sl.start, sl.stop] for part, sl in twin.layout.parts.items()}
@@ -113,6 +124,9 @@ def _info(emb: Embodiment, task: str, policy: str, env: gym.Env) -> dict[str, An
             "task": task,
             "task_instruction": TASK_INSTRUCTIONS[task],
             "policy": policy,
+            # The agent of policy 'agent', by content: a retrained agent at the same path is another policy.
+            "agent": None if agent is None else agent.name,
+            "agent_sha256": None if agent is None else hashlib.sha256(agent.read_bytes()).hexdigest(),
             "env_id": env.spec.id,
             "max_episode_steps": env.spec.max_episode_steps,
             "reward_type": twin.reward_type,
@@ -126,13 +140,24 @@ def _info(emb: Embodiment, task: str, policy: str, env: gym.Env) -> dict[str, An
 
 
 def _check_args(
-    embodiment: str, task: str, episodes: int, policy: str, max_steps: int | None, append: bool, overwrite: bool
+    embodiment: str,
+    task: str,
+    episodes: int,
+    policy: str,
+    max_steps: int | None,
+    append: bool,
+    overwrite: bool,
+    agent: str | Path | None,
 ) -> None:
     if embodiment not in list_embodiments():
         raise ValueError(f"unknown embodiment {embodiment!r}; allowed: {', '.join(list_embodiments())}")
     get_task(task)  # raises with the allowed names
     if policy not in POLICY_KINDS:
         raise ValueError(f"unknown policy {policy!r}; allowed: {', '.join(POLICY_KINDS)}")
+    if policy == "agent" and agent is None:
+        raise ValueError("policy 'agent' needs the trained agent: pass agent=PATH.zip (--agent PATH.zip)")
+    if policy != "agent" and agent is not None:
+        raise ValueError(f"only policy 'agent' takes an agent; policy {policy!r} does not")
     if isinstance(episodes, bool) or not isinstance(episodes, int | np.integer) or episodes < 1:
         raise ValueError(f"episodes must be an integer >= 1, got {episodes!r}")
     if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1):
@@ -185,6 +210,7 @@ def collect(
     max_steps: int | None = None,
     append: bool = False,
     overwrite: bool = False,
+    agent: str | Path | None = None,
 ) -> Path:
     """Collect ``episodes`` MuJoCo-twin episodes with ``policy`` into the LeRobot v3.0 folder ``out_dir``.
 
@@ -200,18 +226,23 @@ def collect(
             past the largest seed already in the dataset. Appending never reuses a seed.
         progress: show a tqdm bar on stderr.
         max_steps: episode step limit (default: the task's ``max_episode_steps``).
+        agent: a stable-baselines3 ``.zip`` for policy ``agent`` (its spaces must be this env's).
 
     Returns:
         The dataset folder (resolved).
     """
-    _check_args(embodiment, task, episodes, policy, max_steps, append, overwrite)
+    _check_args(embodiment, task, episodes, policy, max_steps, append, overwrite, agent)
     task = task.lower()
     emb = load_embodiment(embodiment)
     env_id = twin_env_id(emb, task)
     env = gym.make(env_id, max_episode_steps=max_steps) if max_steps else gym.make(env_id)
     try:
-        info = _info(emb, task, policy, env)
-        make_policy(policy, env.unwrapped, 0)  # fails (e.g. no expert module) before the disk is touched
+        # Load and check the agent, and build one policy, before the disk is touched (a missing expert
+        # module or an agent for other spaces fails here).
+        model = None if agent is None else load_sb3_policy(agent, env.unwrapped)
+        agent_path = None if agent is None else Path(agent).expanduser().resolve()
+        info = _info(emb, task, policy, env, agent_path)
+        make_policy(policy, env.unwrapped, 0, model)
         out = Path(out_dir).expanduser().resolve()
         writer = _prepare(out, info, append, overwrite)
         used = set(writer.info["cosmos3"]["seeds"])
@@ -227,7 +258,7 @@ def collect(
         with bar:
             for i in range(episodes):
                 ep_seed = start + i
-                columns = rollout(env, make_policy(policy, env.unwrapped, ep_seed), ep_seed)
+                columns = rollout(env, make_policy(policy, env.unwrapped, ep_seed, model), ep_seed)
                 writer.add_episode(columns, ep_seed)
                 steps += len(columns[SUCCESS])
                 successes += bool(columns[SUCCESS][-1])

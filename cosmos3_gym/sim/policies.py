@@ -8,7 +8,10 @@
 - ``random-smooth``: low-pass filtered uniform noise (exploration-like, no task knowledge);
 - ``stop-and-go``: the expert interrupted by pauses: stretches of zero motion command and of small
   random commands (the regime of an RL agent near its goal, which the other kinds never visit: an arm
-  told to hold still).
+  told to hold still);
+- ``agent``: a trained stable-baselines3 agent (deterministic actions) plus small correlated noise
+  (σ = 0.05): the states an agent actually visits, near its goal included, for on-policy data
+  aggregation (train an agent in the model, collect its twin rollouts, retrain the model on them).
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from typing import Protocol
 
 import numpy as np
 
-POLICY_KINDS = ("expert", "noisy-expert", "random-smooth", "stop-and-go")
+POLICY_KINDS = ("expert", "noisy-expert", "random-smooth", "stop-and-go", "agent")
+#: Noise std of the ``agent`` kind: small, so that near the goal the agent's own small actions still dominate.
+AGENT_NOISE = 0.05
 
 
 class Policy(Protocol):
@@ -45,7 +50,8 @@ class RandomSmooth:
 
 
 class NoisyExpert:
-    """Expert action plus AR(1) Gaussian noise of std ``sigma`` (clipped to the box)."""
+    """A base policy's action (the expert, or an agent) plus AR(1) Gaussian noise of std ``sigma``
+    (clipped to the box)."""
 
     def __init__(self, expert: Policy, dim: int, seed: int, sigma: float = 0.3, alpha: float = 0.7) -> None:
         self.expert, self.sigma, self.alpha = expert, sigma, alpha
@@ -94,11 +100,18 @@ class StopAndGo:
         return np.clip(action, -1, 1).astype(np.float32)
 
 
-def make_policy(kind: str, env, seed: int) -> Policy:
-    """Build a policy for an (unwrapped) :class:`~cosmos3_gym.sim.twin_env.MujocoTwinEnv`."""
+def make_policy(kind: str, env, seed: int, agent: object | None = None) -> Policy:
+    """Build a policy for an (unwrapped) :class:`~cosmos3_gym.sim.twin_env.MujocoTwinEnv`. ``agent``: the
+    loaded SB3 model (:func:`~cosmos3_gym.sim.agents.load_sb3_policy`), required by kind ``agent`` only."""
     if kind not in POLICY_KINDS:
         raise ValueError(f"unknown policy {kind!r}; allowed: {', '.join(POLICY_KINDS)}")
+    if (kind == "agent") != (agent is not None):
+        raise ValueError("policy 'agent' needs a trained agent (and only it takes one): pass agent=PATH.zip")
     dim = env.action_space.shape[0]
+    if kind == "agent":
+        from cosmos3_gym.sim.agents import SB3Policy
+
+        return NoisyExpert(SB3Policy(agent), dim, seed, sigma=AGENT_NOISE)
     if kind == "random-smooth":
         return RandomSmooth(dim, seed)
     from cosmos3_gym.sim.experts import make_expert
