@@ -110,6 +110,34 @@ def test_stepper_equals_chunk_sampling(model):
         stepper.step(x["actions"][:, 0], prior=x["prior"][:, 0])
 
 
+@pytest.mark.parametrize("flow_steps", [1, 3])
+def test_numpy_row_kernel_equals_the_torch_step(model, flow_steps):
+    """Small single-domain CPU batches step through the NumPy RowKernel; it must give the torch path's
+    rows, with samples at different rows of their chunks and stochastic flow starts, sharing the cache."""
+    x = _inputs(model)
+    one = {k: torch.full_like(v, 8) if k == "domain" else v for k, v in x.items()}
+    g = torch.Generator().manual_seed(3)
+    noise = [torch.randn(B, model.cfg.state_dim, generator=g) if i % 2 else None for i in range(20)]
+    rng_before = torch.random.get_rng_state()
+    outs = []
+    for use_kernel in (False, True):
+        stepper = ForwardStepper(model, B, flow_steps=flow_steps)
+        stepper._use_kernel = use_kernel
+        args = (one["history"], one["domain"], one["task"], one["goal"], one["state_mask"], one["residual_scale"])
+        stepper.begin(torch.arange(B), *args)
+        rows = []
+        for i in range(20):
+            if i in (4, 16):  # restart sample 1 only: the samples' positions in their chunks now differ
+                stepper.begin(torch.tensor([1]), *(a[1:2] for a in args))
+            if i == 16:
+                stepper.begin(torch.tensor([0, 2]), *(a[[0, 2]] for a in args))
+            rows.append(stepper.step(x["actions"][:, i % 16], noise[i], x["prior"][:, i % 16]))
+        outs.append(torch.stack(rows, 1))
+    assert torch.equal(torch.random.get_rng_state(), rng_before)  # building the kernel draws no random numbers
+    torch.testing.assert_close(outs[1], outs[0], atol=1e-5, rtol=1e-5)
+    assert (outs[1][..., S_USED:] == 0).all()
+
+
 def test_residual_model_refuses_forward_dynamics_without_prior():
     model = WorldModel(replace(preset("tiny"), residual_prior=True)).eval()
     x = _inputs(model)

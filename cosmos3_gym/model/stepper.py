@@ -16,9 +16,13 @@ from __future__ import annotations
 import torch
 
 from cosmos3_gym.model.config import MODES
+from cosmos3_gym.model.row_kernel import RowKernel
 from cosmos3_gym.model.world_model import KV, WorldModel
 
 FD = MODES.index("forward_dynamics")
+#: Largest batch stepped by the NumPy :class:`RowKernel` on the CPU; above it torch's batched matmuls
+#: win (crossover measured on the 2-core CPU of the benchmarks: see ``benchmarks/throughput.py``).
+KERNEL_MAX_BATCH = 8
 
 
 class ForwardStepper:
@@ -56,6 +60,9 @@ class ForwardStepper:
             one = torch.ones(1, 1, device=device)
             mode = model.mode_emb(torch.full((1,), FD, dtype=torch.long, device=device)).unsqueeze(1)
             self._const = [model.t_act(one) + model.t_state(one * k / flow_steps) + mode for k in range(flow_steps)]
+        # Small CPU batches step through NumPy (per-op dispatch dominates there); one kernel per domain.
+        self._use_kernel = torch.device(device).type == "cpu" and batch <= KERNEL_MAX_BATCH
+        self._kernels: dict[int, RowKernel] = {}
 
     @torch.inference_mode()
     def begin(
@@ -98,6 +105,24 @@ class ForwardStepper:
             raise RuntimeError("some samples used up their chunk: begin() them with their new history first")
         if self.model.cfg.residual_prior and prior is None:
             raise ValueError("this model predicts residuals from the commanded-pose prior: pass prior (B, state_dim)")
+        if self._use_kernel and isinstance(self._domain, int):
+            s = self._kernel_step(action, noise)
+        else:
+            s = self._torch_step(action, noise)
+        self.rows += 1
+        out = prior + s * self.residual_scale if self.model.cfg.residual_prior else s
+        return out * self.state_mask
+
+    def _kernel_step(self, action: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
+        kernel = self._kernels.get(self._domain)
+        if kernel is None:
+            kernel = self._kernels[self._domain] = RowKernel(self.model, self._domain, self.cache, self._const)
+        s = torch.zeros(self.batch, self.model.cfg.state_dim) if noise is None else noise.clone()
+        rows = self.rows.numpy()
+        out = kernel.flow(action.numpy(), s.numpy(), rows, self.context_len + rows, self.state_mask.numpy())
+        return torch.from_numpy(out)
+
+    def _torch_step(self, action: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
         m, b = self.model, self.batch
         act = action.unsqueeze(1)
         s = action.new_zeros(b, 1, m.cfg.state_dim) if noise is None else noise.unsqueeze(1).clone()
@@ -107,6 +132,4 @@ class ForwardStepper:
         for k in range(self.flow_steps):
             rows = given + self._const[k] + m.state_in(s * self.state_mask.unsqueeze(1), self._domain)
             s = s + m.generate_step(rows, self.cache, pos, self._domain, self.state_mask) / self.flow_steps
-        self.rows += 1
-        out = prior + s[:, 0] * self.residual_scale if self.model.cfg.residual_prior else s[:, 0]
-        return out * self.state_mask
+        return s[:, 0]

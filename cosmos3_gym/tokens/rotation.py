@@ -42,8 +42,12 @@ def rot6d_to_matrix(r6: np.ndarray, orthonormalize: bool = True) -> np.ndarray:
         b = b / np.maximum(np.sqrt(np.sum(b * b, axis=-1, keepdims=True)), 1e-12)
     a0, a1, a2 = a[..., 0], a[..., 1], a[..., 2]
     b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2]
-    c = np.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], axis=-1)
-    return np.stack([a, b, c], axis=-1)
+    out = np.empty((*a.shape, 3), dtype=np.result_type(a, b))  # columns a, b, a × b (filled in place)
+    out[..., 0], out[..., 1] = a, b
+    out[..., 0, 2] = a1 * b2 - a2 * b1
+    out[..., 1, 2] = a2 * b0 - a0 * b2
+    out[..., 2, 2] = a0 * b1 - a1 * b0
+    return out
 
 
 def make_transform(rot: np.ndarray, pos: np.ndarray) -> np.ndarray:
