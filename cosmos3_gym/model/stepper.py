@@ -13,6 +13,7 @@ restart their own chunk (:meth:`begin` on a subset) without disturbing the other
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from cosmos3_gym.model.config import MODES
@@ -106,21 +107,25 @@ class ForwardStepper:
         if self.model.cfg.residual_prior and prior is None:
             raise ValueError("this model predicts residuals from the commanded-pose prior: pass prior (B, state_dim)")
         if self._use_kernel and isinstance(self._domain, int):
-            s = self._kernel_step(action, noise)
-        else:
-            s = self._torch_step(action, noise)
+            return self._kernel_step(action, noise, prior)
+        s = self._torch_step(action, noise)
         self.rows += 1
         out = prior + s * self.residual_scale if self.model.cfg.residual_prior else s
         return out * self.state_mask
 
-    def _kernel_step(self, action: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
+    def _kernel_step(self, action: torch.Tensor, noise: torch.Tensor | None, prior: torch.Tensor | None) -> torch.Tensor:
+        """:meth:`step` on the NumPy kernel, the small tensor arithmetic around it in NumPy too."""
         kernel = self._kernels.get(self._domain)
         if kernel is None:
             kernel = self._kernels[self._domain] = RowKernel(self.model, self._domain, self.cache, self._const)
-        s = torch.zeros(self.batch, self.model.cfg.state_dim) if noise is None else noise.clone()
+        mask = self.state_mask.numpy()
+        s = np.zeros(mask.shape, np.float32) if noise is None else noise.numpy()
         rows = self.rows.numpy()
-        out = kernel.flow(action.numpy(), s.numpy(), rows, self.context_len + rows, self.state_mask.numpy())
-        return torch.from_numpy(out)
+        out = kernel.flow(action.numpy(), s, rows, self.context_len + rows, mask)
+        self.rows += 1
+        if self.model.cfg.residual_prior:
+            out = prior.numpy() + out * self.residual_scale.numpy()
+        return torch.from_numpy(out * mask)
 
     def _torch_step(self, action: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
         m, b = self.model, self.batch
