@@ -126,18 +126,26 @@ class MoTBlock(nn.Module):
         kbuf: torch.Tensor,
         vbuf: torch.Tensor,
         batch: torch.Tensor,
-        pos: torch.Tensor,
-        key_mask: torch.Tensor,
+        pos: torch.Tensor | int,
+        key_mask: torch.Tensor | None,
     ) -> torch.Tensor:
         """Stepping pass for one row per sample: ``hg (B, 1, d)``; its key/value is written into the
         preallocated cache ``(B, H, N, dh)`` at slot ``pos (B,)`` of samples ``batch = arange(B)``, then
-        the row attends to the keys allowed by ``key_mask (B, 1, 1, N)``. Plain matmul attention: for
-        one query row it is much cheaper on CPU than a fused kernel's setup."""
+        the row attends to the keys allowed by ``key_mask (B, 1, 1, N)``. ``pos`` an ``int`` (every
+        sample at the same slot, as in a vector env reset together): slices instead of scatter and
+        mask, slots up to ``pos`` only. Plain matmul attention: for one query row it is much cheaper on
+        CPU than a fused kernel's setup."""
         q, k, v = self._qkv(self.g, hg)
-        kbuf[batch, :, pos] = k[:, :, 0]
-        vbuf[batch, :, pos] = v[:, :, 0]
-        scores = (q @ kbuf.transpose(-1, -2)) * (q.shape[-1] ** -0.5)
-        att = scores.masked_fill(~key_mask, float("-inf")).softmax(-1) @ vbuf
+        if isinstance(pos, int):
+            kbuf[:, :, pos] = k[:, :, 0]
+            vbuf[:, :, pos] = v[:, :, 0]
+            keys, values = kbuf[:, :, : pos + 1], vbuf[:, :, : pos + 1]
+            att = ((q @ keys.transpose(-1, -2)) * (q.shape[-1] ** -0.5)).softmax(-1) @ values
+        else:
+            kbuf[batch, :, pos] = k[:, :, 0]
+            vbuf[batch, :, pos] = v[:, :, 0]
+            scores = (q @ kbuf.transpose(-1, -2)) * (q.shape[-1] ** -0.5)
+            att = scores.masked_fill(~key_mask, float("-inf")).softmax(-1) @ vbuf
         return self._finish(self.g, hg, self._merge(att))
 
 

@@ -113,7 +113,9 @@ class ForwardStepper:
         out = prior + s * self.residual_scale if self.model.cfg.residual_prior else s
         return out * self.state_mask
 
-    def _kernel_step(self, action: torch.Tensor, noise: torch.Tensor | None, prior: torch.Tensor | None) -> torch.Tensor:
+    def _kernel_step(
+        self, action: torch.Tensor, noise: torch.Tensor | None, prior: torch.Tensor | None
+    ) -> torch.Tensor:
         """:meth:`step` on the NumPy kernel, the small tensor arithmetic around it in NumPy too."""
         kernel = self._kernels.get(self._domain)
         if kernel is None:

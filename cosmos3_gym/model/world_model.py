@@ -156,8 +156,12 @@ class WorldModel(nn.Module):
         key/value buffers ``(B, H, N, dh)``; attends to slots ``<= pos``. Returns state velocities
         ``(B, 1, state_dim)``."""
         n = cache[0][0].shape[2]
-        key_mask = (torch.arange(n, device=rows.device) <= pos.unsqueeze(1)).view(-1, 1, 1, n)
         batch = torch.arange(rows.shape[0], device=rows.device)
+        key_mask = None
+        if bool(pos.min() == pos.max()):  # the usual vector env: every sample at the same slot
+            pos = int(pos[0])
+        else:
+            key_mask = (torch.arange(n, device=rows.device) <= pos.unsqueeze(1)).view(-1, 1, 1, n)
         h = rows
         for blk, (kbuf, vbuf) in zip(self.blocks, cache, strict=True):
             h = blk.generator_step(h, kbuf, vbuf, batch, pos, key_mask)
