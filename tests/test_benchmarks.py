@@ -39,3 +39,34 @@ def test_rl_transfer_rows_guards_and_merge(bench_main, tiny_model, tmp_path):
     with (tmp_path / "m" / "rl_transfer.csv").open() as fh:
         assert len(list(csv.DictReader(fh))) == 2
     assert "umi-reach" in (tmp_path / "m" / "rl_transfer.md").read_text()
+
+
+def test_default_recipe_plan_is_consistent(monkeypatch, tmp_path):
+    """The shipped checkpoint's recipe: every round's agents train in the model trained just before them,
+    the final model sees every dataset, and no two datasets share an episode seed (all below the
+    benchmarks' held-out 10 000)."""
+    import argparse
+    import shlex
+
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import reproduce_default as rd
+
+    args = argparse.Namespace(data=tmp_path / "data", out=tmp_path / "ckpt", scale=1.0, steps=4000)
+    args.__dict__.update(size="small", batch_size=128, device="cpu")
+    stages = rd.plan(args)
+    names = [name for name, _ in stages]
+    assert names[0] == "collect MIX" and names[-2:] == ["train final model", "calibrate"]
+    collects = [c for name, cmds in stages if name.startswith("collect") for c in cmds]
+    seeds = []
+    for c in collects:
+        first, n = int(c[c.index("--seed") + 1]), int(c[c.index("--episodes") + 1])
+        seeds += range(first, first + n)
+    assert len(seeds) == len(set(seeds)) and max(seeds) < 10_000
+    final_data = stages[-2][1][0]
+    assert set(final_data[final_data.index("--data") + 1 : final_data.index("--out")]) == {c[-1] for c in collects}
+    for i, (name, cmds) in enumerate(stages):
+        if name.startswith("agents"):
+            trained = stages[i - 1][1][0]
+            assert stages[i - 1][0].startswith("train")
+            model = trained[trained.index("--out") + 1]
+            assert all(c[c.index("--model") + 1] == model for c in cmds), shlex.join(cmds[0])
