@@ -54,8 +54,9 @@ def _folded(
 class RowKernel:
     """Generator layers + state read-out of ``model`` for one embodiment domain, as NumPy float32.
 
-    :meth:`step` maps rows ``(B, d)`` → state velocities ``(B, state_dim)``, writing each layer's
-    key/value of the row into the cache at slot ``pos`` (one slot per sample).
+    :meth:`flow` runs a stepper row's flow passes; :meth:`velocity` maps rows ``(B, d)`` → state
+    velocities ``(B, state_dim)``, writing each layer's key/value of the row into the cache at slot
+    ``pos`` (one slot per sample).
     """
 
     def __init__(self, model: WorldModel, domain: int, cache: KV, const: list[torch.Tensor]) -> None:
