@@ -153,8 +153,8 @@ def test_windows_match_the_definition(franka):
 def test_interrupted_collection_keeps_only_finished_episodes(tmp_path, monkeypatch, exc):
     real = collect_mod.make_policy
 
-    def make_failing(kind, env, seed):
-        policy = real(kind, env, seed)
+    def make_failing(kind, env, seed, agent=None):
+        policy = real(kind, env, seed, agent)
         if seed != 1:
             return policy
         calls = iter(range(10**6))

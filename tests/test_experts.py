@@ -60,7 +60,12 @@ def test_expert_is_deterministic():
 @pytest.mark.parametrize("kind", POLICY_KINDS)
 def test_policy_actions_in_space(embodiment, kind):
     env = gym.make(f"Cosmos3-{robot_name(embodiment)}-Push-MuJoCo-v0")
-    policy = make_policy(kind, env.unwrapped, seed=0)
+    agent = None
+    if kind == "agent":  # an untrained agent of the env's spaces: its actions are as wild as any
+        from stable_baselines3 import PPO
+
+        agent = PPO("MultiInputPolicy", env.unwrapped, n_steps=8, batch_size=8, seed=0, device="cpu")
+    policy = make_policy(kind, env.unwrapped, seed=0, agent=agent)
     obs, _ = env.reset(seed=0)
     policy.reset(obs)
     for _ in range(5):
