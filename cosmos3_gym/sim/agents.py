@@ -1,7 +1,8 @@
 """Trained stable-baselines3 agents as policies: for validation rollouts and for data collection.
 
 An agent zip is loaded with the SB3 class its ``data`` file names and checked against the env's spaces
-before any rollout, so a Reach agent handed to a Lift env fails at once, naming both spaces.
+before any rollout, so an agent of another robot fails at once, naming both spaces (tasks of one robot
+share their spaces: a Reach agent runs in Lift).
 """
 
 from __future__ import annotations
