@@ -139,9 +139,7 @@ def main() -> None:
     p.add_argument("--jobs", type=int, default=2, help="collection processes in parallel")
     p.add_argument("--skip-collect", action="store_true", help="reuse the scripted datasets already in --data")
     p.add_argument("--dry-run", action="store_true", help="print every command of the recipe, run nothing")
-    p.add_argument(
-        "--device", default="cpu", help="training device (CPU: 17-21 min per training; cuda: ~2 min, policy windows aside)"
-    )
+    p.add_argument("--device", default="cpu", help="training device (CPU: 17-21 min per training; cuda: minutes)")
     args = p.parse_args()
     stages = plan(args)
     if args.dry_run:
