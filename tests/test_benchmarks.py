@@ -70,3 +70,34 @@ def test_default_recipe_plan_is_consistent(monkeypatch, tmp_path):
             assert stages[i - 1][0].startswith("train")
             model = trained[trained.index("--out") + 1]
             assert all(c[c.index("--model") + 1] == model for c in cmds), shlex.join(cmds[0])
+
+
+def test_agent_gap_reports_both_sides(bench_main, tiny_model, tmp_path):
+    from stable_baselines3 import PPO
+
+    from cosmos3_gym.sim.twin_env import MujocoTwinEnv
+
+    agent = tmp_path / "agent"
+    PPO("MultiInputPolicy", MujocoTwinEnv("franka", "reach"), n_steps=8, batch_size=8, device="cpu").save(agent)
+    out = tmp_path / "gap.json"
+    env = "Cosmos3-Franka-Reach-v0"
+    bench_main(
+        "agent_gap",
+        "--agent",
+        f"{agent}.zip",
+        "--env",
+        env,
+        "--model",
+        tiny_model,
+        "--seeds",
+        "7",
+        "9",
+        "--out",
+        str(out),
+    )
+    report = json.loads(out.read_text())
+    assert [r["seed"] for r in report["rows"]] == [7, 8]
+    for r in report["rows"]:
+        for side in ("mujoco", "model"):
+            assert r[side]["final_distance_m"] >= 0 and len(r[side]["tail_mean_abs_action"]) == 7
+    assert report["rows"][0]["mujoco"] != report["rows"][0]["model"]  # a tiny model is far from physics
