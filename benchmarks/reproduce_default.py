@@ -69,10 +69,8 @@ def collect_commands(data: Path, scale: float) -> list[list[str]]:
     return cmds
 
 
-def run(cmd: list[str]) -> float:
-    t0 = time.time()
+def run(cmd: list[str]) -> None:
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    return time.time() - t0
 
 
 def train_command(data: list[str], out: Path, args: argparse.Namespace) -> list[str]:
