@@ -1,8 +1,9 @@
-"""Env steps/s of the learned simulator (single env and vector env) against the MuJoCo twin, one run.
+"""Env steps/s of the learned simulator (single env and vector env) against the MuJoCo twin, interleaved rounds.
 
 Closed loop, one action per step, the way an RL agent uses it (see ``cosmos3_gym/bench.py``): the
 twin in a single process, the learned single env, and the learned vector env at 1, 16, 256 and 1024
-environments (and 4096 on a GPU), same task, same machine, one run. Results go to
+environments (and 4096 on a GPU), same task, same machine, ``--repeats`` interleaved rounds (median
+and range reported). Results go to
 ``benchmarks/results/throughput[_<device>].csv`` and ``.json`` with the hardware label.
 
     python benchmarks/throughput.py --model default --env Cosmos3-Franka-Lift-v0
@@ -38,11 +39,25 @@ def main() -> None:
         help="torch threads while timing the single env: batch 1 gains nothing from intra-op threads "
         "and pays their wake-up cost, badly so on a busy 2-core machine",
     )
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="rounds over all backends in turn; rows report the median and the range (this VM's speed "
+        "drifts by up to 1.6x between minutes)",
+    )
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args()
     sizes = args.num_envs or ([1, 16, 256, 1024, 4096] if args.device.startswith("cuda") else [1, 16, 256, 1024])
     rows = compare(
-        args.env, args.model, args.device, tuple(sizes), args.single_steps, args.seconds, args.single_threads
+        args.env,
+        args.model,
+        args.device,
+        tuple(sizes),
+        args.single_steps,
+        args.seconds,
+        args.single_threads,
+        args.repeats,
     )
     for r in rows:
         r.update({k: round(v, 3) for k, v in r.items() if isinstance(v, float)})

@@ -84,22 +84,43 @@ def compare(
     single_steps: int = 1000,
     seconds: float = 5.0,
     single_threads: int = 1,
+    repeats: int = 1,
 ) -> list[dict]:
-    """Twin single process vs learned single env vs learned vector env sizes, one run, same machine."""
-    twin_rate, twin_ms = time_single(gym.make(env_id.replace("-v0", "-MuJoCo-v0")), single_steps)
-    rows = [{"backend": "mujoco twin", "num_envs": 1, "steps_per_s": twin_rate, "step_latency_ms": twin_ms}]
+    """Twin single process vs learned single env vs learned vector env sizes on one machine.
+
+    ``repeats`` rounds each time every backend once, in turn, so a drift in the machine's speed hits
+    all of them alike; a row holds the median over rounds (``steps_per_s``, ``step_latency_ms``,
+    ``x_twin`` = the median of the per-round ratios) and the range of its steps/s.
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    twin = gym.make(env_id.replace("-v0", "-MuJoCo-v0"))
     single = gym.make(env_id, model=model, device=device, uncertainty_samples=0)
-    rate, ms = time_single(single, single_steps, single_threads)
-    rows.append({"backend": "learned single env", "num_envs": 1, "steps_per_s": rate, "step_latency_ms": ms})
-    for n in sizes:
+    backends = [("mujoco twin", 1), ("learned single env", 1)] + [("learned vector env", n) for n in sizes]
+    rates: list[list[float]] = [[] for _ in backends]
+    latencies: list[list[float]] = [[], []]
+    for _ in range(repeats):
+        for i, (_, n) in enumerate(backends):
+            if i < 2:
+                rate, ms = time_single(twin if i == 0 else single, single_steps, None if i == 0 else single_threads)
+                latencies[i].append(ms)
+            else:
+                rate = time_vector(env_id, n, model, device, seconds)
+            rates[i].append(rate)
+    twin_rates = np.array(rates[0])
+    rows = []
+    for i, (name, n) in enumerate(backends):
+        r = np.array(rates[i])
         rows.append(
             {
-                "backend": "learned vector env",
+                "backend": name,
                 "num_envs": n,
-                "steps_per_s": time_vector(env_id, n, model, device, seconds),
-                "step_latency_ms": None,
+                "steps_per_s": float(np.median(r)),
+                "steps_per_s_min": float(r.min()),
+                "steps_per_s_max": float(r.max()),
+                "step_latency_ms": float(np.median(latencies[i])) if i < 2 else None,
+                "x_twin": float(np.median(r / twin_rates)),
+                "repeats": repeats,
             }
         )
-    for r in rows:
-        r["x_twin"] = r["steps_per_s"] / twin_rate
     return rows

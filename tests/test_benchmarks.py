@@ -101,3 +101,22 @@ def test_agent_gap_reports_both_sides(bench_main, tiny_model, tmp_path):
         for side in ("mujoco", "model"):
             assert r[side]["final_distance_m"] >= 0 and len(r[side]["tail_mean_abs_action"]) == 7
     assert report["rows"][0]["mujoco"] != report["rows"][0]["model"]  # a tiny model is far from physics
+
+
+def test_throughput_reports_median_and_range_over_rounds(bench_main, tiny_model, tmp_path):
+    out = tmp_path / "t.csv"
+    argv = ("--model", tiny_model, "--num-envs", "2", "--single-steps", "30", "--seconds", "0.1", "--repeats", "3")
+    bench_main("throughput", *argv, "--out", str(out))
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert [(r["backend"], r["num_envs"]) for r in report["rows"]] == [
+        ("mujoco twin", 1),
+        ("learned single env", 1),
+        ("learned vector env", 2),
+    ]
+    for r in report["rows"]:
+        assert r["repeats"] == 3 and 0 < r["steps_per_s_min"] <= r["steps_per_s"] <= r["steps_per_s_max"]
+    assert report["rows"][0]["x_twin"] == 1.0
+    from cosmos3_gym.bench import compare
+
+    with pytest.raises(ValueError, match="repeats must be >= 1"):
+        compare("Cosmos3-Franka-Lift-v0", tiny_model, repeats=0)
