@@ -264,13 +264,14 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--num-envs", type=int, nargs="+", default=[1, 16, 256])
     p.add_argument("--seconds", type=float, default=3.0, help="timing window per vector size")
+    p.add_argument("--repeats", type=int, default=1, help="interleaved rounds; rows report the median")
     p.add_argument("--json", action="store_true")
 
 
 def _bench(args: argparse.Namespace) -> int:
     from cosmos3_gym.bench import compare
 
-    rows = compare(args.env, args.model, args.device, tuple(args.num_envs), 500, args.seconds)
+    rows = compare(args.env, args.model, args.device, tuple(args.num_envs), 500, args.seconds, 1, args.repeats)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

@@ -120,3 +120,12 @@ def test_throughput_reports_median_and_range_over_rounds(bench_main, tiny_model,
 
     with pytest.raises(ValueError, match="repeats must be >= 1"):
         compare("Cosmos3-Franka-Lift-v0", tiny_model, repeats=0)
+
+
+def test_bench_cli_prints_rows(tiny_model, capsys):
+    from cosmos3_gym.cli import main as cli
+
+    argv = ["bench", "--model", tiny_model, "--num-envs", "2", "--seconds", "0.1", "--repeats", "2", "--json"]
+    assert cli(argv) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["num_envs"] for r in rows] == [1, 1, 2] and all(r["repeats"] == 2 for r in rows)
