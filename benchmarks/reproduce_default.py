@@ -8,6 +8,11 @@ MuJoCo rollouts, and the model is trained again from scratch on everything; fina
 ``cosmos3-gym calibrate-id`` (the per-embodiment inverse-dynamics residual gate, by MuJoCo replay). Writes
 ``benchmarks/results/default_checkpoint_recipe.json`` with every command, seed and wall time.
 
+With the same code on the same machine every stage is deterministic (collections, trainings, PPO on
+one thread). The PPO agents are chaotic in the model's float rounding, though: a change of the
+stepping path that keeps the math to 1e-5 (the NumPy row kernel, after v10's agents were trained)
+gives different agents and a sibling checkpoint, not v10's bits (``results/experiments/v10_repro``).
+
     python benchmarks/reproduce_default.py --data /tmp/cosmos3_data --out cosmos3_gym/assets/default
 """
 
@@ -137,7 +142,7 @@ def main() -> None:
     p.add_argument("--jobs", type=int, default=2, help="collection processes in parallel")
     p.add_argument("--skip-collect", action="store_true", help="reuse the scripted datasets already in --data")
     p.add_argument("--dry-run", action="store_true", help="print every command of the recipe, run nothing")
-    p.add_argument("--device", default="cpu", help="training device (CPU: 17-21 min per training; cuda: minutes)")
+    p.add_argument("--device", default="cpu", help="training device (CPU: 16-21 min per training; cuda: minutes)")
     args = p.parse_args()
     stages = plan(args)
     if args.dry_run:
