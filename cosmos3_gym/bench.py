@@ -101,7 +101,7 @@ def compare(
     latencies: list[list[float]] = [[], []]
     for _ in range(repeats):
         for i, (_, n) in enumerate(backends):
-            if i < 2:
+            if i < 2:  # the twin and the learned single env also give a per-step latency
                 rate, ms = time_single(twin if i == 0 else single, single_steps, None if i == 0 else single_threads)
                 latencies[i].append(ms)
             else:

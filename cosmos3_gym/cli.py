@@ -271,7 +271,7 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
 def _bench(args: argparse.Namespace) -> int:
     from cosmos3_gym.bench import compare
 
-    rows = compare(args.env, args.model, args.device, tuple(args.num_envs), 500, args.seconds, 1, args.repeats)
+    rows = compare(args.env, args.model, args.device, tuple(args.num_envs), 500, args.seconds, repeats=args.repeats)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
