@@ -170,7 +170,7 @@ def write(out: Path, rows: list[dict], meta: dict) -> None:
 
 
 def merge(folders: list[Path], out: Path) -> None:
-    """One table from runs that trained disjoint row subsets at the same time (one process per core)."""
+    """One table from runs of one configuration that trained disjoint row subsets (one process each)."""
     runs = [json.loads((f / "rl_transfer.json").read_text()) for f in folders]
     same = ("algo", "steps", "num_envs", "seed", "eval_episodes", "model")
     for r in runs[1:]:
@@ -180,9 +180,11 @@ def merge(folders: list[Path], out: Path) -> None:
     order = [row_name(e, t) for e, t in ROWS]
     rows = sorted((row for r in runs for row in r["rows"]), key=lambda row: order.index(row["row"]))
     meta = {k: v for k, v in runs[0].items() if k != "rows"}
-    meta["command"] = " & ".join(r["command"] for r in runs) + " (in parallel, one per core), then --merge"
+    meta["command"] = " & ".join(r["command"] for r in runs) + " (one process per core), then --merge"
     meta["loadavg_end"] = max(r["loadavg_end"] for r in runs)
     meta["total_s"] = max(r["total_s"] for r in runs)
+    dates = list(dict.fromkeys(r["hardware"]["date"] for r in runs))  # runs merged later keep their own date
+    meta["hardware"] = {**meta["hardware"], "date": " & ".join(dates)}
     write(out, rows, meta)
 
 
