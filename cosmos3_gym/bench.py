@@ -107,6 +107,8 @@ def compare(
             else:
                 rate = time_vector(env_id, n, model, device, seconds)
             rates[i].append(rate)
+    twin.close()
+    single.close()
     twin_rates = np.array(rates[0])
     rows = []
     for i, (name, n) in enumerate(backends):
