@@ -26,8 +26,8 @@ from cosmos3_gym.model import load_checkpoint
 from cosmos3_gym.model.inference import ModeRunner
 from cosmos3_gym.model.policy_agent import PolicyHeadAgent
 from cosmos3_gym.sim.twin_env import MujocoTwinEnv
+from cosmos3_gym.training.episodes import episodes_from_datasets
 from cosmos3_gym.training.trainer import TrainConfig, train
-from cosmos3_gym.training.windows import episodes_from_datasets
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SEED0 = 60_000  # held out: training data uses seeds < 10_000

@@ -12,7 +12,6 @@
 
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -20,12 +19,10 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from conftest import twin_episodes
-
 import cosmos3_gym  # noqa: F401
 from cosmos3_gym.bench import smooth_actions
 from cosmos3_gym.model import load_checkpoint
+from cosmos3_gym.training.episodes import episodes_from_twin
 from cosmos3_gym.training.trainer import TrainConfig, train
 
 OUT = os.environ.get("OUT", str(Path(__file__).resolve().parent / "results" / "gpu"))
@@ -48,7 +45,7 @@ res["cpu_vs_cuda_tcp_mm_at_64"] = float(1e3 * np.linalg.norm(traj["cpu"][-1, :3]
 print(json.dumps(res), flush=True)
 
 # 2) Training on CUDA (small preset, the shipped recipe's batch 128) and loading the result on the CPU.
-eps = [e for name in ("franka", "umi") for e in twin_episodes(name, "lift", 8, 60)]
+eps = [e for name in ("franka", "umi") for e in episodes_from_twin(name, "lift", 8, 60)]
 for steps in (20, 420):  # the first run pays CUDA start-up; the difference times 400 steady steps
     t0 = time.perf_counter()
     path = train(

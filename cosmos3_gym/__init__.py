@@ -7,7 +7,8 @@ import os as _os
 if not _os.environ.get("DISPLAY") and not _os.environ.get("WAYLAND_DISPLAY"):
     _os.environ.setdefault("MUJOCO_GL", "egl")
 
-from cosmos3_gym.embodiment import Embodiment, EmbodimentConfigError, list_embodiments, load_embodiment
+from cosmos3_gym.embodiment import EmbodimentConfigError, list_embodiments
+from cosmos3_gym.tokens import Embodiment, load_embodiment
 
 __version__ = "0.1.0"
 __all__ = ["Embodiment", "EmbodimentConfigError", "__version__", "list_embodiments", "load_embodiment", "validate"]

@@ -7,7 +7,8 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 
-from cosmos3_gym.embodiment import list_embodiments, load_embodiment
+from cosmos3_gym.embodiment import list_embodiments
+from cosmos3_gym.tokens import load_embodiment
 
 
 def _embodiments(args: argparse.Namespace) -> int:
@@ -95,8 +96,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 def _train(args: argparse.Namespace) -> int:
     import torch
 
+    from cosmos3_gym.training.episodes import episodes_from_datasets
     from cosmos3_gym.training.trainer import TrainConfig, train
-    from cosmos3_gym.training.windows import episodes_from_datasets
 
     if args.steps < 1 or args.batch_size < 1 or args.policy_batch < 0:
         raise SystemExit("--steps and --batch-size must be >= 1, --policy-batch >= 0")

@@ -7,36 +7,17 @@ import os
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 import gymnasium as gym
-import numpy as np
 import pytest
 
 from cosmos3_gym import list_embodiments
-from cosmos3_gym.sim.policies import RandomSmooth
-from cosmos3_gym.sim.twin_env import MujocoTwinEnv
+from cosmos3_gym.training.episodes import episodes_from_twin
 from cosmos3_gym.training.trainer import TrainConfig, train
-from cosmos3_gym.training.windows import Episode
-
-
-def twin_episodes(embodiment: str, task: str, episodes: int, steps: int, seed: int = 0) -> list[Episode]:
-    """Random-smooth rollouts of the MuJoCo twin as training episodes."""
-    env = MujocoTwinEnv(embodiment, task)
-    out = []
-    for i in range(episodes):
-        obs, _ = env.reset(seed=seed + i)
-        policy = RandomSmooth(env.action_space.shape[0], seed + i)
-        states, raws = [obs["observation"]], []
-        for _ in range(steps):
-            obs, _, _, _, info = env.step(policy(obs))
-            states.append(obs["observation"])
-            raws.append(info["cosmos3_action"])
-        out.append(Episode(embodiment, task, np.array(states), np.array(raws), obs["desired_goal"], False))
-    return out
 
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> str:
     """A tiny checkpoint covering every embodiment, trained for a few seconds (fidelity is not the point)."""
-    episodes = [e for name in list_embodiments() for e in twin_episodes(name, "lift", 3, 40)]
+    episodes = [e for name in list_embodiments() for e in episodes_from_twin(name, "lift", 3, 40)]
     out = tmp_path_factory.mktemp("tiny_model")
     cfg = TrainConfig(size="tiny", steps=40, batch_size=32, val_every=40, warmup=5, policy_batch=0)  # no demos here
     train(episodes, out, cfg, progress=False)

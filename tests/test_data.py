@@ -14,8 +14,8 @@ import torch
 from cosmos3_gym.cli import main as cli_main
 from cosmos3_gym.data import DatasetError, WindowDataset, collect, concat, load_dataset
 from cosmos3_gym.data.dataset import TASK_NAMES
-from cosmos3_gym.embodiment import load_embodiment
 from cosmos3_gym.sim.policies import make_policy
+from cosmos3_gym.tokens import load_embodiment
 
 collect_mod = importlib.import_module("cosmos3_gym.data.collect")
 writer_mod = importlib.import_module("cosmos3_gym.data.writer")

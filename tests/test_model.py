@@ -8,7 +8,6 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from conftest import twin_episodes
 
 from cosmos3_gym import list_embodiments, load_embodiment
 from cosmos3_gym.model import (
@@ -22,7 +21,7 @@ from cosmos3_gym.model import (
     save_checkpoint,
 )
 from cosmos3_gym.model.inference import ModeRunner
-from cosmos3_gym.sim.state import obs_layout
+from cosmos3_gym.training.episodes import episodes_from_twin
 from cosmos3_gym.training.trainer import TrainConfig, train
 from cosmos3_gym.training.windows import WindowSampler, compute_stats
 
@@ -171,8 +170,8 @@ def test_contract_inverse_commands_the_observed_next_pose(embodiment):
     """Decoding the contract inverse from each state lands exactly on the next observed TCP poses;
     its gripper channels are the observed openings in the Cosmos3 convention."""
     emb = load_embodiment(embodiment)
-    prior = CommandPrior(emb, obs_layout(emb, emb.kinematics.model))
-    (ep,) = twin_episodes(embodiment, "lift", 1, 20)
+    prior = CommandPrior(emb, emb.layout)
+    (ep,) = episodes_from_twin(embodiment, "lift", 1, 20)
     raw = prior.inverse(ep.states[:-1], ep.states[1:])
     assert raw.shape == ep.raw_actions.shape
     cmd = prior.commanded(ep.states[:-1], raw)
@@ -195,8 +194,8 @@ def test_prior_is_the_contract_decoding_and_tracks_the_twin(embodiment):
     """The prior's TCP is exactly the previous TCP composed with the raw action, and the twin's
     controller reaches it to within its tracking error."""
     emb = load_embodiment(embodiment)
-    prior = CommandPrior(emb, obs_layout(emb, emb.kinematics.model))
-    (ep,) = twin_episodes(embodiment, "lift", 1, 20)
+    prior = CommandPrior(emb, emb.layout)
+    (ep,) = episodes_from_twin(embodiment, "lift", 1, 20)
     cmd = prior.commanded(ep.states[:-1], ep.raw_actions)
     # Re-encoding the commanded poses as actions from the previous poses gives the raw actions back.
     tcp_prev, tcp_cmd = prior.arm_tcp(ep.states[:-1]), prior.arm_tcp(cmd)
@@ -218,8 +217,8 @@ def test_save_load_gives_identical_outputs_and_corruption_is_refused(tiny_model,
     ckpt = load_checkpoint(tiny_model)
     copy = save_checkpoint(tmp_path / "copy", ckpt.model, ckpt.stats, ckpt.meta)
     again = load_checkpoint(copy)
-    states = twin_episodes("franka", "lift", 1, 20)[0].states
-    raw = twin_episodes("franka", "lift", 1, 20)[0].raw_actions[:16]
+    states = episodes_from_twin("franka", "lift", 1, 20)[0].states
+    raw = episodes_from_twin("franka", "lift", 1, 20)[0].raw_actions[:16]
     outs = [
         ModeRunner(c, "franka").forward_dynamics(states[None, :2], raw[None], np.zeros((1, 3))) for c in (ckpt, again)
     ]
@@ -250,7 +249,7 @@ def test_checkpoint_from_another_dynamics_is_refused(tiny_model, tmp_path):
 
 
 def test_training_lowers_the_loss(tmp_path):
-    episodes = twin_episodes("franka", "lift", 4, 40) + twin_episodes("umi", "push", 4, 40)
+    episodes = episodes_from_twin("franka", "lift", 4, 40) + episodes_from_twin("umi", "push", 4, 40)
     stats = compute_stats(episodes)
     sampler = WindowSampler(episodes, stats)
     batch = sampler.batch(64, np.arange(0, len(sampler), max(1, len(sampler) // 64))[:64])
@@ -309,14 +308,14 @@ def test_windows_carry_the_contract_inverse_and_the_goal_error():
     from cosmos3_gym.model.goal import goal_input
     from cosmos3_gym.training.windows import ACTION_RESIDUAL_STD_FLOOR
 
-    (ep,) = twin_episodes("franka", "push", 1, 30)
+    (ep,) = episodes_from_twin("franka", "push", 1, 30)
     stats = compute_stats([ep])
     assert len(stats["franka"].action_residual_std) == ep.raw_actions.shape[1]
     assert min(stats["franka"].action_residual_std) >= ACTION_RESIDUAL_STD_FLOOR
     sampler = WindowSampler([ep], stats)
     b = sampler.batch(2, np.array([0, 5]))
     emb = load_embodiment("franka")
-    prior = CommandPrior(emb, obs_layout(emb, emb.kinematics.model))
+    prior = CommandPrior(emb, emb.layout)
     d = ep.raw_actions.shape[1]
     for row, t in enumerate((0, 5)):
         want = emb.normalize(prior.inverse(ep.states[t : t + 16], ep.states[t + 1 : t + 17]))
@@ -327,9 +326,9 @@ def test_windows_carry_the_contract_inverse_and_the_goal_error():
 
 
 def test_policy_windows_are_expert_windows_balanced_over_groups():
-    demo = replace(twin_episodes("franka", "reach", 1, 10)[0], expert=True)  # short: 10 windows
-    long = twin_episodes("franka", "lift", 1, 60)[0]  # 60 non-expert windows
-    long_demo = replace(twin_episodes("franka", "lift", 1, 60, seed=1)[0], expert=True)
+    demo = replace(episodes_from_twin("franka", "reach", 1, 10)[0], expert=True)  # short: 10 windows
+    long = episodes_from_twin("franka", "lift", 1, 60)[0]  # 60 non-expert windows
+    long_demo = replace(episodes_from_twin("franka", "lift", 1, 60, seed=1)[0], expert=True)
     sampler = WindowSampler([demo, long, long_demo], compute_stats([demo, long, long_demo]))
     b = sampler.batch(4, policy=400)
     assert b["policy"].shape == (404,) and not b["policy"][:4].any() and b["policy"][4:].all()

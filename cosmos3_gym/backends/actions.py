@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from cosmos3_gym.backends.errors import RemoteProtocolError
-from cosmos3_gym.embodiment import Embodiment
+from cosmos3_gym.tokens import Embodiment
 from cosmos3_gym.tokens.native import NativeActionMap
 from cosmos3_gym.tokens.rotation import matrix_to_axis_angle
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from cosmos3_gym.backends.media import check_frames, check_image
 from cosmos3_gym.backends.protocol import DEFAULT_FLOW_SHIFT, DOMAIN_VIEW_POINTS, SamplingConfig
-from cosmos3_gym.embodiment import Embodiment, load_embodiment
+from cosmos3_gym.tokens import Embodiment, load_embodiment
 
 
 class DiffusersCosmos3:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cosmos3_gym.backends.actions import MODES
-from cosmos3_gym.embodiment import Embodiment
+from cosmos3_gym.tokens import Embodiment
 
 #: The view point each domain's training data used (contract §2.1–2.6; UMI's cookbook sends
 #: ``ego_view``). vLLM-Omni ignores the field in the version read (§8.8); the framework CLI uses it.

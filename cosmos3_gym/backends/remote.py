@@ -21,7 +21,7 @@ from cosmos3_gym.backends.errors import RemoteJobError, RemoteProtocolError, Rem
 from cosmos3_gym.backends.http import FilePart, HttpTransport
 from cosmos3_gym.backends.media import check_frames, check_image, decode_video, encode_mp4, encode_png
 from cosmos3_gym.backends.protocol import SamplingConfig, build_form
-from cosmos3_gym.embodiment import Embodiment, load_embodiment
+from cosmos3_gym.tokens import Embodiment, load_embodiment
 
 log = logging.getLogger("cosmos3_gym.backends")
 

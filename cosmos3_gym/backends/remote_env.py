@@ -17,9 +17,10 @@ import numpy as np
 from cosmos3_gym.backends.actions import native_chunk_to_raw
 from cosmos3_gym.backends.protocol import SamplingConfig
 from cosmos3_gym.backends.remote import RemoteCosmos3
-from cosmos3_gym.embodiment import Embodiment, list_embodiments
-from cosmos3_gym.envs.spaces import check_action
+from cosmos3_gym.embodiment import list_embodiments
+from cosmos3_gym.embodiment.spaces import check_action
 from cosmos3_gym.sim.twin_env import MujocoTwinEnv
+from cosmos3_gym.tokens import Embodiment
 
 #: Default task prompts (plain task text; the server or pipeline builds the caption around it).
 TASK_PROMPTS = {

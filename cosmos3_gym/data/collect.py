@@ -37,10 +37,11 @@ from cosmos3_gym.data.format import (
     frame_features,
 )
 from cosmos3_gym.data.writer import DatasetWriter
-from cosmos3_gym.embodiment import Embodiment, list_embodiments, load_embodiment
+from cosmos3_gym.embodiment import list_embodiments
 from cosmos3_gym.sim.agents import load_sb3_policy
 from cosmos3_gym.sim.policies import POLICY_KINDS, Policy, make_policy
 from cosmos3_gym.tasks import get_task
+from cosmos3_gym.tokens import Embodiment, load_embodiment
 
 #: info.json ``cosmos3`` fields that must match to append to an existing dataset.
 APPEND_MUST_MATCH = (

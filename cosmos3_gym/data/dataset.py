@@ -35,8 +35,9 @@ from cosmos3_gym.data.format import (
     to_numpy,
 )
 from cosmos3_gym.data.stats import Stats, merge_stats, stats_from_episodes
-from cosmos3_gym.embodiment import list_embodiments, load_embodiment
+from cosmos3_gym.embodiment import list_embodiments
 from cosmos3_gym.tasks import TASKS
+from cosmos3_gym.tokens import load_embodiment
 
 #: Global task ids (the world model's task embedding order).
 TASK_NAMES = tuple(TASKS)

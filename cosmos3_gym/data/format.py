@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cosmos3_gym.embodiment import Embodiment
+from cosmos3_gym.tokens import Embodiment
 
 CODEBASE_VERSION = "v3.0"
 #: Files per chunk folder (LeRobot's default).

@@ -1,13 +1,6 @@
-"""Embodiments: YAML adapters (validated specs), their Cosmos3 action contract and MuJoCo kinematics."""
+"""Embodiments as data: validated YAML specs, MuJoCo kinematics, the observation layout and the spaces."""
 
-from cosmos3_gym.embodiment.embodiment import Embodiment, embodiments_dir, list_embodiments, load_embodiment
+from cosmos3_gym.embodiment.catalog import embodiments_dir, list_embodiments
 from cosmos3_gym.embodiment.spec import EmbodimentConfigError, EmbodimentSpec
 
-__all__ = [
-    "Embodiment",
-    "EmbodimentConfigError",
-    "EmbodimentSpec",
-    "embodiments_dir",
-    "list_embodiments",
-    "load_embodiment",
-]
+__all__ = ["EmbodimentConfigError", "EmbodimentSpec", "embodiments_dir", "list_embodiments"]

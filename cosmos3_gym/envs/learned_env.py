@@ -11,8 +11,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from cosmos3_gym.embodiment.spaces import action_space, check_action, observation_space
 from cosmos3_gym.envs.learned_core import Guards, LearnedSimCore
-from cosmos3_gym.envs.spaces import action_space, check_action, observation_space
 from cosmos3_gym.model import Checkpoint
 
 BACKENDS = ("native", "mujoco", "remote")
@@ -59,7 +59,7 @@ class LearnedEnv(gym.Env):
         self.emb, self.task = self.core.emb, self.core.task
         self.render_mode, self.chunk_actions = render_mode, chunk_actions
         self.metadata = {**self.metadata, "render_fps": self.emb.fps}
-        single = action_space(self.emb)
+        single = action_space(self.emb.spec)
         self.observation_space = observation_space(self.core.layout.size)
         chunk = self.emb.chunk_size
         self.action_space = gym.spaces.Box(-1.0, 1.0, (chunk, *single.shape), np.float32) if chunk_actions else single

@@ -16,8 +16,8 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
+from cosmos3_gym.embodiment.spaces import action_space, check_action, observation_space
 from cosmos3_gym.envs.learned_core import Guards, LearnedSimCore
-from cosmos3_gym.envs.spaces import action_space, check_action, observation_space
 from cosmos3_gym.model import Checkpoint
 
 
@@ -52,7 +52,7 @@ class LearnedVectorEnv(gym.vector.VectorEnv):
         self.core = LearnedSimCore(embodiment, task, num_envs, model, device, reward_type, flow_steps, guards)
         self.num_envs, self.render_mode = num_envs, render_mode
         self.max_episode_steps = max_episode_steps or self.core.task.max_episode_steps
-        self.single_action_space = action_space(self.core.emb)
+        self.single_action_space = action_space(self.core.emb.spec)
         self.single_observation_space = observation_space(self.core.layout.size)
         self.action_space = batch_space(self.single_action_space, num_envs)
         self.observation_space = batch_space(self.single_observation_space, num_envs)

@@ -41,7 +41,7 @@ class LearnedSB3VecEnv(VecEnv):
         self._actions = np.asarray(actions)
 
     def step_wait(self):
-        from cosmos3_gym.envs.spaces import check_action
+        from cosmos3_gym.embodiment.spaces import check_action
 
         actions = check_action(self._actions, (self.num_envs, *self.action_space.shape))
         reward, terminated, success, info = self.core.step(actions)

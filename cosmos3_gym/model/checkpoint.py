@@ -163,7 +163,8 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", check_
             f"{expected[:12]}… (corrupted or replaced weights)"
         )
     if check_yaml:
-        from cosmos3_gym.embodiment import list_embodiments, load_embodiment
+        from cosmos3_gym.embodiment import list_embodiments
+        from cosmos3_gym.tokens import load_embodiment
 
         for name, st in stats.items():
             if name in list_embodiments() and load_embodiment(name).dynamics_hash != st.dynamics_hash:

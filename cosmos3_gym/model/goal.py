@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cosmos3_gym.sim.state import ObsLayout
+from cosmos3_gym.embodiment.layout import ObsLayout
 from cosmos3_gym.tasks import get_task
 
 #: Goal errors are fed in units of 10 cm (the size of the goal boxes), so they are O(1).

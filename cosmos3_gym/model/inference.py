@@ -9,14 +9,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from cosmos3_gym.embodiment import Embodiment, load_embodiment
 from cosmos3_gym.embodiment.spec import MAX_ACTION_DIM
 from cosmos3_gym.model.checkpoint import Checkpoint
 from cosmos3_gym.model.config import STATE_DIM, TASK_NAMES
 from cosmos3_gym.model.goal import goal_input
 from cosmos3_gym.model.prior import CommandPrior
 from cosmos3_gym.model.stepper import ForwardStepper
-from cosmos3_gym.sim.state import obs_layout
+from cosmos3_gym.tokens import Embodiment, load_embodiment
 
 
 class ModeRunner:
@@ -38,7 +37,7 @@ class ModeRunner:
         self.id_gate = ckpt.stats[self.emb.name].id_residual_gate
         self.size = len(self.mean)
         self.chunk, self.history_len = self.model.cfg.chunk, self.model.cfg.history
-        self.prior = CommandPrior(self.emb, obs_layout(self.emb, self.emb.kinematics.model))
+        self.prior = CommandPrior(self.emb, self.emb.layout)
 
     def _t(self, x: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         return torch.as_tensor(np.ascontiguousarray(x), dtype=dtype, device=self.device)

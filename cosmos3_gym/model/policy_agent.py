@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from cosmos3_gym.embodiment import Embodiment
 from cosmos3_gym.model.checkpoint import Checkpoint
 from cosmos3_gym.model.inference import ModeRunner
+from cosmos3_gym.tokens import Embodiment
 from cosmos3_gym.tokens.native import NativeActionMap
 
 

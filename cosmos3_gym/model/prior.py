@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from cosmos3_gym.embodiment import Embodiment
-from cosmos3_gym.sim.state import ObsLayout
+from cosmos3_gym.embodiment.layout import ObsLayout
+from cosmos3_gym.tokens import Embodiment
 from cosmos3_gym.tokens.native import NativeActionMap
 from cosmos3_gym.tokens.rotation import matrix_to_rot6d, rot6d_to_matrix
 

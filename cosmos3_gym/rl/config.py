@@ -10,44 +10,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import gymnasium as gym
-
 import cosmos3_gym  # noqa: F401  (registers the ids)
-from cosmos3_gym.registration import LEARNED_ENTRY, TWIN_ENTRY
+from cosmos3_gym.envs.ids import EnvTarget, resolve_env
 from cosmos3_gym.rl.features import goal_features_kwargs
 
 ALGOS = ("ppo", "sac", "sac-her")
-
-
-@dataclass(frozen=True)
-class EnvTarget:
-    """An id resolved to its parts. ``learned`` is False for a ``…-MuJoCo-v0`` id (train in the twin)."""
-
-    env_id: str
-    embodiment: str
-    task: str
-    learned: bool
-
-    @property
-    def twin_id(self) -> str:
-        return self.env_id if not self.learned else self.env_id[: -len("-v0")] + "-MuJoCo-v0"
-
-    @property
-    def learned_id(self) -> str:
-        return self.env_id if self.learned else self.env_id[: -len("-MuJoCo-v0")] + "-v0"
-
-
-def resolve_env(env_id: str) -> EnvTarget:
-    """``Cosmos3-<Robot>[-<Task>]-v0`` (learned) or ``…-MuJoCo-v0`` (twin) → :class:`EnvTarget`."""
-    spec = gym.registry.get(env_id)
-    if spec is None or spec.entry_point not in (LEARNED_ENTRY, TWIN_ENTRY):
-        from cosmos3_gym.registration import learned_ids, twin_ids
-
-        raise ValueError(
-            f"unknown env id {env_id!r}; allowed: a learned id ({', '.join(learned_ids()[:3])}, ...) "
-            f"or a MuJoCo twin id ({', '.join(twin_ids()[:3])}, ...)"
-        )
-    return EnvTarget(env_id, spec.kwargs["embodiment"], spec.kwargs["task"], spec.entry_point == LEARNED_ENTRY)
 
 
 @dataclass(frozen=True)

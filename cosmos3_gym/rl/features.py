@@ -53,15 +53,14 @@ class GoalFeatures(BaseFeaturesExtractor):
 def goal_features_kwargs(embodiment: str, task: str, model: str) -> dict[str, Any]:
     """``policy_kwargs`` entries that install :class:`GoalFeatures` with the statistics of ``model``'s
     training data for ``embodiment`` (goal statistics: the task's achieved-goal channels)."""
-    from cosmos3_gym.embodiment import load_embodiment
     from cosmos3_gym.envs.learned_core import get_checkpoint
-    from cosmos3_gym.sim.state import obs_layout
     from cosmos3_gym.tasks import get_task
+    from cosmos3_gym.tokens import load_embodiment
 
     emb = load_embodiment(embodiment)
     stats = get_checkpoint(model, "cpu").stats[embodiment]
     mean, std, _ = stats.arrays()
-    part = obs_layout(emb, emb.kinematics.model).parts[get_task(task).goal_part]
+    part = emb.layout.parts[get_task(task).goal_part]
     goal = slice(part.start, part.start + 3)  # the first arm's TCP, or the cube
     return {
         "features_extractor_class": GoalFeatures,

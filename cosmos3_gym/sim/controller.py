@@ -11,9 +11,9 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
-from cosmos3_gym.embodiment import Embodiment
 from cosmos3_gym.embodiment.kinematics import site_pose
 from cosmos3_gym.sim.ik import SiteIK
+from cosmos3_gym.tokens import Embodiment
 from cosmos3_gym.tokens.native import NativeActionMap
 
 

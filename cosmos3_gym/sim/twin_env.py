@@ -13,11 +13,11 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 
-from cosmos3_gym.embodiment import Embodiment, load_embodiment
-from cosmos3_gym.envs.spaces import action_space, check_action, observation_space
+from cosmos3_gym.embodiment.spaces import action_space, check_action, observation_space
 from cosmos3_gym.sim.controller import EEDeltaController
 from cosmos3_gym.sim.state import ObsReader
 from cosmos3_gym.tasks import compute_reward, get_task, goal_distance, is_success, is_terminated, sample_goal
+from cosmos3_gym.tokens import Embodiment, load_embodiment
 
 #: Std of the joint noise added to the home pose at reset (rad or m).
 HOME_NOISE = 0.02
@@ -58,7 +58,7 @@ class MujocoTwinEnv(gym.Env):
         self.controller = EEDeltaController(self.emb, self.model)
         self.reader = ObsReader(self.emb, self.model)
         self.layout = self.reader.layout
-        self.action_space = action_space(self.emb)
+        self.action_space = action_space(self.emb.spec)
         self.observation_space = observation_space(self.layout.size)
         self._home = self.model.key("home").id
         self._arm_qadr = np.concatenate([ik.qadr for ik in self.controller.iks])

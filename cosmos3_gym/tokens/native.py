@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cosmos3_gym.embodiment.embodiment import Embodiment
+from cosmos3_gym.tokens.embodiment import Embodiment
 from cosmos3_gym.tokens.rotation import axis_angle_to_matrix, matrix_to_axis_angle
 
 

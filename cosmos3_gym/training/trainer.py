@@ -19,8 +19,9 @@ from cosmos3_gym.model import Checkpoint, WorldModel, load_checkpoint, preset, s
 from cosmos3_gym.model.checkpoint import StateStats
 from cosmos3_gym.model.config import TASK_NAMES
 from cosmos3_gym.model.inference import ModeRunner
+from cosmos3_gym.training.episodes import Episode, split_episodes
 from cosmos3_gym.training.flow import flow_loss
-from cosmos3_gym.training.windows import Episode, WindowSampler, compute_stats
+from cosmos3_gym.training.windows import WindowSampler, compute_stats
 
 OPTIMIZER_FILE = "optimizer.pt"
 
@@ -46,19 +47,6 @@ class TrainConfig:
     # Expert windows added to every batch for the policy mode, evenly over embodiment × task: without
     # them Reach demos (~3 % of windows) gave the policy head ~1 sample per batch.
     policy_batch: int = 32
-
-
-def split_episodes(episodes: Sequence[Episode], fraction: float, seed: int) -> tuple[list[Episode], list[Episode]]:
-    """Hold out ``fraction`` of the episodes of every (embodiment, task) group for validation."""
-    rng = np.random.default_rng(seed)
-    train, val = [], []
-    for key in sorted({(e.embodiment, e.task) for e in episodes}):
-        group = [e for e in episodes if (e.embodiment, e.task) == key]
-        order = rng.permutation(len(group))
-        n_val = max(1, round(fraction * len(group))) if len(group) > 1 else 0
-        val += [group[i] for i in order[:n_val]]
-        train += [group[i] for i in order[n_val:]]
-    return train, val
 
 
 @torch.no_grad()

@@ -10,18 +10,17 @@ episode end.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from cosmos3_gym.embodiment import load_embodiment
 from cosmos3_gym.embodiment.spec import MAX_ACTION_DIM
 from cosmos3_gym.model.checkpoint import StateStats
 from cosmos3_gym.model.config import STATE_DIM, TASK_NAMES
 from cosmos3_gym.model.goal import goal_input
 from cosmos3_gym.model.prior import CommandPrior
-from cosmos3_gym.sim.state import obs_layout
+from cosmos3_gym.tokens import load_embodiment
+from cosmos3_gym.training.episodes import Episode
 
 #: Floor of the per-channel delta scale: 5 mm, 5 mrad, 0.005 rot6d units (a channel that barely moves
 #: in the data must not turn tiny prediction errors into huge normalized ones).
@@ -30,43 +29,6 @@ DELTA_STD_FLOOR = 5e-3
 RESIDUAL_STD_FLOOR = 5e-4
 #: Same for the action residual from the contract inverse, in token units (1 % of the q01-q99 half-range).
 ACTION_RESIDUAL_STD_FLOOR = 1e-2
-
-
-@dataclass
-class Episode:
-    """One recorded episode: states ``(T+1, S)``, raw Cosmos3 actions ``(T, D)``, goal ``(3,)``."""
-
-    embodiment: str
-    task: str
-    states: np.ndarray
-    raw_actions: np.ndarray
-    goal: np.ndarray
-    expert: bool
-
-
-def episodes_from_datasets(paths: Sequence[str]) -> list[Episode]:
-    """Load collected datasets (``cosmos3-gym collect`` output folders) as training episodes.
-
-    Episodes collected by the scripted ``expert`` are marked as worth imitating (policy mode)."""
-    from cosmos3_gym.data.dataset import load_dataset
-
-    out = []
-    for path in paths:
-        ds = load_dataset(path)
-        for e in range(ds.num_episodes):
-            ep = ds.episode(e)
-            src = ep["source"]
-            out.append(
-                Episode(
-                    src.embodiment,
-                    src.task,
-                    ep["states"].astype(np.float64),
-                    ep["raw_actions"].astype(np.float64),
-                    ep["goal"].astype(np.float64),
-                    src.policy == "expert",
-                )
-            )
-    return out
 
 
 def compute_stats(episodes: Sequence[Episode], chunk: int = 16) -> dict[str, StateStats]:
@@ -81,7 +43,7 @@ def compute_stats(episodes: Sequence[Episode], chunk: int = 16) -> dict[str, Sta
             [e.states[k:] - e.states[:-k] for e in eps for k in range(1, chunk + 1) if len(e.states) > k]
         )
         emb = load_embodiment(name)
-        prior = CommandPrior(emb, obs_layout(emb, emb.kinematics.model))
+        prior = CommandPrior(emb, emb.layout)
         resid = np.concatenate([e.states[1:] - prior.commanded(e.states[:-1], e.raw_actions) for e in eps])
         act_resid = np.concatenate(
             [emb.normalize(e.raw_actions) - emb.normalize(prior.inverse(e.states[:-1], e.states[1:])) for e in eps]
@@ -137,7 +99,7 @@ class WindowSampler:
             self.ascale[i] = stats[n].action_residual_scale(MAX_ACTION_DIM)
             self.state_mask[i, :s] = 1.0
             self.act_mask[i, : embs[n].raw_action_dim] = 1.0
-        self.priors = [CommandPrior(embs[n], obs_layout(embs[n], embs[n].kinematics.model)) for n in names]
+        self.priors = [CommandPrior(embs[n], embs[n].layout) for n in names]
         self.sizes = [stats[n].size for n in names]
         self.raw_dims = [embs[n].raw_action_dim for n in names]
         states, tokens, raws, starts = [], [], [], []

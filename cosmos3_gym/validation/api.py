@@ -50,21 +50,13 @@ class Plan:
 
 
 def _resolve_env(env_id: str) -> tuple[str, str, int]:
-    import gymnasium as gym
+    from cosmos3_gym.envs.ids import resolve_env
 
-    import cosmos3_gym  # noqa: F401  (registers the ids)
-    from cosmos3_gym.registration import learned_ids
-
-    ids = learned_ids()
-    if env_id not in ids:
-        hint = (
-            f" ({env_id} is a MuJoCo twin id; give the learned id {env_id.replace('-MuJoCo-v0', '-v0')})"
-            if env_id.endswith("-MuJoCo-v0")
-            else ""
-        )
-        raise ValidationArgumentError(f"unknown env id {env_id!r}{hint}; learned ids: {', '.join(ids)}")
-    spec = gym.spec(env_id)
-    return spec.kwargs["embodiment"], spec.kwargs["task"], int(spec.max_episode_steps)
+    try:
+        target = resolve_env(env_id, learned_only=True)
+    except ValueError as exc:
+        raise ValidationArgumentError(str(exc)) from None
+    return target.embodiment, target.task, target.max_episode_steps
 
 
 def _resolve_model(

@@ -16,7 +16,7 @@ from typing import Protocol
 import mujoco
 import numpy as np
 
-from cosmos3_gym.sim.state import ObsLayout
+from cosmos3_gym.embodiment.layout import ObsLayout
 from cosmos3_gym.sim.twin_env import MujocoTwinEnv
 from cosmos3_gym.tasks import compute_reward, is_success
 

@@ -12,11 +12,20 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from cosmos3_gym.sim.state import ObsLayout
+from cosmos3_gym.embodiment.layout import ObsLayout
 from cosmos3_gym.tokens.rotation import rot6d_to_matrix
 from cosmos3_gym.validation.rollouts import Trajectories
 
 QUANTITIES = ("tcp_pos_mm", "tcp_rot_deg", "gripper_mm", "cube_pos_mm", "cube_rot_deg", "joint_pos_rad")
+#: Axis labels of the quantities in tables and plots.
+UNITS = {
+    "tcp_pos_mm": "TCP position (mm)",
+    "tcp_rot_deg": "TCP rotation (deg)",
+    "gripper_mm": "gripper (mm)",
+    "cube_pos_mm": "cube position (mm)",
+    "cube_rot_deg": "cube rotation (deg)",
+    "joint_pos_rad": "joint positions (rad)",
+}
 HORIZONS: tuple[int | str, ...] = (1, 4, 16, 64, "end")
 
 

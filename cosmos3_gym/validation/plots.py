@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from cosmos3_gym.sim.state import ObsLayout
-from cosmos3_gym.validation.metrics import QUANTITIES
+from cosmos3_gym.embodiment.layout import ObsLayout
+from cosmos3_gym.validation.metrics import QUANTITIES, UNITS
 from cosmos3_gym.validation.rollouts import PairedRun
 
 #: Episodes drawn in the per-dimension trace plot.
@@ -26,8 +26,6 @@ def _plt():
 
 def plot_error_vs_horizon(path: Path, title: str, curves: dict[str, dict[str, np.ndarray]]) -> None:
     """Median error per step with the 10–90 % band (open loop), closed-loop median dashed."""
-    from cosmos3_gym.validation.report import UNITS
-
     plt = _plt()
     fig, axes = plt.subplots(2, 3, figsize=(12, 6), dpi=100)
     for ax, q in zip(axes.ravel(), QUANTITIES, strict=True):

@@ -9,18 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from cosmos3_gym.sim.state import ObsLayout
-from cosmos3_gym.validation.metrics import QUANTITIES
+from cosmos3_gym.embodiment.layout import ObsLayout
+from cosmos3_gym.validation.metrics import QUANTITIES, UNITS
 from cosmos3_gym.validation.rollouts import PairedRun
-
-UNITS = {
-    "tcp_pos_mm": "TCP position (mm)",
-    "tcp_rot_deg": "TCP rotation (deg)",
-    "gripper_mm": "gripper (mm)",
-    "cube_pos_mm": "cube position (mm)",
-    "cube_rot_deg": "cube rotation (deg)",
-    "joint_pos_rad": "joint positions (rad)",
-}
 
 
 def _csv(path: Path, rows: list[dict[str, Any]]) -> str:

@@ -5,26 +5,17 @@ from __future__ import annotations
 import hashlib
 import json
 from functools import cached_property
-from importlib import resources
 from pathlib import Path
 
 import mujoco
 import numpy as np
 
+from cosmos3_gym.embodiment.catalog import embodiments_dir, list_embodiments
 from cosmos3_gym.embodiment.kinematics import Kinematics, compile_model
+from cosmos3_gym.embodiment.layout import ObsLayout, obs_layout
 from cosmos3_gym.embodiment.loader import load_spec
 from cosmos3_gym.embodiment.spec import EmbodimentSpec
 from cosmos3_gym.tokens.contract import ActionContract
-
-
-def embodiments_dir() -> Path:
-    """Folder of the shipped embodiment YAMLs (``embodiments/`` in the repo, inside the wheel too)."""
-    return Path(str(resources.files("cosmos3_gym.embodiments")))
-
-
-def list_embodiments() -> list[str]:
-    """Names of the shipped embodiments, sorted: ``["agibot", "franka", "umi", "ur5e", "widowx"]``."""
-    return sorted(p.stem for p in embodiments_dir().glob("*.yaml"))
 
 
 class Embodiment:
@@ -94,6 +85,11 @@ class Embodiment:
     @cached_property
     def kinematics(self) -> Kinematics:
         return Kinematics(self.spec, self.make_model())
+
+    @cached_property
+    def layout(self) -> ObsLayout:
+        """Where each part sits in the observation vector (shared by the twin and the learned sim)."""
+        return obs_layout(self.spec, self.kinematics.model)
 
     @property
     def dof(self) -> int:

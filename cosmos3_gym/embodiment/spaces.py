@@ -1,16 +1,17 @@
-"""Spaces and action checks shared by both backends, so a learned id and its twin are identical outside."""
+"""Spaces and action checks of an embodiment, shared by every backend so that a learned id and its twin are
+identical from outside."""
 
 from __future__ import annotations
 
 import numpy as np
 from gymnasium import spaces
 
-from cosmos3_gym.embodiment import Embodiment
+from cosmos3_gym.embodiment.spec import EmbodimentSpec
 
 
-def action_space(emb: Embodiment) -> spaces.Box:
+def action_space(spec: EmbodimentSpec) -> spaces.Box:
     """Native action: float32 ``Box(-1, 1, (7 · arms,))`` = per arm [dx, dy, dz, rx, ry, rz, gripper]."""
-    return spaces.Box(-1.0, 1.0, shape=(emb.native_action_dim,), dtype=np.float32)
+    return spaces.Box(-1.0, 1.0, shape=(spec.action.dim,), dtype=np.float32)
 
 
 def observation_space(obs_size: int) -> spaces.Dict:
