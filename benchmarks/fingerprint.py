@@ -10,6 +10,10 @@ comparable on one machine and library build.
 
     python benchmarks/fingerprint.py --out benchmarks/results/fingerprint.json
     python benchmarks/fingerprint.py --out /tmp/after.json --compare benchmarks/results/fingerprint.json
+
+``--golden tests/data/shipped_rollouts.npz`` also writes the observations of a short rollout of every
+learned id, which ``tests/test_shipped_model.py`` compares against (with a float tolerance, so that
+it holds on other CPUs); rerun it when a new default checkpoint ships.
 """
 
 from __future__ import annotations
@@ -94,12 +98,33 @@ def modes(embodiment: str) -> str:
     return _digest(raw, fd, pa, ps)
 
 
+def golden(path: Path, steps: int = 12) -> None:
+    """Observations ``(steps + 1, S)`` of every learned id from ``reset(seed=7)`` under seeded actions,
+    with the shipped weights' SHA-256, as a compressed npz."""
+    from cosmos3_gym.model import checkpoint_digest
+
+    arrays = {"weights_sha256": np.array(checkpoint_digest("default"))}
+    for env_id in cosmos3_gym.registration.learned_ids():
+        env = gym.make(env_id)
+        obs, _ = env.reset(seed=7)
+        states = [obs["observation"]]
+        for a in _actions(env.action_space, steps, 1):
+            states.append(env.step(a)[0]["observation"])
+        env.close()
+        arrays[env_id] = np.stack(states)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **arrays)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=40, help="steps per rollout")
     ap.add_argument("--out", type=Path, required=True, help="JSON to write")
     ap.add_argument("--compare", type=Path, help="an earlier run's JSON: report every digest that differs")
+    ap.add_argument("--golden", type=Path, help="also write the shipped-model test's reference rollouts (npz)")
     args = ap.parse_args()
+    if args.golden:
+        golden(args.golden)
     ids = cosmos3_gym.registration.learned_ids()
     rows: dict[str, str] = {}
     for env_id in ids:
@@ -109,7 +134,7 @@ def main() -> None:
         rows[f"single-unc2/{env_id}"] = single(env_id, args.steps, uncertainty_samples=2)
         if env_id.count("-") == 3:  # Cosmos3-<Robot>-<Task>-v0: the bare Lift id shares the stem's classes
             rows[f"vector/{env_id}"] = vector(env_id, args.steps)
-            rows[f"chunk/{env_id}"] = single(env_id, 3, chunk_actions=True)
+            rows[f"chunk/{env_id}"] = single(env_id, 3, chunk_actions=True, uncertainty_samples=2)
         print(env_id, "done", flush=True)
     for emb in cosmos3_gym.list_embodiments():
         rows[f"modes/{emb}"] = modes(emb)

@@ -48,10 +48,10 @@ def test_gate_zero_gives_the_contract_inverse_and_gate_one_the_trained_residual(
         states.append(obs["observation"])
     seq, goal = np.array(states)[None], obs["desired_goal"][None]
     contract = runner.prior.inverse(seq[0, :-1], seq[0, 1:])
-    runner.id_gate = 0.0
+    runner.space.id_gate = 0.0
     gated = runner.inverse_dynamics(seq, goal, "lift")[0]
     np.testing.assert_allclose(gated, runner.emb.from_tokens(runner.emb.to_tokens(contract)[0]), atol=1e-5)
-    runner.id_gate = 1.0
+    runner.space.id_gate = 1.0
     assert np.abs(runner.inverse_dynamics(seq, goal, "lift")[0] - gated).max() > 1e-4
 
 

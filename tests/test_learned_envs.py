@@ -36,7 +36,8 @@ def test_checkers_and_spaces_equal_twin(make, env_id):
 
 @pytest.mark.parametrize("env_id", [i for i in IDS if i.endswith("-Lift-v0")])
 def test_reset_matches_twin_and_is_deterministic(make, env_id):
-    env, twin = make(env_id), gym.make(env_id.replace("-v0", "-MuJoCo-v0"))
+    # With uncertainty samples, so that their seeded noise is covered by the determinism check too.
+    env, twin = make(env_id, uncertainty_samples=2), gym.make(env_id.replace("-v0", "-MuJoCo-v0"))
     for seed in (0, 5):
         a, _ = env.reset(seed=seed)
         b, _ = twin.reset(seed=seed)
@@ -55,6 +56,21 @@ def test_reset_matches_twin_and_is_deterministic(make, env_id):
         return np.stack(out)
 
     np.testing.assert_array_equal(rollout(3), rollout(3))
+
+
+def test_single_and_vector_env_share_the_uncertainty_default(make, tiny_model):
+    """Both run the model once per step unless asked for the estimate (then ``model_uncertainty``)."""
+    env = make("Cosmos3-Franka-Reach-v0")
+    env.reset(seed=0)
+    info = env.step(env.action_space.sample())[-1]
+    venv = gym.make_vec(
+        "Cosmos3-Franka-Reach-v0", num_envs=2, vectorization_mode="vector_entry_point", model=tiny_model
+    )
+    venv.reset(seed=0)
+    vinfo = venv.step(venv.action_space.sample())[-1]
+    venv.close()
+    assert "model_uncertainty" not in info and "model_uncertainty" not in vinfo
+    assert env.unwrapped.core.stepper.batch == 1 and venv.unwrapped.core.stepper.batch == 2
 
 
 def test_bad_actions(make):

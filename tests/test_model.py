@@ -170,7 +170,7 @@ def test_contract_inverse_commands_the_observed_next_pose(embodiment):
     """Decoding the contract inverse from each state lands exactly on the next observed TCP poses;
     its gripper channels are the observed openings in the Cosmos3 convention."""
     emb = load_embodiment(embodiment)
-    prior = CommandPrior(emb, emb.layout)
+    prior = CommandPrior(emb)
     (ep,) = episodes_from_twin(embodiment, "lift", 1, 20)
     raw = prior.inverse(ep.states[:-1], ep.states[1:])
     assert raw.shape == ep.raw_actions.shape
@@ -194,7 +194,7 @@ def test_prior_is_the_contract_decoding_and_tracks_the_twin(embodiment):
     """The prior's TCP is exactly the previous TCP composed with the raw action, and the twin's
     controller reaches it to within its tracking error."""
     emb = load_embodiment(embodiment)
-    prior = CommandPrior(emb, emb.layout)
+    prior = CommandPrior(emb)
     (ep,) = episodes_from_twin(embodiment, "lift", 1, 20)
     cmd = prior.commanded(ep.states[:-1], ep.raw_actions)
     # Re-encoding the commanded poses as actions from the previous poses gives the raw actions back.
@@ -315,7 +315,7 @@ def test_windows_carry_the_contract_inverse_and_the_goal_error():
     sampler = WindowSampler([ep], stats)
     b = sampler.batch(2, np.array([0, 5]))
     emb = load_embodiment("franka")
-    prior = CommandPrior(emb, emb.layout)
+    prior = CommandPrior(emb)
     d = ep.raw_actions.shape[1]
     for row, t in enumerate((0, 5)):
         want = emb.normalize(prior.inverse(ep.states[t : t + 16], ep.states[t + 1 : t + 17]))

@@ -53,8 +53,8 @@ def native_chunk_to_raw(emb: Embodiment, tcp: np.ndarray, native: np.ndarray) ->
         )
     rows, poses = [], [cur]
     for a in np.clip(native, -1.0, 1.0):
-        rows.append(amap.to_raw(cur, a))
-        cur = amap.commanded_poses(cur, a)
+        cur, raw_row = amap.command(cur, a)
+        rows.append(raw_row)
         poses.append(cur)
     return np.stack(rows), np.stack(poses)
 

@@ -14,32 +14,22 @@ from typing import Any
 import numpy as np
 import torch
 
-from cosmos3_gym.embodiment.spec import MAX_ACTION_DIM
-from cosmos3_gym.model import Checkpoint, CommandPrior, ForwardStepper, load_checkpoint
+from cosmos3_gym.model import Checkpoint, CommandPrior, ForwardStepper, ModelSpace, get_checkpoint
 from cosmos3_gym.model.config import STATE_DIM, TASK_NAMES
 from cosmos3_gym.sim.twin_env import MujocoTwinEnv
 from cosmos3_gym.tasks import compute_reward, is_success, is_terminated
 from cosmos3_gym.tokens.native import NativeActionMap
 from cosmos3_gym.tokens.rotation import matrix_to_rot6d, rot6d_to_matrix
 
-_CHECKPOINTS: dict[tuple[str, str], Checkpoint] = {}
-
-
-def get_checkpoint(model: str | Checkpoint | None, device: str) -> Checkpoint:
-    """Resolve ``model=`` (None/"default", a checkpoint folder, or a loaded Checkpoint), cached per process."""
-    if isinstance(model, Checkpoint):
-        return model
-    key = (str(model or "default"), str(device))
-    if key not in _CHECKPOINTS:
-        _CHECKPOINTS[key] = load_checkpoint(key[0], device)
-    return _CHECKPOINTS[key]
-
 
 @dataclass(frozen=True)
 class Guards:
-    """Opt-in protections against an agent exploiting model error.
+    """Opt-in protections against an agent exploiting model error; the defaults of the single and the
+    vector env alike.
 
-    ``uncertainty_samples``: stochastic samples per env for the disagreement estimate (0 = off);
+    ``uncertainty_samples``: stochastic samples per env for the disagreement estimate (0 = off, the
+    default: each sample is another model pass per step, and the estimate tracks the error only weakly,
+    ``benchmarks/results/validation/summary.md``; ``info["model_uncertainty"]`` appears when it is on);
     ``uncertainty_penalty``: reward −= penalty · uncertainty (m); ``max_uncertainty``: truncate when
     the estimate exceeds it (m); ``ood_sigma``: truncate when any state channel leaves the training
     distribution by more than this many standard deviations.
@@ -75,20 +65,9 @@ class LearnedSimCore:
         self.reward_type, self.n, self.device = reward_type, num_envs, torch.device(device)
         self.guards = guards or Guards()
         self.ckpt = get_checkpoint(model, device)
-        if self.emb.name not in self.ckpt.stats:
-            raise ValueError(
-                f"checkpoint {self.ckpt.path} was not trained on {self.emb.name!r}; it covers {sorted(self.ckpt.stats)}"
-            )
-        stats = self.ckpt.stats[self.emb.name]
-        if stats.size != self.layout.size:
-            raise ValueError(
-                f"checkpoint state size {stats.size} != {self.emb.name} observation size {self.layout.size}"
-            )
-        self.mean, self.std, self.dstd = stats.arrays()
-        rscale = np.ones(STATE_DIM, np.float32)
-        rscale[: stats.size] = stats.residual_scale()
+        self.space = ModelSpace(self.ckpt, self.emb)
         self.nmap = NativeActionMap(self.emb)
-        self.prior = CommandPrior(self.emb, self.layout)
+        self.prior = CommandPrior(self.emb, self.nmap)
         self.residual_prior = self.ckpt.model.cfg.residual_prior
         k = 1 + self.guards.uncertainty_samples
         self.stepper = ForwardStepper(self.ckpt.model, num_envs * k, flow_steps, device)
@@ -100,12 +79,8 @@ class LearnedSimCore:
         self.goal = np.zeros((num_envs, 3))
         self.elapsed = np.zeros(num_envs, dtype=np.int64)
         self.rngs: list[np.random.Generator] = [np.random.default_rng() for _ in range(num_envs)]
-        self.act_mask = torch.zeros(MAX_ACTION_DIM, device=self.device)
-        self.act_mask[: self.emb.raw_action_dim] = 1.0
-        sm = torch.zeros(STATE_DIM, device=self.device)
-        sm[: self.layout.size] = 1.0
-        self.state_mask = sm
-        self.residual_scale = torch.as_tensor(rscale, device=self.device)
+        self.state_mask = torch.as_tensor(self.space.state_mask, device=self.device)
+        self.residual_scale = torch.as_tensor(self.space.residual_scale, device=self.device)
         self.uncertainty = np.zeros(num_envs)
 
     # -- resets ----------------------------------------------------------------------------------------
@@ -132,13 +107,11 @@ class LearnedSimCore:
         self.chunk_start[index] = self.state[index]
         k = 1 + self.guards.uncertainty_samples
         rows = np.concatenate([index + j * self.n for j in range(k)])
-        hist = np.tile((self.history[index] - self.mean) / self.std, (k, 1, 1))
-        pad = np.zeros((len(rows), hist.shape[1], STATE_DIM), np.float32)
-        pad[..., : self.layout.size] = hist
+        hist = np.tile(self.space.history(self.history[index]), (k, 1, 1))
         b = len(rows)
         self.stepper.begin(
             torch.as_tensor(rows, device=self.device),
-            torch.as_tensor(pad, device=self.device),
+            torch.as_tensor(hist, device=self.device),
             torch.full((b,), self.emb.domain_id, device=self.device),
             torch.full((b,), TASK_NAMES.index(self.task.name), device=self.device),
             # Forward dynamics of a goal_relative model ignores the goal (WorldModel.context); older
@@ -150,32 +123,26 @@ class LearnedSimCore:
 
     # -- stepping --------------------------------------------------------------------------------------
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        """Advance all envs by one clipped native action ``(N, A)``.
+        """Advance all envs by one native action ``(N, A)`` in ``[-1, 1]`` (the env clipped it).
 
         Returns (rewards, terminated, success, info) and updates ``self.state``; truncation by time
         limit is the caller's business (``self.elapsed``), guards add ``info['guard_truncated']``.
         """
-        tcp = self.prior.arm_tcp(self.state)
-        raw = self.nmap.to_raw(tcp, actions)
-        tokens = torch.zeros(self.stepper.batch, MAX_ACTION_DIM, device=self.device)
+        target, raw = self.nmap.command(self.prior.arm_tcp(self.state), actions)
         k = 1 + self.guards.uncertainty_samples
-        tokens[:, : self.emb.raw_action_dim] = torch.as_tensor(
-            np.tile(self.emb.normalize(raw), (k, 1)), dtype=torch.float32, device=self.device
-        )
+        tokens = torch.as_tensor(np.tile(self.space.tokens(raw), (k, 1)), device=self.device)
         noise = None
         if k > 1:  # copies 1..k-1 start their flow from Gaussian noise; copy 0 is the deterministic state
             noise = torch.randn(self.stepper.batch, STATE_DIM, generator=self._gen, device=self.device)
             noise[: self.n] = 0.0
         prior = None
-        if self.residual_prior:  # the row's prior from the current (predicted) state
-            pad = np.zeros((self.n, STATE_DIM), np.float32)
-            cmd = self.prior.commanded(self.state, raw, self.chunk_start, tcp)
-            pad[:, : self.layout.size] = (cmd - self.chunk_start) / self.dstd
-            prior = torch.as_tensor(np.tile(pad, (k, 1)), device=self.device)
-        delta = self.stepper.step(tokens, noise, prior).cpu().numpy()[:, : self.layout.size]
-        pred = self.chunk_start + delta[: self.n] * self.dstd
+        if self.residual_prior:  # the row's prior: the arms at their commanded poses from the current state
+            cmd = self.prior.from_poses(target, self.chunk_start)
+            prior = torch.as_tensor(np.tile(self.space.deltas(cmd, self.chunk_start), (k, 1)), device=self.device)
+        delta = self.stepper.step(tokens, noise, prior).cpu().numpy()
+        pred = self.space.states(self.chunk_start, delta[: self.n])
         if k > 1:
-            copies = np.tile(self.chunk_start, (k - 1, 1)) + delta[self.n :] * self.dstd
+            copies = self.space.states(np.tile(self.chunk_start, (k - 1, 1)), delta[self.n :])
             self.uncertainty = self._spread(pred, copies.reshape(k - 1, self.n, -1))
         self.state = self._project(pred)
         self.history = np.concatenate([self.history[:, 1:], self.state[:, None]], axis=1)
@@ -225,7 +192,7 @@ class LearnedSimCore:
             if self.guards.max_uncertainty is not None:
                 guard |= self.uncertainty > self.guards.max_uncertainty
         if self.guards.ood_sigma is not None:
-            z = np.abs((self.state - self.mean) / self.std)
+            z = np.abs((self.state - self.space.mean) / self.space.std)
             guard |= (z > self.guards.ood_sigma).any(axis=1)
         info["guard_truncated"] = guard
         return reward, terminated, success, info

@@ -44,7 +44,7 @@ class LearnedEnv(gym.Env):
         reward_type: str = "dense",
         flow_steps: int = 1,
         chunk_actions: bool = False,
-        uncertainty_samples: int = 2,
+        uncertainty_samples: int = Guards.uncertainty_samples,
         uncertainty_penalty: float = 0.0,
         max_uncertainty: float | None = None,
         ood_sigma: float | None = None,

@@ -36,7 +36,7 @@ class LearnedVectorEnv(gym.vector.VectorEnv):
         reward_type: str = "dense",
         flow_steps: int = 1,
         max_episode_steps: int | None = None,
-        uncertainty_samples: int = 0,
+        uncertainty_samples: int = Guards.uncertainty_samples,
         uncertainty_penalty: float = 0.0,
         max_uncertainty: float | None = None,
         ood_sigma: float | None = None,

@@ -5,11 +5,13 @@ from cosmos3_gym.model.checkpoint import (
     CheckpointError,
     StateStats,
     checkpoint_digest,
+    get_checkpoint,
     load_checkpoint,
     save_checkpoint,
 )
 from cosmos3_gym.model.config import MODES, PRESETS, WorldModelConfig, preset
 from cosmos3_gym.model.prior import CommandPrior
+from cosmos3_gym.model.space import ModelSpace
 from cosmos3_gym.model.stepper import ForwardStepper
 from cosmos3_gym.model.world_model import WorldModel
 
@@ -20,10 +22,12 @@ __all__ = [
     "CheckpointError",
     "CommandPrior",
     "ForwardStepper",
+    "ModelSpace",
     "StateStats",
     "WorldModel",
     "WorldModelConfig",
     "checkpoint_digest",
+    "get_checkpoint",
     "load_checkpoint",
     "preset",
     "save_checkpoint",

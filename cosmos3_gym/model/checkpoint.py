@@ -185,3 +185,17 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", check_
 def default_checkpoint_path() -> Path:
     """The checkpoint shipped inside the package (``cosmos3_gym/assets/default``)."""
     return Path(str(resources.files("cosmos3_gym"))) / "assets" / "default"
+
+
+_CACHE: dict[tuple[str, str], Checkpoint] = {}
+
+
+def get_checkpoint(model: str | Path | Checkpoint | None, device: str) -> Checkpoint:
+    """Resolve ``model=`` (None/"default", a checkpoint folder, or a loaded Checkpoint), loaded once per
+    process and device: every env of a vector, and every env an RL run makes, shares one model."""
+    if isinstance(model, Checkpoint):
+        return model
+    key = (str(model or "default"), str(device))
+    if key not in _CACHE:
+        _CACHE[key] = load_checkpoint(key[0], device)
+    return _CACHE[key]

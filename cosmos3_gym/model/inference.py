@@ -9,11 +9,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from cosmos3_gym.embodiment.spec import MAX_ACTION_DIM
 from cosmos3_gym.model.checkpoint import Checkpoint
 from cosmos3_gym.model.config import STATE_DIM, TASK_NAMES
 from cosmos3_gym.model.goal import goal_input
 from cosmos3_gym.model.prior import CommandPrior
+from cosmos3_gym.model.space import ModelSpace
 from cosmos3_gym.model.stepper import ForwardStepper
 from cosmos3_gym.tokens import Embodiment, load_embodiment
 
@@ -26,47 +26,25 @@ class ModeRunner:
 
     def __init__(self, ckpt: Checkpoint, embodiment: str | Embodiment) -> None:
         self.emb = embodiment if isinstance(embodiment, Embodiment) else load_embodiment(embodiment)
-        if self.emb.name not in ckpt.stats:
-            raise ValueError(f"checkpoint not trained on {self.emb.name!r}; it covers {sorted(ckpt.stats)}")
+        self.space = ModelSpace(ckpt, self.emb)
         self.model = ckpt.model
         self.device = next(self.model.parameters()).device
-        self.mean, self.std, self.dstd = ckpt.stats[self.emb.name].arrays()
-        self.rscale = np.ones(STATE_DIM, np.float32)
-        self.rscale[: len(self.mean)] = ckpt.stats[self.emb.name].residual_scale()
-        self.ascale = ckpt.stats[self.emb.name].action_residual_scale(MAX_ACTION_DIM).astype(np.float32)
-        self.id_gate = ckpt.stats[self.emb.name].id_residual_gate
-        self.size = len(self.mean)
-        self.chunk, self.history_len = self.model.cfg.chunk, self.model.cfg.history
-        self.prior = CommandPrior(self.emb, self.emb.layout)
+        self.size, self.chunk = self.space.size, self.model.cfg.chunk
+        self.prior = CommandPrior(self.emb)
 
     def _t(self, x: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         return torch.as_tensor(np.ascontiguousarray(x), dtype=dtype, device=self.device)
 
     def _common(self, history: np.ndarray, goal: np.ndarray, task: str) -> tuple[torch.Tensor, ...]:
-        b = history.shape[0]
-        hist = np.zeros((b, self.history_len, STATE_DIM), np.float32)
-        h = history[:, -self.history_len :]
-        if h.shape[1] < self.history_len:  # too short: repeat the oldest state, as at an episode start
-            h = np.concatenate([np.repeat(h[:, :1], self.history_len - h.shape[1], 1), h], 1)
-        hist[..., : self.size] = (h - self.mean) / self.std
-        am = torch.zeros(b, MAX_ACTION_DIM, device=self.device)
-        am[:, : self.emb.raw_action_dim] = 1
-        sm = torch.zeros(b, STATE_DIM, device=self.device)
-        sm[:, : self.size] = 1
+        b, sp = history.shape[0], self.space
         return (
-            self._t(hist),
+            self._t(sp.history(history)),
             torch.full((b,), self.emb.domain_id, device=self.device),
             torch.full((b,), TASK_NAMES.index(task), device=self.device),
-            self._t(goal_input(self.model.cfg.goal_relative, self.prior.layout, task, h[:, -1], goal)),
-            am,
-            sm,
+            self._t(goal_input(self.model.cfg.goal_relative, self.prior.layout, task, history[:, -1], goal)),
+            self._t(np.tile(sp.action_mask, (b, 1))),
+            self._t(np.tile(sp.state_mask, (b, 1))),
         )
-
-    def _tokens(self, raw: np.ndarray) -> torch.Tensor:
-        return self._t(self.emb.to_tokens(raw)[0])
-
-    def _states_out(self, current: np.ndarray, s: torch.Tensor) -> np.ndarray:
-        return current[:, None] + s.cpu().numpy()[..., : self.size] * self.dstd
 
     def forward_dynamics(
         self,
@@ -85,20 +63,18 @@ class ModeRunner:
         hist, dom, tsk, g, _, sm = self._common(history, goal, task)
         b, rows = raw.shape[:2]
         stepper = ForwardStepper(self.model, b, steps, self.device)
-        scale = self._t(np.tile(self.rscale, (b, 1)))
+        scale = self._t(np.tile(self.space.residual_scale, (b, 1)))
         stepper.begin(torch.arange(b, device=self.device), hist, dom, tsk, g, sm, scale)
-        tokens, gen = self._tokens(raw), self._gen(seed)
+        tokens, gen = self._t(self.space.tokens(raw)), self._gen(seed)
         start = history[:, -1].astype(np.float64)
         state, out = start, np.zeros((b, rows, self.size))
         for i in range(rows):
             prior = None
             if self.model.cfg.residual_prior:
-                pad = np.zeros((b, STATE_DIM), np.float32)
-                pad[:, : self.size] = (self.prior.commanded(state, raw[:, i], start) - start) / self.dstd
-                prior = self._t(pad)
+                prior = self._t(self.space.deltas(self.prior.commanded(state, raw[:, i], start), start))
             noise = None if gen is None else torch.randn(b, STATE_DIM, generator=gen, device=self.device)
-            delta = stepper.step(tokens[:, i], noise, prior).cpu().numpy()[:, : self.size]
-            state = out[:, i] = start + delta * self.dstd
+            delta = stepper.step(tokens[:, i], noise, prior).cpu().numpy()
+            state = out[:, i] = self.space.states(start, delta)
         return out
 
     def inverse_dynamics(
@@ -107,12 +83,11 @@ class ModeRunner:
         """True state sequence ``(B, G+1, S)`` → inferred raw actions ``(B, G, D)``."""
         hist, dom, tsk, g, am, sm = self._common(states[:, :1], goal, task)
         b = states.shape[0]
-        fut = np.zeros((b, self.chunk, STATE_DIM), np.float32)
-        fut[..., : self.size] = (states[:, 1:] - states[:, :1]) / self.dstd
+        fut = self.space.deltas(states[:, 1:], states[:, :1])
         prior = scale = None
         if self.model.cfg.id_prior:
-            prior = self._tokens(self.prior.inverse(states[:, :-1], states[:, 1:]))
-            scale = self._t(np.tile(self.ascale * self.id_gate, (b, 1)))
+            prior = self._t(self.space.tokens(self.prior.inverse(states[:, :-1], states[:, 1:])))
+            scale = self._t(np.tile(self.space.action_residual_scale * self.space.id_gate, (b, 1)))
         a, _ = self.model.sample(
             "inverse_dynamics",
             hist,
@@ -135,7 +110,8 @@ class ModeRunner:
         """History ``(B, H, S)`` + goal ``(B, 3)`` → (raw action chunk ``(B, G, D)``, expected states ``(B, G, S)``)."""
         hist, dom, tsk, g, am, sm = self._common(history, goal, task)
         a, s = self.model.sample("policy", hist, dom, tsk, g, am, sm, steps=steps, generator=self._gen(seed))
-        return self.emb.from_tokens(a.cpu().numpy().astype(np.float64)), self._states_out(history[:, -1], s)
+        states = self.space.states(history[:, -1, None], s.cpu().numpy())
+        return self.emb.from_tokens(a.cpu().numpy().astype(np.float64)), states
 
     def _gen(self, seed: int | None) -> torch.Generator | None:
         return None if seed is None else torch.Generator(device=self.device).manual_seed(seed)

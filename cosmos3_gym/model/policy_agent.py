@@ -45,7 +45,7 @@ class PolicyHeadAgent:
         state = obs["observation"]
         if self.history and self.t > 0:
             self.history.append(state)
-        self.history = self.history[-self.runner.history_len :]
+        self.history = self.history[-self.runner.space.history_len :]
         if self.plan is None or self.t % self.replan == 0:
             seed = None if self.seed is None else self.seed + self.t
             self.plan, _ = self.runner.policy(

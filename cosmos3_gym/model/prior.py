@@ -14,7 +14,10 @@ steps).
 
 The prior of row i needs the state before it, so generation with it is sequential
 (:class:`~cosmos3_gym.model.stepper.ForwardStepper`); training uses the recorded previous states
-(teacher forcing).
+(teacher forcing) and decodes each recorded raw action (:meth:`CommandPrior.commanded`), while an
+environment already holds the commanded poses of the native action it converted
+(:meth:`~cosmos3_gym.tokens.native.NativeActionMap.command`) and uses them directly
+(:meth:`CommandPrior.from_poses`).
 
 Inverse dynamics gets the same treatment turned round (:meth:`CommandPrior.inverse`): the analytic
 contract inverse — the raw action whose commanded poses are the next observed TCPs — is what the
@@ -26,23 +29,25 @@ from __future__ import annotations
 
 import numpy as np
 
-from cosmos3_gym.embodiment.layout import ObsLayout
 from cosmos3_gym.tokens import Embodiment
 from cosmos3_gym.tokens.native import NativeActionMap
 from cosmos3_gym.tokens.rotation import matrix_to_rot6d, rot6d_to_matrix
 
 
 class CommandPrior:
-    """Commanded-pose prior of one embodiment. States are observation vectors ``(..., S)`` (m, rot6d)."""
+    """Commanded-pose prior of one embodiment. States are observation vectors ``(..., S)`` (m, rot6d).
 
-    def __init__(self, emb: Embodiment, layout: ObsLayout) -> None:
-        self.emb, self.layout = emb, layout
-        self.nmap = NativeActionMap(emb)  # pose blocks and gripper conventions of the controlled arms
+    ``nmap``: the embodiment's action map (pose blocks and gripper conventions of the controlled arms),
+    shared with the caller that converts native actions; a new one by default."""
+
+    def __init__(self, emb: Embodiment, nmap: NativeActionMap | None = None) -> None:
+        self.emb, self.layout = emb, emb.layout
+        self.nmap = nmap or NativeActionMap(emb)
         self.arm_block = self.nmap.arm_block
-        self.num_arms = layout.num_arms
+        self.num_arms = self.layout.num_arms
         self.pos = [self._arm_slice("tcp_pos", a) for a in range(self.num_arms)]
         self.rot = [self._arm_slice("tcp_rot6d", a) for a in range(self.num_arms)]
-        self.cube_rel = layout.parts.get("cube_rel_pos")
+        self.cube_rel = self.layout.parts.get("cube_rel_pos")
 
     def _arm_slice(self, part: str, arm: int) -> slice:
         sl = self.layout.parts[part]
@@ -60,24 +65,29 @@ class CommandPrior:
     def commanded(
         self, state: np.ndarray, raw: np.ndarray, start: np.ndarray | None = None, tcp: np.ndarray | None = None
     ) -> np.ndarray:
-        """The prior state after raw actions ``(..., D)`` from ``state (..., S)``: TCPs as commanded, the
-        other channels from ``start (..., S)`` (the chunk-start state; default ``state``). ``tcp``:
-        :meth:`arm_tcp` of ``state`` when the caller already has it."""
-        base = state if start is None else start
+        """The prior state after raw actions ``(..., D)`` from ``state (..., S)``: TCPs as the contract
+        decodes the action from the state's TCPs, the other channels from ``start (..., S)`` (the
+        chunk-start state; default ``state``). ``tcp``: :meth:`arm_tcp` of ``state`` when the caller has it."""
         lead = state.shape[:-1]
         tcp = (self.arm_tcp(state) if tcp is None else tcp).reshape(-1, self.num_arms, 4, 4)
         P = self.emb.num_poses
-        start = np.broadcast_to(np.eye(4), (len(tcp), P, 4, 4)).copy()
+        blocks = np.broadcast_to(np.eye(4), (len(tcp), P, 4, 4)).copy()
         for arm, block in enumerate(self.arm_block):
-            start[:, block] = tcp[:, arm]
-        poses = self.emb.actions_to_poses(raw.reshape(-1, 1, raw.shape[-1]), start if P > 1 else start[:, 0])
+            blocks[:, block] = tcp[:, arm]
+        poses = self.emb.actions_to_poses(raw.reshape(-1, 1, raw.shape[-1]), blocks if P > 1 else blocks[:, 0])
         target = (poses[:, 1] if P > 1 else poses[:, 1, None])[:, self.arm_block].reshape(*lead, self.num_arms, 4, 4)
-        out = np.array(np.broadcast_to(base, state.shape), dtype=np.float64, copy=True)
+        return self.from_poses(target, np.broadcast_to(state if start is None else start, state.shape))
+
+    def from_poses(self, target: np.ndarray, start: np.ndarray) -> np.ndarray:
+        """The prior state with every controlled arm's TCP at ``target (..., arms, 4, 4)`` (commanded
+        poses), the cube-relative position following the first arm's TCP, and every other channel at
+        ``start (..., S)``."""
+        out = np.array(start, dtype=np.float64, copy=True)
         for a in range(self.num_arms):
             out[..., self.pos[a]] = target[..., a, :3, 3]
             out[..., self.rot[a]] = matrix_to_rot6d(target[..., a, :3, :3])
         if self.cube_rel is not None:  # cube − TCP: the cube stays, the TCP moves
-            out[..., self.cube_rel] = base[..., self.cube_rel] - (out[..., self.pos[0]] - base[..., self.pos[0]])
+            out[..., self.cube_rel] = start[..., self.cube_rel] - (out[..., self.pos[0]] - start[..., self.pos[0]])
         return out
 
     def inverse(self, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:

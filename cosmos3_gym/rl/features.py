@@ -53,7 +53,7 @@ class GoalFeatures(BaseFeaturesExtractor):
 def goal_features_kwargs(embodiment: str, task: str, model: str) -> dict[str, Any]:
     """``policy_kwargs`` entries that install :class:`GoalFeatures` with the statistics of ``model``'s
     training data for ``embodiment`` (goal statistics: the task's achieved-goal channels)."""
-    from cosmos3_gym.envs.learned_core import get_checkpoint
+    from cosmos3_gym.model import get_checkpoint
     from cosmos3_gym.tasks import get_task
     from cosmos3_gym.tokens import load_embodiment
 

@@ -48,14 +48,12 @@ class EEDeltaController:
         return np.stack([site_pose(data, ik.site) for ik in self.iks])
 
     def step(self, data: mujoco.MjData, action: np.ndarray) -> np.ndarray:
-        """Apply one native action (clipped to [-1, 1]) and advance physics by one control period.
+        """Apply one native action in ``[-1, 1]`` (the env clipped it) and advance physics by one control
+        period.
 
         Returns the raw Cosmos3 action ``(raw_action_dim,)`` of the commanded step.
         """
-        action = np.clip(action, -1.0, 1.0)
-        tcp = self.arm_tcp(data)
-        raw = self.map.to_raw(tcp, action)
-        target = self.map.commanded_poses(tcp, action)
+        target, raw = self.map.command(self.arm_tcp(data), action)
         for arm, ik in enumerate(self.iks):
             q, _, _ = ik.solve(data.qpos, target[arm], self.iterations)
             data.ctrl[self.arm_actuators[arm]] = q

@@ -3,8 +3,10 @@
 A native action per arm is ``[dx, dy, dz, rx, ry, rz, g] ∈ [-1, 1]``: the commanded TCP pose is
 ``p* = p + d · max_translation_m`` and ``R* = exp(r · max_rotation_rad) · R`` (base frame, about the
 TCP); the gripper maps -1 → closed, +1 → open. Pose blocks no arm moves (AgiBot's head) get a zero
-motion row. This is exactly what the MuJoCo twin's controller commands, so one native action gives
-the same raw Cosmos3 action in both backends.
+motion row. :meth:`NativeActionMap.command` is the one conversion both backends use: the MuJoCo twin's
+controller drives IK to the commanded poses, the learned simulator gives the raw action to the model
+and the poses to its prior, so one native action means the same in both. Actions are clipped to
+``[-1, 1]`` once, where they enter an env (:func:`~cosmos3_gym.embodiment.spaces.check_action`).
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ class NativeActionMap:
         self.num_arms = len(act.arms)
 
     def gripper_to_cosmos3(self, g: np.ndarray, arm: int) -> np.ndarray:
-        """Native gripper command ``[-1, 1]`` → Cosmos3 value (open fraction, or width in m)."""
-        frac = (np.clip(g, -1.0, 1.0) + 1.0) / 2.0
+        """Native gripper command in ``[-1, 1]`` → Cosmos3 value (open fraction, or width in m)."""
+        frac = (g + 1.0) / 2.0
         gr = self.arm_gripper[arm]
         return frac * gr.max_width_m if gr.convention == "width_m" else frac
 
@@ -42,15 +44,18 @@ class NativeActionMap:
         return np.clip(2.0 * frac - 1.0, -1.0, 1.0)
 
     def commanded_poses(self, tcp: np.ndarray, action: np.ndarray) -> np.ndarray:
-        """Arm TCP poses ``(B, arms, 4, 4)`` + native actions ``(B, 7·arms)`` → commanded ``(B, arms, 4, 4)``."""
-        a = np.clip(action, -1.0, 1.0).reshape(*action.shape[:-1], self.num_arms, 7)
+        """Arm TCP poses ``(B, arms, 4, 4)`` + native actions ``(B, 7·arms)`` in ``[-1, 1]`` → commanded
+        poses ``(B, arms, 4, 4)``."""
+        a = action.reshape(*action.shape[:-1], self.num_arms, 7)
         out = np.array(tcp, dtype=np.float64, copy=True)
         out[..., :3, 3] += a[..., :3] * self.max_t
         out[..., :3, :3] = axis_angle_to_matrix(a[..., 3:6] * self.max_r) @ out[..., :3, :3]
         return out
 
-    def to_raw(self, tcp: np.ndarray, action: np.ndarray) -> np.ndarray:
-        """Native actions ``(B, 7·arms)`` at arm TCP poses ``(B, arms, 4, 4)`` → raw Cosmos3 ``(B, D)``."""
+    def command(self, tcp: np.ndarray, action: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Native actions ``(B, 7·arms)`` in ``[-1, 1]`` at arm TCP poses ``(B, arms, 4, 4)`` → (commanded
+        poses ``(B, arms, 4, 4)``, raw Cosmos3 actions ``(B, D)``: the contract's encoding of the move
+        from ``tcp`` to those poses, with the gripper command)."""
         batch = action.shape[:-1]
         target = self.commanded_poses(tcp, action)
         P = self.emb.num_poses
@@ -58,17 +63,18 @@ class NativeActionMap:
         for arm, block in enumerate(self.arm_block):
             pair[..., 0, block, :, :] = tcp[..., arm, :, :]
             pair[..., 1, block, :, :] = target[..., arm, :, :]
-        a = np.clip(action, -1.0, 1.0).reshape(*batch, self.num_arms, 7)
+        a = action.reshape(*batch, self.num_arms, 7)
         grip = np.zeros((*batch, 1, self.emb.contract.num_grippers))
         for arm, slot in enumerate(self.gripper_slot):
             grip[..., 0, slot] = self.gripper_to_cosmos3(a[..., arm, 6], arm)
         poses = pair[..., 0, :, :] if P == 1 else pair
-        return self.emb.poses_to_actions(poses, grip[..., 0] if grip.shape[-1] == 1 else grip)[..., 0, :]
+        raw = self.emb.poses_to_actions(poses, grip[..., 0] if grip.shape[-1] == 1 else grip)[..., 0, :]
+        return target, raw
 
     def from_raw(self, tcp: np.ndarray, raw: np.ndarray) -> np.ndarray:
         """Raw Cosmos3 rows ``(B, D)`` at arm TCP poses ``(B, arms, 4, 4)`` → native ``(B, 7·arms)``.
 
-        Inverse of :meth:`to_raw` inside the action box; rows outside it (a model asking for more than
+        Inverse of :meth:`command` inside the action box; rows outside it (a model asking for more than
         one step's reach) are clipped to ``[-1, 1]``.
         """
         P = self.emb.num_poses

@@ -43,7 +43,7 @@ def compute_stats(episodes: Sequence[Episode], chunk: int = 16) -> dict[str, Sta
             [e.states[k:] - e.states[:-k] for e in eps for k in range(1, chunk + 1) if len(e.states) > k]
         )
         emb = load_embodiment(name)
-        prior = CommandPrior(emb, emb.layout)
+        prior = CommandPrior(emb)
         resid = np.concatenate([e.states[1:] - prior.commanded(e.states[:-1], e.raw_actions) for e in eps])
         act_resid = np.concatenate(
             [emb.normalize(e.raw_actions) - emb.normalize(prior.inverse(e.states[:-1], e.states[1:])) for e in eps]
@@ -99,7 +99,7 @@ class WindowSampler:
             self.ascale[i] = stats[n].action_residual_scale(MAX_ACTION_DIM)
             self.state_mask[i, :s] = 1.0
             self.act_mask[i, : embs[n].raw_action_dim] = 1.0
-        self.priors = [CommandPrior(embs[n], embs[n].layout) for n in names]
+        self.priors = [CommandPrior(embs[n]) for n in names]
         self.sizes = [stats[n].size for n in names]
         self.raw_dims = [embs[n].raw_action_dim for n in names]
         states, tokens, raws, starts = [], [], [], []

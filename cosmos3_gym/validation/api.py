@@ -64,7 +64,7 @@ def _resolve_model(
 ) -> tuple[str, BackendFactory, InverseDynamics | None]:
     if callable(model):
         return getattr(model, "__name__", type(model).__name__), model, None
-    from cosmos3_gym.envs.learned_core import get_checkpoint
+    from cosmos3_gym.model import get_checkpoint
 
     try:
         ckpt = get_checkpoint(str(model), device)

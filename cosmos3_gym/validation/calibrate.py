@@ -43,7 +43,7 @@ def replay_errors(
     truth = rollout(backend, starts, env.task.max_episode_steps, policy=lambda s: make_policy("noisy-expert", env, s))
     out = {}
     for g in gates:
-        runner.id_gate = float(g)
+        runner.space.id_gate = float(g)
         check = inverse_dynamics_check(env, truth, lambda st, go: runner.inverse_dynamics(st, go, task))
         out[float(g)] = round(check["tcp_error_mm"]["median"], 3)
     return out

@@ -24,14 +24,13 @@ InverseDynamics = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 def arm_tcp(env: MujocoTwinEnv, states: np.ndarray) -> np.ndarray:
     """TCP poses of the controlled arms ``(..., arms, 4, 4)`` from state vectors ``(..., S)``."""
-    return CommandPrior(env.emb, env.layout).arm_tcp(states)
+    return CommandPrior(env.emb).arm_tcp(states)
 
 
 def recorded_raw(env: MujocoTwinEnv, states: np.ndarray, actions: np.ndarray) -> np.ndarray:
     """The raw Cosmos3 actions the twin's controller commanded: native actions ``(..., A)`` at the TCP
     poses of states ``(..., S)`` → ``(..., D)``. An exact inverse-dynamics "oracle" for testing."""
-    nmap = NativeActionMap(env.emb)
-    return nmap.to_raw(arm_tcp(env, states), actions)
+    return NativeActionMap(env.emb).command(arm_tcp(env, states), np.clip(actions, -1.0, 1.0))[1]
 
 
 def chunk_index(length: np.ndarray, chunk: int) -> list[tuple[int, int]]:
@@ -99,7 +98,7 @@ def inverse_dynamics_check(
 def model_inverse_dynamics(model: object, embodiment: str, task: str, device: str = "cpu") -> InverseDynamics:
     """The world model's inverse-dynamics mode (:class:`ModeRunner`) as an :data:`InverseDynamics`, in the
     deterministic mode (ε = 0) that ModeRunner and the learned envs use by default."""
-    from cosmos3_gym.envs.learned_core import get_checkpoint
+    from cosmos3_gym.model import get_checkpoint
     from cosmos3_gym.model.inference import ModeRunner
 
     runner = ModeRunner(get_checkpoint(model, device), embodiment)
