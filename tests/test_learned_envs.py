@@ -139,18 +139,49 @@ def test_vector_env_time_limit_and_autoreset(tiny_model):
     venv.close()
 
 
-def test_sb3_ppo_trains_in_learned_sim(tiny_model):
+def test_sb3_ppo_trains_in_learned_sim():
+    """SB3 PPO trained inside the learned simulator (shipped checkpoint, Franka Reach, dense reward
+    −goal distance) improves its return there: the deterministic policy's mean return on 16 fixed
+    evaluation seeds rises by at least 30 % after 4096 env steps (measured: −18.9 → −8.3 for seed 0;
+    PPO seeds 0-11 all end between −7.1 and −10.8, i.e. 43-63 % better; ~6 s on one core)."""
     from stable_baselines3 import PPO
+    from stable_baselines3.common.evaluation import evaluate_policy
+    from stable_baselines3.common.vec_env import VecMonitor
 
     from cosmos3_gym.envs.sb3 import LearnedSB3VecEnv
+    from cosmos3_gym.rl.features import goal_features_kwargs
 
-    venv = LearnedSB3VecEnv(4, "franka", "reach", model=tiny_model, max_episode_steps=20)
-    model = PPO("MultiInputPolicy", venv, n_steps=64, batch_size=64, n_epochs=1, seed=0, device="cpu")
-    model.learn(300)
-    obs = venv.reset()
-    action, _ = model.predict(obs, deterministic=True)
-    assert action.shape == (4, 7)
+    venv = LearnedSB3VecEnv(16, "franka", "reach", model="default")
+    eval_env = VecMonitor(LearnedSB3VecEnv(16, "franka", "reach", model="default"))
+
+    def mean_return(agent) -> float:
+        eval_env.seed(10_000)  # the same 16 episodes (seeds 10000-10015) before and after training
+        returns, lengths = evaluate_policy(
+            agent, eval_env, n_eval_episodes=16, deterministic=True, return_episode_rewards=True
+        )
+        assert lengths == [50] * 16  # one full Reach episode per env
+        return float(np.mean(returns))
+
+    policy_kwargs = {"net_arch": [64, 64], **goal_features_kwargs("franka", "reach", "default")}
+    agent = PPO(
+        "MultiInputPolicy",
+        venv,
+        n_steps=32,  # 512 transitions per update: 8 updates
+        batch_size=256,
+        n_epochs=5,
+        learning_rate=1e-3,
+        gamma=0.95,
+        seed=0,
+        device="cpu",
+        policy_kwargs=policy_kwargs,
+    )
+    before = mean_return(agent)
+    agent.learn(4096)
+    after = mean_return(agent)
+    assert before < after
+    assert after > 0.7 * before, (before, after)  # returns are negative: at least 30 % less summed distance
     venv.close()
+    eval_env.close()
 
 
 def test_chunk_mode_and_render(make):
