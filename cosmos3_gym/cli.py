@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from cosmos3_gym.embodiment import list_embodiments
+from cosmos3_gym.tasks import TASKS
 from cosmos3_gym.tokens import load_embodiment
 
 
@@ -43,7 +44,7 @@ def _embodiments(args: argparse.Namespace) -> int:
 
 def _demo_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--embodiment", default="franka", help="embodiment name (default: franka)")
-    p.add_argument("--task", default="lift", choices=("reach", "push", "lift"))
+    p.add_argument("--task", default="lift", choices=tuple(TASKS))
     p.add_argument("--model", default="default", help="checkpoint folder (default: the shipped model)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="demo_out", help="folder for demo.mp4, demo.png, demo.json")
@@ -62,32 +63,12 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _train_args(p: argparse.ArgumentParser) -> None:
-    from cosmos3_gym.model.config import PRESETS
+    from cosmos3_gym.rl.options import add_config_args
     from cosmos3_gym.training.trainer import TrainConfig
 
-    d = TrainConfig()
     p.add_argument("--data", nargs="+", required=True, metavar="DIR", help="datasets written by 'collect'")
     p.add_argument("--out", required=True, metavar="CKPT", help="checkpoint folder to write (or resume)")
-    p.add_argument("--size", default=d.size, choices=sorted(PRESETS), help=f"model size preset (default {d.size})")
-    p.add_argument("--steps", type=int, default=d.steps, help=f"optimizer steps (default {d.steps})")
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument(
-        "--policy-batch",
-        type=int,
-        default=d.policy_batch,
-        help=f"expert windows per batch for the policy mode, even over embodiment x task (default {d.policy_batch})",
-    )
-    on_off = argparse.BooleanOptionalAction
-    p.add_argument(
-        "--id-prior", action=on_off, default=d.id_prior, help="inverse dynamics refines the contract inverse"
-    )
-    p.add_argument(
-        "--goal-relative", action=on_off, default=d.goal_relative, help="the policy mode reads the goal error"
-    )
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--val-every", type=int, default=d.val_every)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--device", default=d.device, help="cpu, cuda, cuda:0, ...")
+    add_config_args(p, TrainConfig)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--json", action="store_true", help="print the training summary as JSON")
@@ -96,26 +77,18 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 def _train(args: argparse.Namespace) -> int:
     import torch
 
+    from cosmos3_gym.rl.options import config_from_args
     from cosmos3_gym.training.episodes import episodes_from_datasets
     from cosmos3_gym.training.trainer import TrainConfig, train
 
     if args.steps < 1 or args.batch_size < 1 or args.policy_batch < 0:
         raise SystemExit("--steps and --batch-size must be >= 1, --policy-batch >= 0")
+    if args.val_every < 1 or args.val_windows < 1 or args.warmup < 0 or not 0 <= args.val_fraction < 1:
+        raise SystemExit("--val-every and --val-windows must be >= 1, --warmup >= 0, 0 <= --val-fraction < 1")
     if args.threads:
         torch.set_num_threads(args.threads)
     episodes = episodes_from_datasets(args.data)
-    cfg = TrainConfig(
-        size=args.size,
-        steps=args.steps,
-        batch_size=args.batch_size,
-        policy_batch=args.policy_batch,
-        id_prior=args.id_prior,
-        goal_relative=args.goal_relative,
-        lr=args.lr,
-        val_every=args.val_every,
-        seed=args.seed,
-        device=args.device,
-    )
+    cfg = config_from_args(TrainConfig, args)
     out = train(episodes, args.out, cfg, resume=args.resume, meta={"data": [str(d) for d in args.data]})
     summary = json.loads((out / "train_summary.json").read_text())
     print(json.dumps(summary, indent=2) if args.json else f"wrote {out} ({summary['final']})")
@@ -126,7 +99,7 @@ def _collect_args(p: argparse.ArgumentParser) -> None:
     from cosmos3_gym.sim.policies import POLICY_KINDS
 
     p.add_argument("--embodiment", required=True, choices=list_embodiments())
-    p.add_argument("--task", required=True, choices=("reach", "push", "lift"))
+    p.add_argument("--task", required=True, choices=tuple(TASKS))
     p.add_argument("--episodes", type=int, required=True, help="number of episodes to collect (>= 1)")
     p.add_argument("--policy", required=True, choices=POLICY_KINDS)
     p.add_argument("--agent", default=None, metavar="PATH.zip", help="the stable-baselines3 agent of --policy agent")

@@ -44,7 +44,6 @@ REWARD = "next.reward"
 DONE = "next.done"
 TERMINATED = "next.terminated"
 SUCCESS = "next.success"
-INDEX_COLUMNS = ("index", "episode_index", "frame_index", "task_index")
 #: Features with per-episode and global min/max/mean/std/count statistics.
 STATS_FEATURES = (STATE, GOAL, ACTION, RAW, NEXT_STATE, REWARD)
 STAT_NAMES = ("min", "max", "mean", "std", "count")

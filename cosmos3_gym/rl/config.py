@@ -7,7 +7,7 @@ agent trains inside the world model or in the MuJoCo twin (the transfer benchmar
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import cosmos3_gym  # noqa: F401  (registers the ids)
@@ -15,6 +15,8 @@ from cosmos3_gym.envs.ids import EnvTarget, resolve_env
 from cosmos3_gym.rl.features import goal_features_kwargs
 
 ALGOS = ("ppo", "sac", "sac-her")
+#: Option group of the guards in ``cosmos3-gym rl --help``.
+GUARDS = "model-exploitation guards (learned ids only; see cosmos3_gym/rl/README.md)"
 
 
 @dataclass(frozen=True)
@@ -25,27 +27,79 @@ class RLConfig:
     Guards (learned env only, see :mod:`cosmos3_gym.rl`): ``uncertainty_penalty`` (reward −= L · m),
     ``max_uncertainty`` (m, truncate), ``ood_sigma`` (truncate), ``imagination_horizon`` (model episodes
     of H steps from twin start states), ``reanchor_every`` (re-sync to twin states of the current policy).
+
+    Each field is a ``cosmos3-gym rl`` option; its metadata holds the option's help (and the flag where it
+    differs from ``--field-name``), read by :mod:`cosmos3_gym.rl.options`.
     """
 
-    env_id: str = "Cosmos3-Franka-Reach-v0"
-    algo: str = "ppo"
-    steps: int = 50_000
-    num_envs: int = 8
-    out: str = "rl_out"
-    model: str = "default"
-    seed: int = 0
-    eval_every: int = 10_000
-    eval_episodes: int = 20
-    eval_seed: int = 10_000
-    checkpoint_every: int = 0  # 0: same as eval_every
-    device: str = "cpu"
-    uncertainty_penalty: float = 0.0
-    uncertainty_samples: int = 0  # raised to 2 when a penalty or max_uncertainty needs the estimate
-    max_uncertainty: float | None = None
-    ood_sigma: float | None = None
-    imagination_horizon: int | None = None
-    reanchor_every: int | None = None
-    progress: bool = True
+    env_id: str = field(
+        default="Cosmos3-Franka-Reach-v0",
+        metadata={
+            "flag": "--env",
+            "help": "learned id to train in (e.g. Cosmos3-Franka-Reach-v0); a ...-MuJoCo-v0 id trains in the twin",
+        },
+    )
+    algo: str = field(default="ppo", metadata={"help": "stable-baselines3 algorithm", "choices": ALGOS})
+    steps: int = field(default=50_000, metadata={"help": "env steps, summed over envs"})
+    num_envs: int = field(default=8, metadata={"help": "parallel envs"})
+    out: str = field(
+        default="rl_out", metadata={"help": "run folder: checkpoints/, eval.csv, final_model.zip", "metavar": "DIR"}
+    )
+    model: str = field(
+        default="default",
+        metadata={"help": "world-model checkpoint folder ('default': the shipped one)", "metavar": "CKPT"},
+    )
+    seed: int = field(default=0, metadata={"help": "seed of the agent and the training envs"})
+    eval_every: int = field(default=10_000, metadata={"help": "env steps between evaluations (0 = end only)"})
+    eval_episodes: int = field(default=20, metadata={"help": "episodes per evaluation and env"})
+    eval_seed: int = field(default=10_000, metadata={"help": "first evaluation seed (then +1, +2, ...)"})
+    checkpoint_every: int = field(default=0, metadata={"help": "env steps between checkpoints (0 = --eval-every)"})
+    device: str = field(default="cpu", metadata={"help": "torch device of the agent and the world model"})
+    uncertainty_penalty: float = field(
+        default=0.0,
+        metadata={
+            "help": "reward -= L * model_uncertainty (m); turns on 2 uncertainty samples",
+            "metavar": "L",
+            "group": GUARDS,
+        },
+    )
+    uncertainty_samples: int = field(
+        default=0,
+        metadata={
+            "help": "stochastic samples for the uncertainty estimate (raised to 2 when L or U is set)",
+            "metavar": "N",
+            "group": GUARDS,
+        },
+    )
+    max_uncertainty: float | None = field(
+        default=None,
+        metadata={"help": "truncate an episode when model_uncertainty exceeds U (m)", "metavar": "U", "group": GUARDS},
+    )
+    ood_sigma: float | None = field(
+        default=None,
+        metadata={
+            "help": "truncate when a state channel leaves the training data by more than K std",
+            "metavar": "K",
+            "group": GUARDS,
+        },
+    )
+    imagination_horizon: int | None = field(
+        default=None,
+        metadata={
+            "help": "model episodes of H steps from fresh twin start states (MBPO-style short rollouts)",
+            "metavar": "H",
+            "group": GUARDS,
+        },
+    )
+    reanchor_every: int | None = field(
+        default=None,
+        metadata={
+            "help": "every N env steps, move all model envs to states of twin rollouts of the current policy",
+            "metavar": "N",
+            "group": GUARDS,
+        },
+    )
+    progress: bool = field(default=True, metadata={"help": "progress bar"})
 
     def check(self) -> RLConfig:
         """Validate every field (errors name the field, the value and what is allowed); return self."""

@@ -11,7 +11,6 @@ import numpy as np
 
 __all__ = [
     "axis_angle_to_matrix",
-    "compose",
     "invert",
     "make_transform",
     "matrix_to_axis_angle",
@@ -64,11 +63,6 @@ def invert(tf: np.ndarray) -> np.ndarray:
     """Rigid inverse of ``(..., 4, 4)`` transforms (uses Rᵀ, never a general matrix inverse)."""
     rot_t = np.swapaxes(tf[..., :3, :3], -1, -2)
     return make_transform(rot_t, -np.einsum("...ij,...j->...i", rot_t, tf[..., :3, 3]))
-
-
-def compose(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a @ b`` for homogeneous transforms ``(..., 4, 4)``."""
-    return np.matmul(a, b)
 
 
 def axis_angle_to_matrix(rotvec: np.ndarray) -> np.ndarray:

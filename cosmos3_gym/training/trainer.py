@@ -8,14 +8,14 @@ import math
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from cosmos3_gym.model import Checkpoint, WorldModel, load_checkpoint, preset, save_checkpoint
+from cosmos3_gym.model import PRESETS, Checkpoint, WorldModel, load_checkpoint, preset, save_checkpoint
 from cosmos3_gym.model.checkpoint import StateStats
 from cosmos3_gym.model.config import TASK_NAMES
 from cosmos3_gym.model.inference import ModeRunner
@@ -28,25 +28,35 @@ OPTIMIZER_FILE = "optimizer.pt"
 
 @dataclass
 class TrainConfig:
-    """Training hyper-parameters (all recorded in the checkpoint's meta)."""
+    """Training hyper-parameters (all recorded in the checkpoint's meta). Each field is a ``train`` option:
+    the ``help`` in its metadata is the option's help (:mod:`cosmos3_gym.rl.options`)."""
 
-    size: str = "small"
-    steps: int = 4000
-    batch_size: int = 128
-    lr: float = 1e-3
-    weight_decay: float = 0.01
-    warmup: int = 200
-    val_fraction: float = 0.1
-    val_every: int = 500
-    val_windows: int = 512
-    seed: int = 0
-    device: str = "cpu"
-    residual_prior: bool = True  # forward dynamics learns the residual from the commanded poses
-    id_prior: bool = True  # inverse dynamics learns the residual from the analytic contract inverse
-    goal_relative: bool = True  # the task token reads the goal error (policy mode only)
+    size: str = field(default="small", metadata={"help": "model size preset", "choices": tuple(sorted(PRESETS))})
+    steps: int = field(default=4000, metadata={"help": "optimizer steps"})
+    batch_size: int = field(default=128, metadata={"help": "windows per batch"})
+    lr: float = field(default=1e-3, metadata={"help": "peak AdamW learning rate (cosine schedule after the warm-up)"})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
+    warmup: int = field(default=200, metadata={"help": "linear learning-rate warm-up, optimizer steps"})
+    val_fraction: float = field(default=0.1, metadata={"help": "fraction of the episodes held out for validation"})
+    val_every: int = field(default=500, metadata={"help": "optimizer steps between validations (and checkpoint saves)"})
+    val_windows: int = field(default=512, metadata={"help": "windows per validation"})
+    seed: int = field(default=0, metadata={"help": "seed of the initialization, the split and the batches"})
+    device: str = field(default="cpu", metadata={"help": "cpu, cuda, cuda:0, ..."})
+    residual_prior: bool = field(
+        default=True, metadata={"help": "forward dynamics learns the residual from the commanded poses"}
+    )
+    id_prior: bool = field(
+        default=True, metadata={"help": "inverse dynamics learns the residual from the analytic contract inverse"}
+    )
+    goal_relative: bool = field(
+        default=True, metadata={"help": "the task token reads the goal error (policy mode only)"}
+    )
     # Expert windows added to every batch for the policy mode, evenly over embodiment × task: without
     # them Reach demos (~3 % of windows) gave the policy head ~1 sample per batch.
-    policy_batch: int = 32
+    policy_batch: int = field(
+        default=32,
+        metadata={"help": "expert windows per batch for the policy mode, even over embodiment x task"},
+    )
 
 
 @torch.no_grad()
