@@ -1,14 +1,13 @@
 """What the reasoner's task token reads about the goal.
 
-Checkpoints from before ``goal_relative`` read the goal in raw metres; the policy head of such a model
-ignored it (its Reach actions did not change when the goal moved 10 cm), because an absolute target
-is one small input among many and every goal needs a different mapping of the state. A
-``goal_relative`` model reads the goal error instead, ``(goal − achieved) / 0.1 m`` with the achieved
-goal taken from the current state the way the task defines it (first arm's TCP for Reach, cube for
-Push/Lift): the quantity an expert acts on, the same for every embodiment. Only the policy mode reads it
-(:meth:`~cosmos3_gym.model.world_model.WorldModel.context`): a checkpoint trained with the goal error in
-every mode (v5, not shipped) let it leak into forward dynamics, whose Reach predictions then moved
-2-25 mm when only the goal moved 10 cm (v3: under 1 mm).
+A ``goal_relative`` model reads the goal error ``(goal − achieved) / 0.1 m``, the achieved goal taken
+from the current state the way the task defines it (first arm's TCP for Reach, cube for Push/Lift): the
+quantity an expert acts on, the same for every embodiment. A raw goal in metres is one small input among
+many and needs another mapping for every goal; a policy head given it ignores it
+(``benchmarks/results/goal_input_ablation.md``). Only the policy mode reads the goal
+(:meth:`~cosmos3_gym.model.world_model.WorldModel.context`): fed to every mode, it leaks into forward
+dynamics, whose predictions then move when only the goal moves (``benchmarks/results/goal_leak.json``).
+Checkpoints without ``goal_relative`` read the raw goal.
 """
 
 from __future__ import annotations

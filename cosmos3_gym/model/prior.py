@@ -2,8 +2,9 @@
 
 The controllers reach their commanded TCP poses within a millimetre on most steps
 (``benchmarks/controller_tracking.py``; the tail is at joint and velocity limits), but a small
-network spends most of its capacity learning that from 64-channel tokens: the first shipped model,
-trained without this prior, erred 6-11 mm after a single step. So in forward-dynamics mode the
+network spends most of its capacity learning that from 64-channel tokens: trained without this
+prior, the same network errs 5.9-10.8 mm after a single step (with it 0.4-2.6 mm;
+``benchmarks/results/prior_ablation.md``). So in forward-dynamics mode the
 generator predicts each row's *residual* from a prior: every controlled arm's TCP at the pose the
 raw Cosmos3 action commands from the previous state (previous TCP composed with the action's delta,
 decoded exactly as the contract defines it), the cube-relative position following the first arm's
@@ -21,8 +22,9 @@ environment already holds the commanded poses of the native action it converted
 
 Inverse dynamics gets the same treatment turned round (:meth:`CommandPrior.inverse`): the analytic
 contract inverse — the raw action whose commanded poses are the next observed TCPs — is what the
-learned inverse refines. Replayed in MuJoCo it lands within 1.5-2.7 mm after 16 steps on four of the
-five robots (``benchmarks/fidelity.py``), while a network predicting whole actions erred 18-49 mm.
+learned inverse refines. Replayed in MuJoCo it alone lands within 1.6-2.5 mm after 16 steps on four of
+the five robots (``benchmarks/results/fidelity.md``); a network predicting whole actions replayed at
+17.6-49.2 mm (``benchmarks/results/experiments/v3``).
 """
 
 from __future__ import annotations
