@@ -3,8 +3,10 @@
 Per policy: ``collect`` wall time for full-length episodes (env creation, rollout and one atomic
 commit per episode included) as episodes/s and steps/s; the time spent inside the per-episode commits
 (``DatasetWriter.add_episode``, timed in the same run, so machine load affects both alike);
-``load_dataset`` time; ``WindowDataset`` build time and windows/s of ``batch(256)``. Results go to
-``benchmarks/results/collect_speed.csv`` and ``.json`` with the hardware label.
+``load_dataset`` time; then the path ``cosmos3-gym train`` reads data through: ``episodes_from_datasets``
++ ``compute_stats`` + ``WindowSampler`` build time, and windows/s of ``WindowSampler.batch(256)`` (the
+normalized training tensors, priors included). Results go to ``benchmarks/results/collect_speed.csv`` and
+``.json`` with the hardware label.
 
     python benchmarks/collect_speed.py --embodiment franka --task lift --episodes 50
 """
@@ -23,9 +25,11 @@ import numpy as np
 import pyarrow
 from hardware import hardware_label
 
-from cosmos3_gym.data import WindowDataset, collect, load_dataset
+from cosmos3_gym.data import collect, load_dataset
 from cosmos3_gym.data.writer import DatasetWriter
-from cosmos3_gym.sim.policies import POLICY_KINDS
+from cosmos3_gym.sim.policies import get_policy_kind, policy_kinds
+from cosmos3_gym.training.episodes import episodes_from_datasets
+from cosmos3_gym.training.windows import WindowSampler, compute_stats
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -51,14 +55,14 @@ def measure(embodiment: str, task: str, policy: str, episodes: int) -> dict:
         ds = load_dataset(out)
         load_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        windows = WindowDataset(ds)
+        eps = episodes_from_datasets([str(out)])
+        windows = WindowSampler(eps, compute_stats(eps))
         build_s = time.perf_counter() - t0
-        rng = np.random.default_rng(0)
-        windows.sample(256, rng)
+        windows.batch(256)
         t0 = time.perf_counter()
-        reps = 200
+        reps = 50
         for _ in range(reps):
-            windows.sample(256, rng)
+            windows.batch(256)
         batch_s = (time.perf_counter() - t0) / reps
         disk_mb = sum(p.stat().st_size for p in Path(out).rglob("*") if p.is_file()) / 2**20
     frames = ds.num_frames
@@ -77,8 +81,8 @@ def measure(embodiment: str, task: str, policy: str, episodes: int) -> dict:
         "commit_share_pct": round(100 * np.sum(commits) / collect_s, 1),
         "disk_mb": round(disk_mb, 3),
         "load_s": round(load_s, 4),
-        "window_build_s": round(build_s, 4),
-        "windows_per_s_batch256": round(256 / batch_s),
+        "train_windows_build_s": round(build_s, 4),
+        "train_windows_per_s_batch256": round(256 / batch_s),
     }
 
 
@@ -86,7 +90,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--embodiment", default="franka")
     p.add_argument("--task", default="lift")
-    p.add_argument("--policy", nargs="+", default=list(POLICY_KINDS), choices=POLICY_KINDS)
+    kinds = policy_kinds("collect")
+    plain = [k for k in kinds if not any(o.required for o in get_policy_kind(k).options)]  # no agent zip needed
+    p.add_argument("--policy", nargs="+", default=plain, choices=kinds)
     p.add_argument("--episodes", type=int, default=50)
     args = p.parse_args()
     rows = []

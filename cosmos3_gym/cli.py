@@ -96,13 +96,25 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _collect_args(p: argparse.ArgumentParser) -> None:
-    from cosmos3_gym.sim.policies import POLICY_KINDS
+    from cosmos3_gym.sim.policies import get_policy_kind, policy_kinds
 
     p.add_argument("--embodiment", required=True, choices=list_embodiments())
     p.add_argument("--task", required=True, choices=tuple(TASKS))
     p.add_argument("--episodes", type=int, required=True, help="number of episodes to collect (>= 1)")
-    p.add_argument("--policy", required=True, choices=POLICY_KINDS)
+    kinds = policy_kinds("collect")
+    p.add_argument(
+        "--policy",
+        required=True,
+        choices=kinds,
+        help="; ".join(f"{k}: {get_policy_kind(k).summary}" for k in kinds),
+    )
     p.add_argument("--agent", default=None, metavar="PATH.zip", help="the stable-baselines3 agent of --policy agent")
+    p.add_argument(
+        "--checkpoint",
+        default=None,
+        metavar="CKPT",
+        help="the world model of --policy policy-head (default: the shipped model)",
+    )
     p.add_argument("--out", required=True, metavar="DIR", help="dataset folder (LeRobot v3.0 layout)")
     p.add_argument(
         "--seed",
@@ -137,6 +149,7 @@ def _collect(args: argparse.Namespace) -> int:
             append=args.append,
             overwrite=args.overwrite,
             agent=args.agent,
+            policy_options={"checkpoint": args.checkpoint},
         )
     except (ValueError, FileExistsError, DatasetError) as e:
         print(f"cosmos3-gym collect: error: {e}", file=sys.stderr)

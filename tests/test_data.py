@@ -1,4 +1,4 @@
-"""Datasets: collection into the LeRobot v3.0 layout, atomic episodes, loading, windows, concat, CLI."""
+"""Datasets: collection into the LeRobot v3.0 layout, atomic episodes, loading, training windows, concat, CLI."""
 
 from __future__ import annotations
 
@@ -12,10 +12,14 @@ import pytest
 import torch
 
 from cosmos3_gym.cli import main as cli_main
-from cosmos3_gym.data import DatasetError, WindowDataset, collect, concat, load_dataset
+from cosmos3_gym.data import DatasetError, collect, concat, load_dataset
 from cosmos3_gym.data.dataset import TASK_NAMES
+from cosmos3_gym.embodiment.spec import MAX_ACTION_DIM
+from cosmos3_gym.model.config import STATE_DIM
 from cosmos3_gym.sim.policies import make_policy
 from cosmos3_gym.tokens import load_embodiment
+from cosmos3_gym.training.episodes import episodes_from_datasets
+from cosmos3_gym.training.windows import WindowSampler, compute_stats
 
 collect_mod = importlib.import_module("cosmos3_gym.data.collect")
 writer_mod = importlib.import_module("cosmos3_gym.data.writer")
@@ -126,58 +130,72 @@ def _reference_window(ds, row, h, g):
     return hist, fut, raw, valid
 
 
-def test_windows_match_the_definition(franka):
+def test_datasets_load_into_training_windows(franka):
+    """A LeRobot dataset read the way ``train`` reads it (episodes → WindowSampler): every window equals its
+    definition from the dataset's rows, zero-padded to the model's widths."""
     ds = load_dataset(franka)
-    w = WindowDataset(ds, history=3)
-    assert len(w) == ds.num_frames and w.chunk == 16
+    episodes = episodes_from_datasets([franka])
+    sampler = WindowSampler(episodes, compute_stats(episodes), history=3)
+    assert len(sampler) == ds.num_frames and sampler.chunk == 16
     rows = np.array([0, 1, 2, STEPS - 16, STEPS - 5, STEPS - 1, STEPS, 2 * STEPS - 1])
-    b = w.batch(rows)
-    assert b["history"].shape == (8, 3, 40) and b["future"].shape == (8, 16, 40)
-    assert b["raw_actions"].shape == (8, 16, 10) and b["native_actions"].shape == (8, 16, 7)
-    assert b["valid"].shape == (8, 16) and b["goal"].shape == (8, 3)
-    emb = load_embodiment("franka")
-    assert (b["domain_id"] == emb.domain_id).all() and (b["task"] == TASK_NAMES.index("lift")).all()
+    w = sampler.physical(rows)
+    s, d = ds.state.shape[1], ds.raw_action.shape[1]
+    assert w["history"].shape == (8, 3, STATE_DIM) and w["future"].shape == (8, 16, STATE_DIM)
+    assert w["raw"].shape == (8, 16, MAX_ACTION_DIM) and w["valid"].shape == (8, 16) and w["goal"].shape == (8, 3)
     for i, row in enumerate(rows):
         hist, fut, raw, valid = _reference_window(ds, row, 3, 16)
-        np.testing.assert_array_equal(b["history"][i], hist)
-        np.testing.assert_array_equal(b["future"][i], fut)
-        np.testing.assert_allclose(b["raw_actions"][i], raw.astype(np.float32))
-        np.testing.assert_array_equal(b["valid"][i], valid)
-    assert b["valid"][5].sum() == 1 and not b["native_actions"][5, 1:].any()  # last step of episode 0
-    loader = torch.utils.data.DataLoader(w, batch_size=4, shuffle=True)
-    first = next(iter(loader))
-    assert first["history"].shape == (4, 3, 40) and first["history"].dtype == torch.float32
+        ok = valid.astype(bool)
+        np.testing.assert_array_equal(w["history"][i, :, :s], hist)
+        np.testing.assert_array_equal(w["future"][i, :, :s], fut)
+        np.testing.assert_array_equal(w["valid"][i], ok)
+        np.testing.assert_array_equal(w["raw"][i, ok, :d], raw[ok])  # float64, bit-exact
+        np.testing.assert_array_equal(w["goal"][i], ds.goal[row])
+    assert not w["history"][..., s:].any() and not w["raw"][..., d:].any()
+    assert w["valid"][5].sum() == 1  # last step of episode 0
+    emb = load_embodiment("franka")
+    b = sampler.batch(0, index=rows)
+    assert b["history"].shape == (8, 3, STATE_DIM) and b["history"].dtype == torch.float32
+    assert b["states"].shape == (8, 16, STATE_DIM) and b["actions"].shape == (8, 16, MAX_ACTION_DIM)
+    assert (b["domain"] == emb.domain_id).all() and (b["task"] == TASK_NAMES.index("lift")).all()
+    assert not b["expert"].any()  # random-smooth data teaches the dynamics only
+    tokens = emb.to_tokens(w["raw"][:, :, :d].reshape(-1, d))[0].reshape(8, 16, -1)
+    np.testing.assert_allclose(b["actions"].numpy(), tokens, atol=1e-6)  # the Cosmos3 tokens of the raw actions
 
 
 @pytest.mark.parametrize("exc", [KeyboardInterrupt, RuntimeError])
 def test_interrupted_collection_keeps_only_finished_episodes(tmp_path, monkeypatch, exc):
-    real = collect_mod.make_policy
+    real = collect_mod.policy_factory
 
-    def make_failing(kind, env, seed, agent=None):
-        policy = real(kind, env, seed, agent)
-        if seed != 1:
-            return policy
-        calls = iter(range(10**6))
+    def failing_factory(kind, env, **options):
+        make = real(kind, env, **options)
 
-        class Failing:
-            def reset(self, obs):
-                policy.reset(obs)
+        def make_failing(seed):
+            policy = make(seed)
+            if seed != 1:
+                return policy
+            calls = iter(range(10**6))
 
-            def __call__(self, obs):
-                if next(calls) == 7:
-                    raise exc("stop in the middle of episode 2")
-                return policy(obs)
+            class Failing:
+                def reset(self, obs):
+                    policy.reset(obs)
 
-        return Failing()
+                def __call__(self, obs):
+                    if next(calls) == 7:
+                        raise exc("stop in the middle of episode 2")
+                    return policy(obs)
 
-    monkeypatch.setattr(collect_mod, "make_policy", make_failing)
+            return Failing()
+
+        return make_failing
+
+    monkeypatch.setattr(collect_mod, "policy_factory", failing_factory)
     with pytest.raises(exc):
         _collect(tmp_path / "ds", episodes=3)
     ds = load_dataset(tmp_path / "ds")
     assert ds.num_episodes == 1 and ds.num_frames == STEPS
     assert pq.read_table(tmp_path / "ds/data/chunk-000/file-000.parquet").num_rows == STEPS  # no partial rows
     assert not list((tmp_path / "ds").rglob("*.tmp"))
-    monkeypatch.setattr(collect_mod, "make_policy", real)
+    monkeypatch.setattr(collect_mod, "policy_factory", real)
     _collect(tmp_path / "ds", episodes=2, append=True)  # resumes with the next seed
     ds = load_dataset(tmp_path / "ds")
     assert ds.num_episodes == 3 and ds.episode_seed.tolist() == [0, 1, 2]
@@ -301,13 +319,17 @@ def test_concat_pads_embodiments_and_keeps_ids(tmp_path, franka):
     assert both.state.shape[1] == max(s_a, s_b) and both.action.shape[1] == 14
     np.testing.assert_array_equal(both.episode(2)["states"], b.episode(0)["states"])
     np.testing.assert_array_equal(both.episode(1)["raw_actions"], a.episode(1)["raw_actions"])
-    w = WindowDataset(both)
-    batch = w.batch(np.array([0, 2 * STEPS]))
-    assert batch["domain_id"].tolist() == [load_embodiment("franka").domain_id, load_embodiment("agibot").domain_id]
+    # Training windows over both datasets keep each embodiment's ids and real channels.
+    episodes = episodes_from_datasets([franka, agibot])
+    sampler = WindowSampler(episodes, compute_stats(episodes))
+    rows = np.array([0, 2 * STEPS])
+    batch = sampler.batch(0, index=rows)
+    embs = [load_embodiment("franka"), load_embodiment("agibot")]
+    assert batch["domain"].tolist() == [e.domain_id for e in embs]
     assert batch["task"].tolist() == [TASK_NAMES.index("lift"), TASK_NAMES.index("reach")]
     assert batch["state_mask"][0].sum() == s_a and batch["state_mask"][1].sum() == s_b
-    assert batch["native_mask"][0].sum() == 7 and batch["native_mask"][1].sum() == 14
-    assert not batch["history"][0, :, s_a:].any()
+    assert batch["act_mask"].sum(1).tolist() == [e.raw_action_dim for e in embs]
+    assert not sampler.physical(rows)["history"][0, :, s_a:].any()
 
 
 def test_cli_collect(tmp_path, capsys):
@@ -380,7 +402,10 @@ def test_agent_policy_collects_the_agents_actions(tmp_path, reach_agents):
         ({}, "policy 'agent' needs the trained agent"),
         ({"agent": "/nonexistent/agent.zip"}, "no such file"),
         ({"agent": "AGIBOT"}, r"spaces do not fit franka/reach.*action Box\(14,\)"),
-        ({"agent": "A", "policy": "expert"}, "only policy 'agent' takes an agent"),
+        (
+            {"agent": "A", "policy": "expert"},
+            r"policy 'expert' takes no option 'agent' \(only policy 'agent' takes it\)",
+        ),
     ],
 )
 def test_agent_policy_bad_input(tmp_path, reach_agents, kwargs, match):

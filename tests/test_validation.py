@@ -290,9 +290,9 @@ def test_scenarios_change_only_what_they_say():
 
 def test_heavy_cube_physics_stays_stable():
     """A grasped 4x heavier cube blew MuJoCo up until the edit recomputed the model's derived constants."""
-    from cosmos3_gym.validation.policies import resolve_policy
+    from cosmos3_gym.sim.policies import policy_from_spec
 
     truth = MujocoBackend("ur5e", "lift", 1, SCENARIOS["heavy-cube"].edit_model)
-    traj = rollout(truth, make_starts(truth.envs[0], [100_000]), 20, policy=resolve_policy("expert", truth.envs[0]))
+    traj = rollout(truth, make_starts(truth.envs[0], [100_000]), 20, policy=policy_from_spec("expert", truth.envs[0]))
     cube = truth.layout.get(traj.states, "cube_pos")
     assert np.all(np.isfinite(cube)) and np.abs(cube).max() < 1.0 and traj.final_success().all()

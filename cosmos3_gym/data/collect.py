@@ -38,8 +38,7 @@ from cosmos3_gym.data.format import (
 )
 from cosmos3_gym.data.writer import DatasetWriter
 from cosmos3_gym.embodiment import list_embodiments
-from cosmos3_gym.sim.agents import load_sb3_policy
-from cosmos3_gym.sim.policies import POLICY_KINDS, Policy, make_policy
+from cosmos3_gym.sim.policies import Policy, check_policy, policy_factory
 from cosmos3_gym.tasks import get_task
 from cosmos3_gym.tokens import Embodiment, load_embodiment
 
@@ -49,6 +48,7 @@ APPEND_MUST_MATCH = (
     "task",
     "policy",
     "agent_sha256",
+    "policy_options",
     "env_id",
     "yaml_hash",
     "max_episode_steps",
@@ -99,7 +99,9 @@ def rollout(env: gym.Env, policy: Policy, seed: int) -> dict[str, np.ndarray]:
     return {k: np.asarray(v, dtype=dtypes[k]) for k, v in rows.items()}
 
 
-def _info(emb: Embodiment, task: str, policy: str, env: gym.Env, agent: Path | None) -> dict[str, Any]:
+def _info(
+    emb: Embodiment, task: str, policy: str, env: gym.Env, agent: Path | None, options: dict[str, Any]
+) -> dict[str, Any]:
     """``meta/info.json`` without totals: LeRobot v3.0 keys plus the ``cosmos3`` block."""
     twin = env.unwrapped
     layout = {part: [sl.start, sl.stop] for part, sl in twin.layout.parts.items()}
@@ -128,6 +130,8 @@ def _info(emb: Embodiment, task: str, policy: str, env: gym.Env, agent: Path | N
             # The agent of policy 'agent', by content: a retrained agent at the same path is another policy.
             "agent": None if agent is None else agent.name,
             "agent_sha256": None if agent is None else hashlib.sha256(agent.read_bytes()).hexdigest(),
+            # The other options of the policy kind (e.g. the checkpoint of 'policy-head'); None: none given.
+            "policy_options": {k: _jsonable(v) for k, v in options.items()} or None,
             "env_id": env.spec.id,
             "max_episode_steps": env.spec.max_episode_steps,
             "reward_type": twin.reward_type,
@@ -140,6 +144,10 @@ def _info(emb: Embodiment, task: str, policy: str, env: gym.Env, agent: Path | N
     }
 
 
+def _jsonable(value: object) -> object:
+    return value if isinstance(value, bool | int | float | str) else str(value)
+
+
 def _check_args(
     embodiment: str,
     task: str,
@@ -148,17 +156,12 @@ def _check_args(
     max_steps: int | None,
     append: bool,
     overwrite: bool,
-    agent: str | Path | None,
+    options: dict[str, Any],
 ) -> None:
     if embodiment not in list_embodiments():
         raise ValueError(f"unknown embodiment {embodiment!r}; allowed: {', '.join(list_embodiments())}")
     get_task(task)  # raises with the allowed names
-    if policy not in POLICY_KINDS:
-        raise ValueError(f"unknown policy {policy!r}; allowed: {', '.join(POLICY_KINDS)}")
-    if policy == "agent" and agent is None:
-        raise ValueError("policy 'agent' needs the trained agent: pass agent=PATH.zip (--agent PATH.zip)")
-    if policy != "agent" and agent is not None:
-        raise ValueError(f"only policy 'agent' takes an agent; policy {policy!r} does not")
+    check_policy(policy, "collect", **options)  # raises naming the allowed kinds and options
     if isinstance(episodes, bool) or not isinstance(episodes, int | np.integer) or episodes < 1:
         raise ValueError(f"episodes must be an integer >= 1, got {episodes!r}")
     if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1):
@@ -212,6 +215,7 @@ def collect(
     append: bool = False,
     overwrite: bool = False,
     agent: str | Path | None = None,
+    policy_options: dict[str, Any] | None = None,
 ) -> Path:
     """Collect ``episodes`` MuJoCo-twin episodes with ``policy`` into the LeRobot v3.0 folder ``out_dir``.
 
@@ -219,7 +223,8 @@ def collect(
         embodiment: shipped embodiment name (``cosmos3_gym.list_embodiments()``).
         task: ``reach`` | ``push`` | ``lift``.
         episodes: number of episodes (>= 1).
-        policy: one of :data:`~cosmos3_gym.sim.policies.POLICY_KINDS`.
+        policy: a kind of the policy registry that collects
+            (:func:`~cosmos3_gym.sim.policies.policy_kinds` ``("collect")``).
         out_dir: dataset folder. A non-empty folder is refused unless ``append`` (add episodes; the
             embodiment, task, policy, env id, YAML hash, step limit and reward type must match) or
             ``overwrite`` (delete the dataset there first; refused if it holds no dataset).
@@ -228,22 +233,27 @@ def collect(
         progress: show a tqdm bar on stderr.
         max_steps: episode step limit (default: the task's ``max_episode_steps``).
         agent: a stable-baselines3 ``.zip`` for policy ``agent`` (its spaces must be this env's).
+        policy_options: further options of the policy kind, e.g. ``{"checkpoint": CKPT}`` for ``policy-head``
+            (recorded in ``info.json``; appending needs the same).
 
     Returns:
         The dataset folder (resolved).
     """
-    _check_args(embodiment, task, episodes, policy, max_steps, append, overwrite, agent)
+    options = {k: v for k, v in (policy_options or {}).items() if v is not None}
+    if agent is not None:
+        options["agent"] = agent
+    agent = options.get("agent")
+    _check_args(embodiment, task, episodes, policy, max_steps, append, overwrite, options)
     task = task.lower()
     emb = load_embodiment(embodiment)
     env_id = twin_env_id(emb, task)
     env = gym.make(env_id, max_episode_steps=max_steps) if max_steps else gym.make(env_id)
     try:
-        # Load and check the agent, and build one policy, before the disk is touched (a missing expert
-        # module or an agent for other spaces fails here).
-        model = None if agent is None else load_sb3_policy(agent, env.unwrapped)
-        agent_path = None if agent is None else Path(agent).expanduser().resolve()
-        info = _info(emb, task, policy, env, agent_path)
-        make_policy(policy, env.unwrapped, 0, model)
+        # Load and check what the policy needs before the disk is touched (a missing expert module, an agent
+        # for other spaces or a checkpoint of other robots fails here).
+        new_policy = policy_factory(policy, env.unwrapped, **options)
+        agent_path = Path(agent).expanduser().resolve() if isinstance(agent, str | Path) else None
+        info = _info(emb, task, policy, env, agent_path, {k: v for k, v in options.items() if k != "agent"})
         out = Path(out_dir).expanduser().resolve()
         writer = _prepare(out, info, append, overwrite)
         used = set(writer.info["cosmos3"]["seeds"])
@@ -259,7 +269,7 @@ def collect(
         with bar:
             for i in range(episodes):
                 ep_seed = start + i
-                columns = rollout(env, make_policy(policy, env.unwrapped, ep_seed, model), ep_seed)
+                columns = rollout(env, new_policy(ep_seed), ep_seed)
                 writer.add_episode(columns, ep_seed)
                 steps += len(columns[SUCCESS])
                 successes += bool(columns[SUCCESS][-1])

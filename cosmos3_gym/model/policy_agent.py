@@ -3,17 +3,25 @@
 Every ``replan`` steps the policy head proposes a chunk of raw Cosmos3 actions from the recent state
 history and the goal; each raw row is turned into a native action at the TCP pose the environment
 reports at that step (:meth:`NativeActionMap.from_raw`), so the agent runs unchanged on the MuJoCo
-twin or inside the learned simulator.
+twin or inside the learned simulator. :func:`policy_head_policy` is the builder of the policy registry's
+``policy-head`` kind (:mod:`cosmos3_gym.sim.policies`).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from cosmos3_gym.model.checkpoint import Checkpoint
+from cosmos3_gym.model.checkpoint import Checkpoint, load_checkpoint
 from cosmos3_gym.model.inference import ModeRunner
+from cosmos3_gym.sim.policies import PolicyFactory
 from cosmos3_gym.tokens import Embodiment
 from cosmos3_gym.tokens.native import NativeActionMap
+
+if TYPE_CHECKING:
+    from cosmos3_gym.sim.twin_env import MujocoTwinEnv
 
 
 class PolicyHeadAgent:
@@ -55,3 +63,33 @@ class PolicyHeadAgent:
         raw = self.plan[0, self.t - self.plan_start]
         self.t += 1
         return self.nmap.from_raw(self.runner.prior.arm_tcp(state[None]), raw[None])[0].astype(np.float32)
+
+
+def policy_head_policy(
+    env: MujocoTwinEnv,
+    checkpoint: str | Path | Checkpoint = "default",
+    replan: int = 4,
+    flow_steps: int = 1,
+    device: str = "cpu",
+) -> PolicyFactory:
+    """Builder of kind ``policy-head``: the checkpoint (a folder, ``"default"`` or loaded) is loaded and checked
+    against ``env``'s embodiment once; each episode gets a :class:`PolicyHeadAgent` sampling with its seed."""
+    label = "policy 'policy-head'"
+    try:
+        ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint, device)
+    except (OSError, ValueError) as exc:  # CheckpointError is a ValueError
+        raise ValueError(f"{label}: {exc}") from exc
+    if env.emb.name not in ckpt.stats:
+        raise ValueError(f"{label}: checkpoint {str(checkpoint)!r} covers {sorted(ckpt.stats)}, not {env.emb.name!r}")
+    for name, value in (("replan", replan), ("flow_steps", flow_steps)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+            raise ValueError(f"{label}: {name} must be an integer >= 1, got {value!r}")
+    try:
+        PolicyHeadAgent(ckpt, env.emb, env.task.name, replan, flow_steps)  # a replan past the chunk fails now
+    except ValueError as exc:
+        raise ValueError(f"{label}: {exc}") from None
+
+    def make(seed: int) -> PolicyHeadAgent:
+        return PolicyHeadAgent(ckpt, env.emb, env.task.name, replan, flow_steps, seed=seed)
+
+    return make

@@ -1,4 +1,4 @@
-"""Trained stable-baselines3 agents as policies: for validation rollouts and for data collection.
+"""Trained stable-baselines3 agents as policies: the builder of the registry's ``agent`` kind.
 
 An agent zip is loaded with the SB3 class its ``data`` file names and checked against the env's spaces
 before any rollout, so an agent of another robot fails at once, naming both spaces (tasks of one robot
@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cosmos3_gym.sim.policies import AGENT_NOISE, NoisyExpert, PolicyFactory, non_negative
 from cosmos3_gym.sim.twin_env import MujocoTwinEnv
 
 
@@ -61,12 +62,18 @@ def _space_summary(space: object) -> str:
 
 def load_sb3_policy(path: str | Path, env: MujocoTwinEnv) -> object:
     """Load an SB3 zip and check its spaces against ``env``'s; raise ``ValueError`` naming both if they differ."""
-    from gymnasium import spaces
-
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"policy {str(path)!r}: no such file (expected a stable-baselines3 .zip)")
     model = _sb3_algorithm(path).load(str(path), device="cpu")
+    check_sb3_spaces(model, env, str(path))
+    return model
+
+
+def check_sb3_spaces(model: object, env: MujocoTwinEnv, label: str) -> None:
+    """Raise ``ValueError`` naming both sides unless the SB3 ``model``'s spaces equal ``env``'s."""
+    from gymnasium import spaces
+
     obs_ok = (
         isinstance(model.observation_space, spaces.Dict)
         and set(model.observation_space.spaces) == set(env.observation_space.spaces)
@@ -82,9 +89,23 @@ def load_sb3_policy(path: str | Path, env: MujocoTwinEnv) -> object:
     )
     if not (obs_ok and act_ok):
         raise ValueError(
-            f"policy {str(path)!r}: the model's spaces do not fit {env.emb.name}/{env.task.name}: "
+            f"policy {label!r}: the model's spaces do not fit {env.emb.name}/{env.task.name}: "
             f"observation {_space_summary(model.observation_space)} vs env "
             f"{_space_summary(env.observation_space)}, action {_space_summary(model.action_space)} "
             f"vs env {_space_summary(env.action_space)}"
         )
-    return model
+
+
+def agent_policy(env: MujocoTwinEnv, agent: str | Path | object, noise: float = AGENT_NOISE) -> PolicyFactory:
+    """Builder of kind ``agent``: ``agent`` (a zip path, loaded once, or a loaded SB3 model) acting
+    deterministically, plus AR(1) noise of std ``noise`` (0: the bare agent)."""
+    noise = non_negative("agent", "noise", noise)
+    if isinstance(agent, str | Path):
+        model = load_sb3_policy(agent, env)
+    else:
+        check_sb3_spaces(agent, env, type(agent).__name__)
+        model = agent
+    if noise == 0.0:
+        return lambda seed: SB3Policy(model)
+    dim = int(env.action_space.shape[0])
+    return lambda seed: NoisyExpert(SB3Policy(model), dim, seed, sigma=noise)

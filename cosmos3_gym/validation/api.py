@@ -14,11 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from cosmos3_gym.sim.policies import PolicyFactory, policy_from_spec
 from cosmos3_gym.validation import metrics
 from cosmos3_gym.validation.backends import BackendFactory, LearnedBackend, MujocoBackend
 from cosmos3_gym.validation.idcheck import InverseDynamics, inverse_dynamics_check, model_inverse_dynamics
-from cosmos3_gym.validation.policies import RANKING_POLICIES, policy_label, resolve_policy
-from cosmos3_gym.validation.rollouts import PairedRun, PolicyFactory, make_starts, paired_run
+from cosmos3_gym.validation.policies import RANKING_POLICIES, policy_label
+from cosmos3_gym.validation.rollouts import PairedRun, make_starts, paired_run
 from cosmos3_gym.validation.scenarios import SCENARIOS, Scenario, get_scenarios
 
 #: Step at which the held-out scenario table compares errors.
@@ -116,10 +117,12 @@ def plan(
     if uncertainty_samples < 0:
         raise ValidationArgumentError(f"uncertainty_samples must be >= 0, got {uncertainty_samples}")
     twin = MujocoTwinEnv(embodiment, task)
+    # The policy head of ``policy-head`` is the validated model's unless the spec names a checkpoint.
+    defaults = {"device": device} if callable(model) else {"checkpoint": str(model), "device": device}
 
     def resolve(spec: str, what: str) -> PolicyFactory:
         try:
-            return resolve_policy(str(spec), twin)
+            return policy_from_spec(str(spec), twin, **defaults)
         except (ValueError, ImportError) as exc:
             raise ValidationArgumentError(f"{what}{exc}") from exc
 
@@ -176,11 +179,13 @@ def validate(
     """Compare the world model with MuJoCo on learned id ``env``; returns the report (JSON-able dict).
 
     ``model``: checkpoint folder, ``"default"``, or a factory ``n -> Backend`` (e.g. an oracle).
-    ``policy``: see :mod:`cosmos3_gym.validation.policies`. ``horizon`` (steps, default
-    ``min(64, max_episode_steps)``). Runs ``episodes`` paired episodes (seeds ``seed..seed+episodes-1``):
-    open loop, closed loop, then the policy ranking (``ranking_policies`` × ``ranking_episodes``), the
-    held-out ``scenarios`` (× ``scenario_episodes``), the inverse-dynamics check and the uncertainty
-    calibration. With ``out``, writes report.json, CSV tables, PNG plots, an MP4 and report.md there.
+    ``policy``: a spec of the policy registry (:mod:`cosmos3_gym.sim.policies`): ``KIND[:VALUE]`` or
+    ``PATH.zip``; ``policy-head`` acts with ``model``'s policy head unless it names a checkpoint.
+    ``horizon`` (steps, default ``min(64, max_episode_steps)``). Runs ``episodes`` paired episodes
+    (seeds ``seed..seed+episodes-1``): open loop, closed loop, then the policy ranking (``ranking_policies``
+    × ``ranking_episodes``), the held-out ``scenarios`` (× ``scenario_episodes``), the inverse-dynamics
+    check and the uncertainty calibration. With ``out``, writes report.json, CSV tables, PNG plots, an MP4
+    and report.md there.
     """
     t0 = time.time()
     p = plan(

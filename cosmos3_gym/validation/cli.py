@@ -6,15 +6,21 @@ import argparse
 import json
 import sys
 
+from cosmos3_gym.sim.policies import spec_forms
 from cosmos3_gym.validation.api import DEFAULT_SEED
-from cosmos3_gym.validation.policies import KINDS, RANKING_POLICIES
+from cosmos3_gym.validation.policies import RANKING_POLICIES
 from cosmos3_gym.validation.scenarios import SCENARIOS
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--env", required=True, help="learned id, e.g. Cosmos3-Franka-Lift-v0")
     p.add_argument("--model", default="default", metavar="CKPT", help="checkpoint folder (default: the shipped model)")
-    p.add_argument("--policy", default="random-smooth", help=f"one of: {', '.join(KINDS)} (default random-smooth)")
+    p.add_argument(
+        "--policy",
+        default="random-smooth",
+        metavar="POLICY",
+        help=f"one of: {spec_forms('validate')} (default random-smooth; policy-head: the --model's)",
+    )
     p.add_argument("--episodes", type=int, default=50, help="paired episodes (default 50)")
     p.add_argument(
         "--horizon", type=int, default=None, help="steps per episode (default: min(64, the id's max_episode_steps))"
@@ -33,7 +39,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
         nargs="*",
         default=list(RANKING_POLICIES),
         metavar="POLICY",
-        help="policies of differing quality for the ranking check (none: skip)",
+        help="policies of differing quality for the ranking check, as --policy (none: skip)",
     )
     p.add_argument(
         "--ranking-episodes", type=int, default=None, help="episodes per ranking policy (default --episodes)"

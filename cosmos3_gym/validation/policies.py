@@ -1,10 +1,8 @@
-"""Policies for validation, named by a spec string, resolved and checked before any rollout.
+"""Validation's own policy kinds and the ranking set; every policy is built through the one registry
+(:mod:`cosmos3_gym.sim.policies`), which names the builders here by entry-point strings.
 
-Specs: ``expert``, ``noisy-expert[:SIGMA]`` (default σ = 0.3), ``random-smooth``, ``sine-sweep`` and
-``abrupt-reversal`` (unusual action sequences, held out from the training mixture), or the path of a
-stable-baselines3 ``.zip`` whose observation and action spaces must equal the env's. Every spec
-resolves to a factory ``seed -> Policy`` so each episode gets a fresh policy, identically seeded on
-both sides of a comparison.
+``sine-sweep`` and ``abrupt-reversal``: unusual action sequences for the held-out scenarios, registered for
+``validate`` only, so no training mixture contains them and the scenarios measure fidelity out of distribution.
 """
 
 from __future__ import annotations
@@ -13,12 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from cosmos3_gym.sim.agents import SB3Policy, load_sb3_policy
-from cosmos3_gym.sim.policies import NoisyExpert, Policy, RandomSmooth
+from cosmos3_gym.sim.policies import PolicyFactory, policy_kinds
 from cosmos3_gym.sim.twin_env import MujocoTwinEnv
-from cosmos3_gym.validation.rollouts import PolicyFactory
 
-KINDS = ("expert", "noisy-expert[:SIGMA]", "random-smooth", "sine-sweep", "abrupt-reversal", "PATH.zip (SB3)")
 #: Policies of decreasing quality for the ranking check (does the model order them like physics?).
 RANKING_POLICIES = ("expert", "noisy-expert:0.3", "noisy-expert:0.6", "noisy-expert:1.0", "random-smooth")
 
@@ -62,50 +57,19 @@ class AbruptReversal:
         return self.dir.astype(np.float32)
 
 
-def resolve_policy(spec: str, env: MujocoTwinEnv) -> PolicyFactory:
-    """Turn a policy spec into a factory ``seed -> Policy``; raises ``ValueError`` for a bad spec."""
-    dim = int(env.action_space.shape[0])
-    kind, _, arg = spec.partition(":")
-    if spec.endswith(".zip") or Path(spec).suffix == ".zip":
-        model = load_sb3_policy(spec, env)
-        return lambda seed: SB3Policy(model)
-    if arg and kind != "noisy-expert":
-        raise ValueError(f"policy {spec!r}: only noisy-expert takes an argument (noisy-expert:SIGMA)")
-    if kind == "random-smooth":
-        return lambda seed: RandomSmooth(dim, seed)
-    if kind == "sine-sweep":
-        return lambda seed: SineSweep(dim, seed, env.emb.fps)
-    if kind == "abrupt-reversal":
-        return lambda seed: AbruptReversal(dim, seed)
-    if kind in ("expert", "noisy-expert"):
-        from cosmos3_gym.sim.experts import make_expert
+def sine_sweep_policy(env: MujocoTwinEnv) -> PolicyFactory:
+    """Builder of kind ``sine-sweep``."""
+    return lambda seed: SineSweep(int(env.action_space.shape[0]), seed, env.emb.fps)
 
-        make_expert(env)  # fails now (unknown task) rather than mid-rollout
-        if kind == "expert":
-            return lambda seed: make_expert(env)
-        try:
-            sigma = float(arg) if arg else 0.3
-        except ValueError:
-            raise ValueError(f"policy {spec!r}: SIGMA must be a number, e.g. noisy-expert:0.6") from None
-        if not sigma >= 0:
-            raise ValueError(f"policy {spec!r}: SIGMA must be >= 0")
-        return lambda seed: NoisyExpert(make_expert(env), dim, seed, sigma=sigma)
-    raise ValueError(f"unknown policy {spec!r}; allowed: {', '.join(KINDS)}")
+
+def abrupt_reversal_policy(env: MujocoTwinEnv) -> PolicyFactory:
+    """Builder of kind ``abrupt-reversal``."""
+    return lambda seed: AbruptReversal(int(env.action_space.shape[0]), seed)
 
 
 def policy_label(spec: str) -> str:
-    """Short name of a policy spec for tables (an SB3 zip by its file name)."""
+    """Short name of a policy spec for tables (a path by its file name: ``agent:a.zip``, ``a.zip``)."""
+    kind, sep, value = spec.partition(":")
+    if sep and kind in policy_kinds():
+        return f"{kind}:{Path(value).name}"
     return Path(spec).name if spec.endswith(".zip") else spec
-
-
-__all__ = [
-    "KINDS",
-    "RANKING_POLICIES",
-    "AbruptReversal",
-    "Policy",
-    "SB3Policy",
-    "SineSweep",
-    "load_sb3_policy",
-    "policy_label",
-    "resolve_policy",
-]

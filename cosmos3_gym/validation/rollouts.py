@@ -14,14 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from cosmos3_gym.sim.policies import Policy
+from cosmos3_gym.sim.policies import PolicyFactory
 from cosmos3_gym.sim.twin_env import MujocoTwinEnv
 from cosmos3_gym.validation.backends import Backend, MujocoBackend, StartState
 
 #: ``perturb(env, rng)``: changes a freshly reset twin (e.g. moves the cube) before its state is captured.
 StartPerturb = Callable[[MujocoTwinEnv, np.random.Generator], None]
-#: ``factory(seed) -> Policy``: a fresh policy per episode (seed = episode seed, so both sides match).
-PolicyFactory = Callable[[int], Policy]
 
 
 @dataclass
