@@ -6,7 +6,8 @@ env with 0 and with 2 uncertainty samples (rollouts of ``--steps`` seeded action
 ``[-1, 1]`` so the clipping path runs); per embodiment × task the native vector env (4 envs, through
 an autoreset) and the single env in chunk-action mode; per embodiment the checkpoint's three Cosmos3
 modes (``ModeRunner``) on a twin episode. Digests are of float64 bytes, so they are exact, and only
-comparable on one machine and library build.
+comparable on one machine and library build with the same thread settings (``OMP_NUM_THREADS`` changes
+the summation order of the batched matmuls).
 
     python benchmarks/fingerprint.py --out benchmarks/results/fingerprint.json
     python benchmarks/fingerprint.py --out /tmp/after.json --compare benchmarks/results/fingerprint.json
