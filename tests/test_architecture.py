@@ -120,3 +120,19 @@ def test_benchmarks_import_no_test_code() -> None:
                 names = [node.module]
             bad += [f"{f.name} imports {n}" for n in names if n.split(".")[0] in ("tests", "conftest", "pytest")]
     assert not bad, "\n".join(bad)
+
+
+def test_benchmarks_run_nothing_at_import():
+    """A benchmark's work sits behind ``if __name__ == "__main__"``: importing it (a test, a reader) is free."""
+    allowed = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef, ast.Assign, ast.AnnAssign, ast.If)
+    bad = []
+    for f in sorted((ROOT / "benchmarks").glob("*.py")):
+        for node in ast.parse(f.read_text()).body:
+            docstring = isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+            main_guard = isinstance(node, ast.If) and "__main__" in ast.unparse(node.test)
+            path_setup = isinstance(node, ast.Expr) and "sys.path" in ast.unparse(node)
+            if not (
+                docstring or path_setup or (isinstance(node, allowed) and not isinstance(node, ast.If)) or main_guard
+            ):
+                bad.append(f"{f.name}:{node.lineno}: {ast.unparse(node)[:60]}")
+    assert not bad, "module-level work in benchmarks:\n" + "\n".join(bad)
