@@ -49,8 +49,8 @@ def contact_commands(data: Path, episodes: int) -> list[list[str]]:
         for j, task in enumerate(("push", "lift")):
             seed = CONTACT_SEED0 + 1000 * i + 500 * j
             out = data / f"{emb}_{task}_contact-mix"
-            cmds.append(cli("collect", "--embodiment", emb, "--task", task, "--policy", "contact-mix",
-                            "--episodes", str(episodes), "--seed", str(seed), "--overwrite", "--out", str(out)))  # fmt: skip
+            args = ["--embodiment", emb, "--task", task, "--policy", "contact-mix", "--episodes", str(episodes)]
+            cmds.append(cli("collect", *args, "--seed", str(seed), "--overwrite", "--out", str(out)))
     return cmds
 
 
@@ -87,8 +87,17 @@ def main() -> None:
     mix = [cli(*c[1:]) for c in collect_commands(args.data, 1.0)]
     contact = contact_commands(args.data, args.contact_episodes)
     data = [str(_out(c)) for c in mix + contact]
-    train = cli("train", "--data", *data, "--out", str(args.out), "--init-from", args.base, "--task-blind",
-                "--object-prior", "--steps", str(args.steps), "--lr", str(args.lr), "--seed", "0", "--threads", "2")  # fmt: skip
+    flags = [
+        "--init-from",
+        args.base,
+        "--task-blind",
+        "--object-prior",
+        "--steps",
+        str(args.steps),
+        "--lr",
+        str(args.lr),
+    ]
+    train = cli("train", "--data", *data, "--out", str(args.out), *flags, "--seed", "0", "--threads", "2")
     if (args.out / "config.json").is_file():
         train.append("--resume")
     calibrate = cli("calibrate-id", "--model", str(args.out))
