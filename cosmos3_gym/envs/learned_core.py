@@ -67,7 +67,7 @@ class LearnedSimCore:
         self.ckpt = get_checkpoint(model, device)
         self.space = ModelSpace(self.ckpt, self.emb)
         self.nmap = NativeActionMap(self.emb)
-        self.prior = CommandPrior(self.emb, self.nmap)
+        self.prior = CommandPrior(self.emb, self.nmap, self.ckpt.model.cfg.object_prior)
         self.residual_prior = self.ckpt.model.cfg.residual_prior
         k = 1 + self.guards.uncertainty_samples
         self.stepper = ForwardStepper(self.ckpt.model, num_envs * k, flow_steps, device)
@@ -128,7 +128,8 @@ class LearnedSimCore:
         Returns (rewards, terminated, success, info) and updates ``self.state``; truncation by time
         limit is the caller's business (``self.elapsed``), guards add ``info['guard_truncated']``.
         """
-        target, raw = self.nmap.command(self.prior.arm_tcp(self.state), actions)
+        tcp = self.prior.arm_tcp(self.state)
+        target, raw = self.nmap.command(tcp, actions)
         k = 1 + self.guards.uncertainty_samples
         tokens = torch.as_tensor(np.tile(self.space.tokens(raw), (k, 1)), device=self.device)
         noise = None
@@ -137,7 +138,7 @@ class LearnedSimCore:
             noise[: self.n] = 0.0
         prior = None
         if self.residual_prior:  # the row's prior: the arms at their commanded poses from the current state
-            cmd = self.prior.from_poses(target, self.chunk_start)
+            cmd = self.prior.from_poses(target, self.chunk_start, self.state, tcp)
             prior = torch.as_tensor(np.tile(self.space.deltas(cmd, self.chunk_start), (k, 1)), device=self.device)
         delta = self.stepper.step(tokens, noise, prior).cpu().numpy()
         pred = self.space.states(self.chunk_start, delta[: self.n])

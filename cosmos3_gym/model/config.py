@@ -25,7 +25,11 @@ class WorldModelConfig:
     ``residual_prior``: forward dynamics predicts the residual from the commanded-pose prior
     (:mod:`cosmos3_gym.model.prior`); ``id_prior``: inverse dynamics predicts the residual from the
     analytic contract inverse (:meth:`~cosmos3_gym.model.prior.CommandPrior.inverse`);
-    ``goal_relative``: the task token reads the goal error, not the raw goal (:mod:`cosmos3_gym.model.goal`).
+    ``goal_relative``: the task token reads the goal error, not the raw goal (:mod:`cosmos3_gym.model.goal`);
+    ``task_blind``: the dynamics modes do not read the task token either, only the policy mode does
+    (physics does not depend on the task: a dynamics that reads it learns each task's usual motion, e.g.
+    the lift height, as physics); ``object_prior``: the forward prior moves a cube held between an arm's
+    fingers rigidly with that arm's commanded pose (:meth:`~cosmos3_gym.model.prior.CommandPrior.from_poses`).
     Each is False only for checkpoints trained before it existed.
     """
 
@@ -42,6 +46,8 @@ class WorldModelConfig:
     residual_prior: bool = False
     id_prior: bool = False
     goal_relative: bool = False
+    task_blind: bool = False
+    object_prior: bool = False
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads:

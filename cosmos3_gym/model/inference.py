@@ -30,7 +30,7 @@ class ModeRunner:
         self.model = ckpt.model
         self.device = next(self.model.parameters()).device
         self.size, self.chunk = self.space.size, self.model.cfg.chunk
-        self.prior = CommandPrior(self.emb)
+        self.prior = CommandPrior(self.emb, object_prior=self.model.cfg.object_prior)
 
     def _t(self, x: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         return torch.as_tensor(np.ascontiguousarray(x), dtype=dtype, device=self.device)

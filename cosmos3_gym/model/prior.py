@@ -35,15 +35,21 @@ from cosmos3_gym.tokens import Embodiment
 from cosmos3_gym.tokens.native import NativeActionMap
 from cosmos3_gym.tokens.rotation import matrix_to_rot6d, rot6d_to_matrix
 
+#: A cube counts as held by an arm when the arm's gripper opening is within this of the cube's size (m)
+#: and the cube's centre within a cube half-size of the TCP: the twins' grasps sit within 0.3 mm and 7
+#: mm of these on every embodiment, an open or empty gripper is centimetres away.
+GRASP_WIDTH_TOL_M = 0.004
+
 
 class CommandPrior:
     """Commanded-pose prior of one embodiment. States are observation vectors ``(..., S)`` (m, rot6d).
 
     ``nmap``: the embodiment's action map (pose blocks and gripper conventions of the controlled arms),
-    shared with the caller that converts native actions; a new one by default."""
+    shared with the caller that converts native actions; a new one by default. ``object_prior``: a cube
+    held by an arm moves rigidly with that arm's commanded pose (a model's ``object_prior`` flag)."""
 
-    def __init__(self, emb: Embodiment, nmap: NativeActionMap | None = None) -> None:
-        self.emb, self.layout = emb, emb.layout
+    def __init__(self, emb: Embodiment, nmap: NativeActionMap | None = None, object_prior: bool = False) -> None:
+        self.emb, self.layout, self.object_prior = emb, emb.layout, object_prior
         self.nmap = nmap or NativeActionMap(emb)
         self.arm_block = self.nmap.arm_block
         self.num_arms = self.layout.num_arms
@@ -78,19 +84,54 @@ class CommandPrior:
             blocks[:, block] = tcp[:, arm]
         poses = self.emb.actions_to_poses(raw.reshape(-1, 1, raw.shape[-1]), blocks if P > 1 else blocks[:, 0])
         target = (poses[:, 1] if P > 1 else poses[:, 1, None])[:, self.arm_block].reshape(*lead, self.num_arms, 4, 4)
-        return self.from_poses(target, np.broadcast_to(state if start is None else start, state.shape))
+        base = np.broadcast_to(state if start is None else start, state.shape)
+        return self.from_poses(target, base, state, tcp.reshape(*lead, self.num_arms, 4, 4))
 
-    def from_poses(self, target: np.ndarray, start: np.ndarray) -> np.ndarray:
+    def from_poses(
+        self, target: np.ndarray, start: np.ndarray, prev: np.ndarray | None = None, prev_tcp: np.ndarray | None = None
+    ) -> np.ndarray:
         """The prior state with every controlled arm's TCP at ``target (..., arms, 4, 4)`` (commanded
         poses), the cube-relative position following the first arm's TCP, and every other channel at
-        ``start (..., S)``."""
+        ``start (..., S)``. With ``object_prior``, a cube held in ``prev (..., S)`` (the state the action
+        starts from; ``prev_tcp``: its :meth:`arm_tcp` when the caller has it) moves with its arm."""
         out = np.array(start, dtype=np.float64, copy=True)
         for a in range(self.num_arms):
             out[..., self.pos[a]] = target[..., a, :3, 3]
             out[..., self.rot[a]] = matrix_to_rot6d(target[..., a, :3, :3])
-        if self.cube_rel is not None:  # cube − TCP: the cube stays, the TCP moves
+        if self.object_prior and prev is not None:
+            self._carry(out, target, prev, self.arm_tcp(prev) if prev_tcp is None else prev_tcp)
+            if self.cube_rel is not None:
+                cube = self.layout.parts["cube_pos"]
+                out[..., self.cube_rel] = out[..., cube] - out[..., self.pos[0]]
+        elif self.cube_rel is not None:  # cube − TCP: the cube stays, the TCP moves
             out[..., self.cube_rel] = start[..., self.cube_rel] - (out[..., self.pos[0]] - start[..., self.pos[0]])
         return out
+
+    def held(self, state: np.ndarray) -> np.ndarray:
+        """Which arm holds the cube in ``state (..., S)``: ``(..., arms)`` bool (see :data:`GRASP_WIDTH_TOL_M`)."""
+        lay, half = self.layout, self.emb.spec.workspace.cube_half_size
+        cube = lay.get(state, "cube_pos")
+        out = []
+        for a in range(self.num_arms):
+            width = lay.arm(state, "gripper_width", a)[..., 0]
+            near = np.linalg.norm(cube - state[..., self.pos[a]], axis=-1) < half
+            out.append(near & (np.abs(width - 2 * half) < GRASP_WIDTH_TOL_M))
+        return np.stack(out, axis=-1)
+
+    def _carry(self, out: np.ndarray, target: np.ndarray, prev: np.ndarray, prev_tcp: np.ndarray) -> None:
+        """Move the cube of ``out`` rigidly with the holding arm's motion ``prev_tcp → target`` where
+        ``prev`` holds it (the first holding arm wins); elsewhere the cube keeps its ``out`` value."""
+        pos, rot = self.layout.parts["cube_pos"], self.layout.parts["cube_rot6d"]
+        held = self.held(prev)
+        cube_p, cube_r = prev[..., pos], rot6d_to_matrix(prev[..., rot])
+        for a in reversed(range(self.num_arms)):
+            sel = held[..., a]
+            if not sel.any():
+                continue
+            turn = target[..., a, :3, :3] @ np.swapaxes(prev_tcp[..., a, :3, :3], -1, -2)
+            offset = (turn @ (cube_p - prev_tcp[..., a, :3, 3])[..., None])[..., 0]
+            out[sel, pos] = (target[..., a, :3, 3] + offset)[sel]
+            out[sel, rot] = matrix_to_rot6d(turn @ cube_r)[sel]
 
     def inverse(self, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
         """Analytic contract inverse: raw Cosmos3 actions ``(..., D)`` that command the TCP poses of

@@ -69,17 +69,19 @@ class WorldModel(nn.Module):
             domain: ``(B,)`` long Cosmos3 domain ids. task: ``(B,)`` long.
             goal: ``(B, 3)`` the goal input (:func:`~cosmos3_gym.model.goal.goal_input`).
             policy: ``(B,)`` bool, rows run in policy mode (None: none). A ``goal_relative`` model reads
-                the goal in policy mode only: dynamics do not depend on the goal, and a goal error in
-                the dynamics' context became a shortcut (predicted motion drifted toward the goal).
+                the goal in policy mode only, a ``task_blind`` one the task too: dynamics depend on
+                neither, and either in the dynamics' context becomes a shortcut (predicted motion drifts
+                toward the goal, or toward the task's usual motion).
         """
+        keep = torch.zeros_like(goal[:, :1]) if policy is None else policy.to(goal.dtype).unsqueeze(1)
         if self.cfg.goal_relative:
-            keep = torch.zeros_like(goal[:, 0]) if policy is None else policy.to(goal.dtype)
-            goal = goal * keep.unsqueeze(1)
+            goal = goal * keep
+        task_vec = self.task_emb(task) * keep if self.cfg.task_blind else self.task_emb(task)
         tokens = (
             torch.cat(
                 [
                     self.domain_emb(domain).unsqueeze(1),
-                    (self.task_emb(task) + self.goal_in(goal)).unsqueeze(1),
+                    (task_vec + self.goal_in(goal)).unsqueeze(1),
                     self.ctx_state_in(history, domain),
                 ],
                 dim=1,

@@ -11,6 +11,8 @@ one fresh, identically seeded policy per episode. Kinds (:func:`policy_kinds`):
 - ``random-smooth``: low-pass filtered uniform noise (exploration-like, no task knowledge);
 - ``stop-and-go``: the expert interrupted by pauses: stretches of zero motion command and of small random
   commands (the regime of an RL agent near its goal, which the other kinds never visit);
+- ``contact-mix``: contact the experts never vary: carries to many heights, pushes from many angles and
+  speeds, drops, and an open or closed gripper passing near the cube (:mod:`cosmos3_gym.sim.contact_policies`);
 - ``agent`` (``agent``: an SB3 ``.zip`` or loaded model, required; ``noise``, default 0.05): a trained
   stable-baselines3 agent (deterministic actions) plus small correlated noise: the states an agent actually
   visits, for on-policy data aggregation;
@@ -314,6 +316,11 @@ for _kind in (
     ),
     PolicyKind("random-smooth", _random_smooth, "low-pass filtered uniform noise"),
     PolicyKind("stop-and-go", _stop_and_go, "the expert with pauses (hold still, small jitter)"),
+    PolicyKind(
+        "contact-mix",
+        "cosmos3_gym.sim.contact_policies:contact_mix_policy",
+        "the expert at varied goals, speeds and drops, or hovering near the cube",
+    ),
     PolicyKind(
         "agent",
         "cosmos3_gym.sim.agents:agent_policy",

@@ -51,6 +51,20 @@ class TrainConfig:
     goal_relative: bool = field(
         default=True, metadata={"help": "the task token reads the goal error (policy mode only)"}
     )
+    task_blind: bool = field(
+        default=False, metadata={"help": "forward and inverse dynamics do not read the task (policy mode only)"}
+    )
+    object_prior: bool = field(
+        default=False, metadata={"help": "the forward prior carries a held cube with the arm's commanded pose"}
+    )
+    init_from: str | None = field(
+        default=None,
+        metadata={
+            "help": "start from this checkpoint's weights and normalization stats (its architecture, with the "
+            "prior and task flags above); the step count and learning-rate schedule start at 0",
+            "metavar": "CKPT",
+        },
+    )
     # Expert windows added to every batch for the policy mode, evenly over embodiment × task: without
     # them Reach demos (~3 % of windows) gave the policy head ~1 sample per batch.
     policy_batch: int = field(
@@ -106,16 +120,26 @@ def train(
         model, stats = ckpt.model, ckpt.stats
         start = int(ckpt.meta.get("step", 0))
     else:
-        stats = compute_stats(train_eps)
-        arch = replace(
-            preset(cfg.size), residual_prior=cfg.residual_prior, id_prior=cfg.id_prior, goal_relative=cfg.goal_relative
-        )
-        model = WorldModel(arch).to(cfg.device)
+        flags = {
+            k: getattr(cfg, k) for k in ("residual_prior", "id_prior", "goal_relative", "task_blind", "object_prior")
+        }
+        if cfg.init_from:
+            init = load_checkpoint(cfg.init_from, cfg.device)
+            missing = sorted({e.embodiment for e in episodes} - set(init.stats))
+            if missing:
+                raise ValueError(
+                    f"--init-from {cfg.init_from}: its stats lack {missing}; it covers {sorted(init.stats)}"
+                )
+            stats, model = init.stats, WorldModel(replace(init.model.cfg, **flags)).to(cfg.device)
+            model.load_state_dict(init.model.state_dict())
+        else:
+            stats = compute_stats(train_eps, object_prior=cfg.object_prior)
+            model = WorldModel(replace(preset(cfg.size), **flags)).to(cfg.device)
         start = 0
     model.train()
-    chunk, history = model.cfg.chunk, model.cfg.history
-    sampler = WindowSampler(train_eps, stats, history, chunk, cfg.seed + start)
-    val_sampler = WindowSampler(val_eps, stats, history, chunk, cfg.seed) if val_eps else None
+    chunk, history, obj = model.cfg.chunk, model.cfg.history, model.cfg.object_prior
+    sampler = WindowSampler(train_eps, stats, history, chunk, cfg.seed + start, obj)
+    val_sampler = WindowSampler(val_eps, stats, history, chunk, cfg.seed, obj) if val_eps else None
     n_policy = cfg.policy_batch if sampler.policy_groups else 0
     if cfg.policy_batch and not n_policy:
         warnings.warn("no expert episodes in the data: the policy mode is not trained", stacklevel=2)

@@ -31,7 +31,7 @@ RESIDUAL_STD_FLOOR = 5e-4
 ACTION_RESIDUAL_STD_FLOOR = 1e-2
 
 
-def compute_stats(episodes: Sequence[Episode], chunk: int = 16) -> dict[str, StateStats]:
+def compute_stats(episodes: Sequence[Episode], chunk: int = 16, object_prior: bool = False) -> dict[str, StateStats]:
     """Per-embodiment state mean/std, the RMS of ``s_{t+k} − s_t`` over ``k = 1..chunk``, the RMS
     of the one-step residual ``s_{t+1} − prior(s_t, a_t)`` from the commanded-pose prior, and the RMS of
     the recorded action minus the contract inverse ``a_t − inverse(s_t, s_{t+1})`` in token units."""
@@ -43,7 +43,7 @@ def compute_stats(episodes: Sequence[Episode], chunk: int = 16) -> dict[str, Sta
             [e.states[k:] - e.states[:-k] for e in eps for k in range(1, chunk + 1) if len(e.states) > k]
         )
         emb = load_embodiment(name)
-        prior = CommandPrior(emb)
+        prior = CommandPrior(emb, object_prior=object_prior)
         resid = np.concatenate([e.states[1:] - prior.commanded(e.states[:-1], e.raw_actions) for e in eps])
         act_resid = np.concatenate(
             [emb.normalize(e.raw_actions) - emb.normalize(prior.inverse(e.states[:-1], e.states[1:])) for e in eps]
@@ -76,6 +76,7 @@ class WindowSampler:
         history: int = 2,
         chunk: int = 16,
         seed: int = 0,
+        object_prior: bool = False,
     ) -> None:
         if not episodes:
             raise ValueError("no episodes to sample windows from")
@@ -99,7 +100,7 @@ class WindowSampler:
             self.ascale[i] = stats[n].action_residual_scale(MAX_ACTION_DIM)
             self.state_mask[i, :s] = 1.0
             self.act_mask[i, : embs[n].raw_action_dim] = 1.0
-        self.priors = [CommandPrior(embs[n]) for n in names]
+        self.priors = [CommandPrior(embs[n], object_prior=object_prior) for n in names]
         self.sizes = [stats[n].size for n in names]
         self.raw_dims = [embs[n].raw_action_dim for n in names]
         states, tokens, raws, starts = [], [], [], []

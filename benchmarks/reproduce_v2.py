@@ -1,0 +1,123 @@
+"""The world-model v2 recipe: v10's scripted data plus contact-rich data, fine-tuned from a v10 build.
+
+Stages (each skipped when its output is already complete, so a stopped run continues where it was):
+
+1. ``mix``: the scripted datasets of :mod:`reproduce_default` (1400 episodes, seeds < 10 000);
+2. ``contact``: ``cosmos3-gym collect --policy contact-mix`` on Push and Lift for every embodiment
+   (:data:`CONTACT_EPISODES` each, seeds 10 000–19 999): carries to many heights, drops, pushes from many
+   angles and speeds, a gripper passing near the cube (:mod:`cosmos3_gym.sim.contact_policies`);
+3. ``train``: ``cosmos3-gym train --init-from BASE --task-blind --object-prior`` on all of it: the base's
+   weights and normalization, dynamics that no longer read the task, the held-cube prior;
+4. ``calibrate``: ``cosmos3-gym calibrate-id`` (inverse-dynamics residual gates, MuJoCo replay).
+
+``BASE`` is a build of the v10 recipe (``benchmarks/reproduce_default.py``; the shipped v10 weights are
+kept in ``results/experiments/v10`` by sha256 only). Collections run two at a time. Wall times go to
+``results/v2_recipe.json``.
+
+    python benchmarks/reproduce_v2.py --base /tmp/v10 --data /tmp/cosmos3_data --out /tmp/v2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from reproduce_default import EMBODIMENTS, collect_commands
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+#: contact-mix episodes per embodiment × task (Push, Lift).
+CONTACT_EPISODES = 300
+CONTACT_SEED0 = 10_000
+
+
+def cli(*args: str) -> list[str]:
+    """A ``cosmos3-gym`` command run as ``python -m cosmos3_gym.cli`` from the repository root (this
+    checkout's code, whatever is installed)."""
+    return [sys.executable, "-m", "cosmos3_gym.cli", *args]
+
+
+def contact_commands(data: Path, episodes: int) -> list[list[str]]:
+    cmds = []
+    for i, emb in enumerate(EMBODIMENTS):
+        for j, task in enumerate(("push", "lift")):
+            seed = CONTACT_SEED0 + 1000 * i + 500 * j
+            out = data / f"{emb}_{task}_contact-mix"
+            args = ["--embodiment", emb, "--task", task, "--policy", "contact-mix", "--episodes", str(episodes)]
+            cmds.append(cli("collect", *args, "--seed", str(seed), "--overwrite", "--out", str(out)))
+    return cmds
+
+
+def _out(cmd: list[str]) -> Path:
+    return Path(cmd[cmd.index("--out") + 1])
+
+
+def _complete(cmd: list[str]) -> bool:
+    """A collection is complete when its dataset holds the episodes asked for."""
+    info = _out(cmd) / "meta" / "info.json"
+    if not info.is_file():
+        return False
+    return json.loads(info.read_text()).get("total_episodes") == int(cmd[cmd.index("--episodes") + 1])
+
+
+def run_parallel(cmds: list[list[str]], workers: int) -> None:
+    todo = [c for c in cmds if not _complete(c)]
+    with ThreadPoolExecutor(workers) as pool:
+        for _ in pool.map(lambda c: subprocess.run(c, check=True, cwd=ROOT, stdout=subprocess.DEVNULL), todo):
+            pass
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--base", required=True, help="the v10-recipe checkpoint to start from")
+    p.add_argument("--data", type=Path, required=True, help="dataset folder (shared with reproduce_default)")
+    p.add_argument("--out", type=Path, required=True, help="the new checkpoint folder")
+    p.add_argument("--steps", type=int, default=4000)
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--contact-episodes", type=int, default=CONTACT_EPISODES)
+    p.add_argument("--workers", type=int, default=2, help="collections at a time")
+    p.add_argument("--dry-run", action="store_true", help="print the commands and exit")
+    args = p.parse_args()
+    mix = [cli(*c[1:]) for c in collect_commands(args.data, 1.0)]
+    contact = contact_commands(args.data, args.contact_episodes)
+    data = [str(_out(c)) for c in mix + contact]
+    flags = [
+        "--init-from",
+        args.base,
+        "--task-blind",
+        "--object-prior",
+        "--steps",
+        str(args.steps),
+        "--lr",
+        str(args.lr),
+    ]
+    train = cli("train", "--data", *data, "--out", str(args.out), *flags, "--seed", "0", "--threads", "2")
+    if (args.out / "config.json").is_file():
+        train.append("--resume")
+    calibrate = cli("calibrate-id", "--model", str(args.out))
+    stages = [("mix", mix), ("contact", contact), ("train", [train]), ("calibrate", [calibrate])]
+    if args.dry_run:
+        for name, cmds in stages:
+            print(f"# {name}\n" + "\n".join(shlex.join(["cosmos3-gym", *c[3:]]) for c in cmds))
+        return
+    record = {"command": shlex.join([sys.executable, *sys.argv]), "stages": {}}
+    for name, cmds in stages:
+        t0 = time.time()
+        if name in ("mix", "contact"):
+            run_parallel(cmds, args.workers)
+        else:
+            subprocess.run(cmds[0], check=True, cwd=ROOT)
+        record["stages"][name] = {"commands": [shlex.join(["cosmos3-gym", *c[3:]]) for c in cmds],
+                                  "wall_s": round(time.time() - t0, 1)}  # fmt: skip
+        (RESULTS / "v2_recipe.json").write_text(json.dumps(record, indent=1) + "\n")
+        print(f"{name}: {record['stages'][name]['wall_s']} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
