@@ -11,8 +11,8 @@ Stages (each skipped when its output is already complete, so a stopped run conti
 4. ``calibrate``: ``cosmos3-gym calibrate-id`` (inverse-dynamics residual gates, MuJoCo replay).
 
 ``BASE`` is a build of the v10 recipe (``benchmarks/reproduce_default.py``; the shipped v10 weights are
-kept in ``results/experiments/v10`` by sha256 only). Collections run two at a time. Wall times go to
-``results/v2_recipe.json``.
+kept in ``results/experiments/v10`` by sha256 only). Collections run two at a time; training runs on one torch thread (two threads beside
+another process on this 2-core machine ran 30× slower). Wall times go to ``results/v2_recipe.json``.
 
     python benchmarks/reproduce_v2.py --base /tmp/v10 --data /tmp/cosmos3_data --out /tmp/v2
 """
@@ -97,7 +97,7 @@ def main() -> None:
         "--lr",
         str(args.lr),
     ]
-    train = cli("train", "--data", *data, "--out", str(args.out), *flags, "--seed", "0", "--threads", "2")
+    train = cli("train", "--data", *data, "--out", str(args.out), *flags, "--seed", "0", "--threads", "1")
     if (args.out / "config.json").is_file():
         train.append("--resume")
     calibrate = cli("calibrate-id", "--model", str(args.out))
@@ -106,16 +106,21 @@ def main() -> None:
         for name, cmds in stages:
             print(f"# {name}\n" + "\n".join(shlex.join(["cosmos3-gym", *c[3:]]) for c in cmds))
         return
+    path = RESULTS / "v2_recipe.json"
     record = {"command": shlex.join([sys.executable, *sys.argv]), "stages": {}}
+    if path.is_file():  # a continued run keeps the wall times of the stages it finds complete
+        record["stages"] = json.loads(path.read_text()).get("stages", {})
     for name, cmds in stages:
         t0 = time.time()
         if name in ("mix", "contact"):
+            if all(_complete(c) for c in cmds) and name in record["stages"]:
+                continue
             run_parallel(cmds, args.workers)
         else:
             subprocess.run(cmds[0], check=True, cwd=ROOT)
         record["stages"][name] = {"commands": [shlex.join(["cosmos3-gym", *c[3:]]) for c in cmds],
                                   "wall_s": round(time.time() - t0, 1)}  # fmt: skip
-        (RESULTS / "v2_recipe.json").write_text(json.dumps(record, indent=1) + "\n")
+        path.write_text(json.dumps(record, indent=1) + "\n")
         print(f"{name}: {record['stages'][name]['wall_s']} s", flush=True)
 
 
