@@ -1,7 +1,8 @@
 """Policies for validation, named by a spec string, resolved and checked before any rollout.
 
 Specs: ``expert``, ``noisy-expert[:SIGMA]`` (default σ = 0.3), ``random-smooth``, ``sine-sweep`` and
-``abrupt-reversal`` (unusual action sequences, held out from the training mixture), or the path of a
+``abrupt-reversal`` (unusual action sequences, held out from the training mixture), the held-out action
+families ``reversals``, ``biased-expert``, ``slow-sine`` (:mod:`cosmos3_gym.validation.families`), or the path of a
 stable-baselines3 ``.zip`` whose observation and action spaces must equal the env's. Every spec
 resolves to a factory ``seed -> Policy`` so each episode gets a fresh policy, identically seeded on
 both sides of a comparison.
@@ -16,9 +17,18 @@ import numpy as np
 from cosmos3_gym.sim.agents import SB3Policy, load_sb3_policy
 from cosmos3_gym.sim.policies import NoisyExpert, Policy, RandomSmooth
 from cosmos3_gym.sim.twin_env import MujocoTwinEnv
+from cosmos3_gym.validation.families import FAMILIES, make_family
 from cosmos3_gym.validation.rollouts import PolicyFactory
 
-KINDS = ("expert", "noisy-expert[:SIGMA]", "random-smooth", "sine-sweep", "abrupt-reversal", "PATH.zip (SB3)")
+KINDS = (
+    "expert",
+    "noisy-expert[:SIGMA]",
+    "random-smooth",
+    "sine-sweep",
+    "abrupt-reversal",
+    *FAMILIES,
+    "PATH.zip (SB3)",
+)
 #: Policies of decreasing quality for the ranking check (does the model order them like physics?).
 RANKING_POLICIES = ("expert", "noisy-expert:0.3", "noisy-expert:0.6", "noisy-expert:1.0", "random-smooth")
 
@@ -77,6 +87,9 @@ def resolve_policy(spec: str, env: MujocoTwinEnv) -> PolicyFactory:
         return lambda seed: SineSweep(dim, seed, env.emb.fps)
     if kind == "abrupt-reversal":
         return lambda seed: AbruptReversal(dim, seed)
+    if kind in FAMILIES:
+        make_family(kind, env, 0)  # fails now (e.g. no expert for the task) rather than mid-rollout
+        return lambda seed: make_family(kind, env, seed)
     if kind in ("expert", "noisy-expert"):
         from cosmos3_gym.sim.experts import make_expert
 
