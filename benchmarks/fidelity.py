@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from hardware import hardware_label
 from tqdm import tqdm
 
@@ -182,7 +183,9 @@ def main() -> None:
     p.add_argument("--contact-episodes", type=int, default=50, help="noisy-expert episodes per Push / Lift row")
     p.add_argument("--family-episodes", type=int, default=20, help="per embodiment × task × family")
     p.add_argument("--suite-out", type=Path, help="default results/fidelity_v2.json (report), _select (select)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: more is slower here)")
     args = p.parse_args()
+    torch.set_num_threads(args.threads)
     suite_sections = [s for s in args.sections if s != "classic"]
     if suite_sections and args.split is None:
         p.error(f"--sections {' '.join(suite_sections)} needs --split ({' or '.join(SPLITS)})")
