@@ -13,7 +13,20 @@ For every embodiment:
    open for 96 steps (what an RL agent does near its goal); the model's TCP error at 16 and 64 steps
    (from t0 ∈ {0, 16, 32}, as in 1.). MuJoCo's arm stays put, so this is the model's drift.
 
+These four (``--sections classic``, the default) keep their seeds 50 000+, which predate the seed splits.
+The contact and held-out-action suite (:mod:`cosmos3_gym.validation.suite`) runs on a seed split
+(``cosmos3_gym.tasks.splits``), given explicitly:
+
+5. ``expert``: closed-loop expert agreement on every embodiment × task (success in each, agreement,
+   TCP / cube error at 16 and 64 steps);
+6. ``contact``: contact-anchored open-loop windows (cube, gripper error 1 / 16 steps after a window that
+   starts 4 steps before first move, push onset, lift-off, release) and open-loop success agreement,
+   both from the same noisy-expert twin episodes of Push and Lift;
+7. ``families``: open-loop TCP error at 16 / 64 steps from reset under held-out action families
+   (reversals, biased-expert, slow-sine) beside the in-distribution noisy expert, on every task.
+
     python benchmarks/fidelity.py --model default --episodes 50
+    python benchmarks/fidelity.py --model default --sections expert contact families --split report
 """
 
 from __future__ import annotations
@@ -24,6 +37,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from hardware import hardware_label
 from tqdm import tqdm
 
@@ -34,13 +48,17 @@ from cosmos3_gym.model.inference import ModeRunner
 from cosmos3_gym.model.policy_agent import PolicyHeadAgent
 from cosmos3_gym.sim.policies import make_policy
 from cosmos3_gym.sim.twin_env import MujocoTwinEnv
+from cosmos3_gym.tasks import SPLITS, split_seeds
 from cosmos3_gym.tokens.native import NativeActionMap
 from cosmos3_gym.tokens.rotation import rot6d_to_matrix, rotation_angle
+from cosmos3_gym.validation import suite, suite_report
+from cosmos3_gym.validation.backends import LearnedBackend
 
 RESULTS = Path(__file__).resolve().parent / "results"
 HORIZONS = (1, 16, 64)
 STARTS = (0, 16, 32)
 SEED0 = 50_000  # held out: training data uses seeds < 10_000
+SECTIONS = ("classic", "expert", "contact", "families")
 
 
 def twin_episode(env: MujocoTwinEnv, policy_kind: str, seed: int) -> dict[str, np.ndarray]:
@@ -153,13 +171,33 @@ def policy_success(ckpt, env: MujocoTwinEnv, episodes: int) -> float:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="default")
+    p.add_argument("--sections", nargs="+", choices=SECTIONS, default=["classic"], help="default: classic")
     p.add_argument("--episodes", type=int, default=50, help="held-out episodes per embodiment and task")
     p.add_argument("--policy-episodes", type=int, default=50)
     p.add_argument("--embodiments", nargs="+", default=cosmos3_gym.list_embodiments())
     p.add_argument("--policy", default="noisy-expert", help="policy that drives the twin episodes")
     p.add_argument("--out", type=Path, default=RESULTS / "fidelity.json")
+    p.add_argument("--split", choices=SPLITS, help="seed split of the suite sections (required with them)")
+    p.add_argument("--tasks", nargs="+", default=["reach", "push", "lift"], help="tasks of expert and families")
+    p.add_argument("--expert-episodes", type=int, default=50, help="per embodiment × task")
+    p.add_argument("--contact-episodes", type=int, default=50, help="noisy-expert episodes per Push / Lift row")
+    p.add_argument("--family-episodes", type=int, default=20, help="per embodiment × task × family")
+    p.add_argument("--suite-out", type=Path, help="default results/fidelity_v2.json (report), _select (select)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: more is slower here)")
     args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    suite_sections = [s for s in args.sections if s != "classic"]
+    if suite_sections and args.split is None:
+        p.error(f"--sections {' '.join(suite_sections)} needs --split ({' or '.join(SPLITS)})")
     ckpt = load_checkpoint(args.model)
+    if "classic" in args.sections:
+        classic(args, ckpt)
+    if suite_sections:
+        run_suite(args, ckpt, suite_sections)
+
+
+def classic(args: argparse.Namespace, ckpt) -> None:
+    """Sections 1–4 (the original benchmark) → ``args.out``."""
     report = {
         "model": args.model,
         "weights_sha256": checkpoint_digest(args.model),
@@ -197,6 +235,123 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1))
     _write_markdown(report, args.out.with_suffix(".md"))
+
+
+def run_suite(args: argparse.Namespace, ckpt, sections: list[str]) -> None:
+    """Sections 5–7 on ``args.split`` → ``args.suite_out`` (.json + .md)."""
+    out = args.suite_out or RESULTS / ("fidelity_v2.json" if args.split == "report" else "fidelity_v2_select.json")
+    report: dict = {
+        "model": args.model,
+        "weights_sha256": checkpoint_digest(args.model),
+        "checkpoint_meta": ckpt.meta,
+        "hardware": hardware_label(),
+        "split": args.split,
+        "command": f"python benchmarks/fidelity.py --model {args.model} --sections {' '.join(sections)} "
+        f"--split {args.split} --expert-episodes {args.expert_episodes} --contact-episodes "
+        f"{args.contact_episodes} --family-episodes {args.family_episodes} --embodiments {' '.join(args.embodiments)} "
+        f"--tasks {' '.join(args.tasks)}",
+        "wall_s": {},
+    }
+
+    def pred(name: str, task: str):
+        return lambda n: LearnedBackend(name, task, n, ckpt, uncertainty_samples=0)
+
+    plan = {
+        "expert": (args.expert_episodes, args.tasks, suite.expert_agreement),
+        "contact": (
+            args.contact_episodes,
+            [t for t in args.tasks if t in suite.CONTACT_TASKS],
+            suite.contact_and_replay,
+        ),
+        "families": (args.family_episodes, args.tasks, suite.action_families),
+    }
+    for section in sections:
+        n, tasks, runner = plan[section]
+        seeds, t_section, rows = split_seeds(args.split, n), time.time(), []
+        report.setdefault("seeds", {})[section] = [seeds[0], seeds[-1]]
+        for name in args.embodiments:
+            for task in tasks:
+                t0 = time.time()
+                rows.append({**runner(name, task, pred(name, task), seeds), "wall_s": round(time.time() - t0, 1)})
+                print(section, name, task, f"{rows[-1]['wall_s']} s", flush=True)
+        report[section] = rows
+        report["wall_s"][section] = round(time.time() - t_section, 1)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1))
+    out.with_suffix(".md").write_text(suite_markdown(report))
+    print(f"wrote {out} and {out.with_suffix('.md')}")
+
+
+def suite_markdown(report: dict) -> str:
+    """The suite's one-page summary: a table per section, what each measures, the issue-18 target."""
+    hw = report["hardware"]
+    lines = [
+        f"# World-model fidelity under contact and held-out actions — split `{report['split']}`",
+        "",
+        f"Model `{report['model']}` (weights sha256 `{report['weights_sha256']}`). Command: `{report['command']}`. "
+        f"Hardware: {hw['cpu']}, {hw['cores']} cores, {hw['torch_threads']} torch thread(s), torch {hw['torch']}, "
+        f"{hw['date']}. Seeds per section: "
+        + ", ".join(f"{k} {a}–{b}" for k, (a, b) in report["seeds"].items())
+        + ". Wall time (s): "
+        + ", ".join(f"{k} {v}" for k, v in report["wall_s"].items())
+        + ". Model = the learned simulator (1 flow step, the env default), MuJoCo = its twin; medians in mm.",
+        "",
+    ]
+    if "expert" in report:
+        lines += [
+            "## Closed-loop expert agreement",
+            "",
+            "The scripted expert acts on each simulator's own observations from the same seeds (full episodes); "
+            "success at the episode end; TCP / cube = distance between the two simulators' states at that step. "
+            "Target: model success within 0.1 of MuJoCo's on every row.",
+            "",
+            *suite_report.expert_table(report["expert"]),
+            "",
+        ]
+    if "contact" in report:
+        lines += [
+            "## Contact-anchored windows",
+            "",
+            "Noisy-expert twin episodes; a 16-step open-loop window starts 4 steps before each contact event, from "
+            "the twin's state and true history; `overall` pools distinct windows. Cells: median, (p90) at 16 steps. "
+            "Target: cube ≤ 10 mm and gripper ≤ 2 mm at 16 steps on every row.",
+            "",
+            *suite_report.contact_table(report["contact"], per_event=False),
+            "",
+            "Per event:",
+            "",
+            *suite_report.contact_table(report["contact"], overall=False),
+            "",
+            "## Open-loop success agreement",
+            "",
+            "The same noisy-expert episodes' actions replayed in the model from the same start; success at the "
+            "episode end. Target: agreement ≥ 0.9 on every row.",
+            "",
+            *suite_report.success_table(report["contact"]),
+            "",
+        ]
+    if "families" in report:
+        by_emb: dict[str, list[dict]] = {}
+        for row in report["families"]:
+            by_emb.setdefault(row["embodiment"], []).append(row)
+        lines += [
+            "## Held-out action families",
+            "",
+            "Open-loop TCP error (first arm) 16 / 64 steps after reset; the in-distribution noisy expert on the "
+            "same seeds for reference. Pooled over the tasks per embodiment (task label as the model sees it). "
+            "Targets: ≤ 5 mm @16 in distribution, ≤ 10 mm @16 under the held-out families, ≤ 15 mm @64 in "
+            "distribution.",
+            "",
+            *suite_report.family_table({e: suite.pooled_families(rows) for e, rows in by_emb.items()}),
+            "",
+            "Per task:",
+            "",
+            *suite_report.family_table(
+                {f"{r['embodiment']} {r['task']}": suite.pooled_families([r]) for r in report["families"]}
+            ),
+            "",
+        ]
+    return "\n".join(lines)
 
 
 def _write_markdown(report: dict, path: Path) -> None:

@@ -129,3 +129,19 @@ def test_bench_cli_prints_rows(tiny_model, capsys):
     assert cli(argv) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["num_envs"] for r in rows] == [1, 1, 2] and all(r["repeats"] == 2 for r in rows)
+
+
+def test_fidelity_suite_sections_need_a_split_and_write_tables(bench_main, tiny_model, tmp_path):
+    with pytest.raises(SystemExit):
+        bench_main("fidelity", "--model", tiny_model, "--sections", "expert")  # no --split: refused
+    out = tmp_path / "v2.json"
+    common = ("--model", tiny_model, "--split", "select", "--embodiments", "franka", "--tasks", "reach", "lift")
+    sizes = ("--expert-episodes", "1", "--contact-episodes", "2", "--family-episodes", "1")
+    bench_main("fidelity", *common, *sizes, "--sections", "expert", "contact", "families", "--suite-out", str(out))
+    report = json.loads(out.read_text())
+    assert report["split"] == "select" and report["weights_sha256"] and report["hardware"]["cpu"]
+    assert [(r["embodiment"], r["task"]) for r in report["expert"]] == [("franka", "reach"), ("franka", "lift")]
+    assert [r["task"] for r in report["contact"]] == ["lift"]  # contact rows: Push and Lift only
+    assert set(report["families"][0]["families"]) == {"noisy-expert", "reversals", "biased-expert", "slow-sine"}
+    md = out.with_suffix(".md").read_text()
+    assert "Closed-loop expert agreement" in md and "Open-loop success agreement" in md and "slow-sine" in md

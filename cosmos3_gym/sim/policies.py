@@ -18,8 +18,9 @@ one fresh, identically seeded policy per episode. Kinds (:func:`policy_kinds`):
   visits, for on-policy data aggregation;
 - ``policy-head`` (``checkpoint``, default the shipped model; ``replan``; ``flow_steps``; ``device``): the
   world model's policy mode (:mod:`cosmos3_gym.model.policy_agent`);
-- ``sine-sweep``, ``abrupt-reversal``: unusual action sequences of the held-out validation scenarios
-  (:mod:`cosmos3_gym.validation.policies`), validation only: no training mixture may contain them.
+- ``sine-sweep``, ``abrupt-reversal``, ``reversals``, ``biased-expert``, ``slow-sine``: unusual action sequences
+  of the held-out validation scenarios and action families (:mod:`cosmos3_gym.validation.policies`), validation
+  only: no training mixture may contain them.
 
 A kind names its builder ``builder(env, **options) -> PolicyFactory`` by an entry-point string
 ``"module:function"`` resolved with importlib when a policy is built (as Gymnasium's ``entry_point``), so kinds
@@ -351,6 +352,24 @@ for _kind in (
         "abrupt-reversal",
         "cosmos3_gym.validation.policies:abrupt_reversal_policy",
         "constant actions with sign flips (held-out scenario)",
+        uses=("validate",),
+    ),
+    PolicyKind(
+        "reversals",
+        "cosmos3_gym.validation.policies:reversals_policy",
+        "saturated commands flipping sign every 3-10 steps (held-out action family)",
+        uses=("validate",),
+    ),
+    PolicyKind(
+        "biased-expert",
+        "cosmos3_gym.validation.policies:biased_expert_policy",
+        "the expert plus a constant per-episode bias (held-out action family)",
+        uses=("validate",),
+    ),
+    PolicyKind(
+        "slow-sine",
+        "cosmos3_gym.validation.policies:slow_sine_policy",
+        "slow sinusoidal sweeps (held-out action family)",
         uses=("validate",),
     ),
 ):

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from cosmos3_gym.sim.policies import PolicyFactory, policy_from_spec
+from cosmos3_gym.tasks import check_split
 from cosmos3_gym.validation import metrics
 from cosmos3_gym.validation.backends import BackendFactory, LearnedBackend, MujocoBackend
 from cosmos3_gym.validation.idcheck import InverseDynamics, inverse_dynamics_check, model_inverse_dynamics
@@ -175,6 +176,9 @@ def validate(
     video_episodes: int = 2,
     plots: bool = True,
     progress: bool = False,
+    split: str = "select",
+    contact_episodes: int = 0,
+    family_episodes: int = 0,
 ) -> dict[str, Any]:
     """Compare the world model with MuJoCo on learned id ``env``; returns the report (JSON-able dict).
 
@@ -186,8 +190,12 @@ def validate(
     × ``ranking_episodes``), the held-out ``scenarios`` (× ``scenario_episodes``), the inverse-dynamics
     check and the uncertainty calibration. With ``out``, writes report.json, CSV tables, PNG plots, an MP4
     and report.md there.
+    ``contact_episodes`` / ``family_episodes`` (0 = skip; the CLI runs 10 / 5): the contact and
+    held-out-action suite (:mod:`cosmos3_gym.validation.suite`) on the seed ``split`` (``select`` |
+    ``report``), not on ``seed``.
     """
     t0 = time.time()
+    _check_suite_args(split, contact_episodes, family_episodes)
     p = plan(
         env,
         model,
@@ -240,6 +248,10 @@ def validate(
     report["ranking"] = _ranking(p, [seed + i for i in range(ranking_episodes or episodes)], progress)
     report["scenarios"] = _scenarios(p, [seed + i for i in range(scenario_episodes or episodes)], run, layout, progress)
     truth.close()
+    if contact_episodes or family_episodes:
+        from cosmos3_gym.validation.suite import validate_suite
+
+        report["suite"] = validate_suite(p.embodiment, p.task, p.factory, split, contact_episodes, family_episodes)
     report["wall_s"] = round(time.time() - t0, 2)
     if out is not None:
         from cosmos3_gym.validation.report import write_outputs
@@ -248,6 +260,16 @@ def validate(
             Path(out), report, run, curves, layout, p.embodiment, p.task, video_episodes=video_episodes, plots=plots
         )
     return report
+
+
+def _check_suite_args(split: str, contact_episodes: int, family_episodes: int) -> None:
+    try:
+        check_split(split)
+    except ValueError as exc:
+        raise ValidationArgumentError(str(exc)) from None
+    for name, value in (("contact_episodes", contact_episodes), ("family_episodes", family_episodes)):
+        if not isinstance(value, int | np.integer) or value < 0:
+            raise ValidationArgumentError(f"{name} must be an integer >= 0, got {value!r}")
 
 
 def _calibration(run: PairedRun, layout: Any) -> dict:

@@ -4,7 +4,7 @@ A backend starts ``N`` episodes from given :class:`StartState` s and steps them 
 native action per env. The ground truth is always :class:`MujocoBackend`; the predicted side is any
 object with the same methods (:class:`Backend`): the learned core (:class:`LearnedBackend`), a second
 MuJoCo backend (the ORACLE that tests the harness: zero error by construction), or a wrapper that
-perturbs another backend (:class:`BiasedBackend`, a deliberately wrong "model").
+perturbs another backend (:class:`BiasedBackend`, :class:`FrozenCubeBackend`: deliberately wrong "models").
 """
 
 from __future__ import annotations
@@ -25,11 +25,15 @@ Obs = dict[str, np.ndarray]
 
 @dataclass(frozen=True)
 class StartState:
-    """One episode's start: the reset seed, the twin's full state (``get_state()``) and its observation."""
+    """One episode's start: the reset seed, the twin's full state (``get_state()``) and its observation.
+
+    ``history``: the observed states before it, ``(H, S)`` oldest first, for a start in the middle of an
+    episode (a model with a history context then sees the true past, not the start state repeated)."""
 
     seed: int
     physics: dict[str, np.ndarray]
     obs: Obs
+    history: np.ndarray | None = None
 
 
 @dataclass
@@ -160,9 +164,16 @@ class LearnedBackend:
         _check_count(self, starts)
         idx = np.arange(self.num_envs)
         self.core.reset(idx, [s.seed for s in starts])
+        hist = self.core.history.shape[1]
         for i, s in zip(idx, starts, strict=True):
             self.core.state[i] = s.obs["observation"]
-            self.core.history[i] = s.obs["observation"]
+            past = (
+                s.obs["observation"][None]
+                if s.history is None
+                else np.concatenate([s.history, s.obs["observation"][None]])
+            )
+            # The last `hist` states; an episode younger than that repeats its first state (as a reset does).
+            self.core.history[i] = past[np.clip(np.arange(len(past) - hist, len(past)), 0, None)]
             self.core.goal[i] = s.obs["desired_goal"]
         # LearnedSimCore has no public "start from this state"; re-beginning the chunk from the copied
         # history is what its own reset does after drawing the state.
@@ -220,6 +231,53 @@ class BiasedBackend:
             is_success(obs["achieved_goal"], obs["desired_goal"], self.task),
             out.uncertainty,
         )
+
+    def qpos(self, i: int) -> np.ndarray:
+        return self.inner.qpos(i)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class FrozenCubeBackend:
+    """Another backend whose reported cube never moves from its start pose: a model that ignores contact.
+
+    The inner backend steps as usual (its arm moves, its cube may too); the observations report the
+    cube's start position and orientation throughout, and reward and success are recomputed from them.
+    """
+
+    CUBE_PARTS = ("cube_pos", "cube_rot6d")
+
+    def __init__(self, inner: Backend, task: object) -> None:
+        self.inner, self.task = inner, task
+        self.name, self.num_envs, self.layout = f"{inner.name}+frozen-cube", inner.num_envs, inner.layout
+        self.frozen: dict[str, np.ndarray] = {}
+
+    def _freeze(self, obs: Obs) -> Obs:
+        state = obs["observation"].copy()
+        lay = self.layout
+        for part in self.CUBE_PARTS:
+            if part in lay.parts:
+                state[:, lay.parts[part]] = self.frozen[part]
+        if "cube_rel_pos" in lay.parts:
+            state[:, lay.parts["cube_rel_pos"]] = lay.get(state, "cube_pos") - lay.arm(state, "tcp_pos", 0)
+        achieved = lay.achieved(state, self.task.goal_part)
+        return {"observation": state, "achieved_goal": achieved, "desired_goal": obs["desired_goal"]}
+
+    def start(self, starts: Sequence[StartState]) -> Obs:
+        obs = self.inner.start(starts)
+        self.frozen = {
+            p: self.layout.get(obs["observation"], p).copy() for p in self.CUBE_PARTS if p in self.layout.parts
+        }
+        return self._freeze(obs)
+
+    def step(self, actions: np.ndarray) -> StepOut:
+        out = self.inner.step(actions)
+        obs = self._freeze(out.obs)
+        reward = compute_reward(obs["achieved_goal"], obs["desired_goal"], self.task, "dense")
+        success = is_success(obs["achieved_goal"], obs["desired_goal"], self.task)
+        # A cube that never moves never leaves the table.
+        return StepOut(obs, reward, np.zeros(self.num_envs, dtype=bool), success, out.uncertainty)
 
     def qpos(self, i: int) -> np.ndarray:
         return self.inner.qpos(i)

@@ -7,6 +7,7 @@ import json
 import sys
 
 from cosmos3_gym.sim.policies import spec_forms
+from cosmos3_gym.tasks import SPLITS
 from cosmos3_gym.validation.api import DEFAULT_SEED
 from cosmos3_gym.validation.policies import RANKING_POLICIES
 from cosmos3_gym.validation.scenarios import SCENARIOS
@@ -58,6 +59,26 @@ def add_args(p: argparse.ArgumentParser) -> None:
         default=2,
         help="stochastic samples per step for the uncertainty estimate (0 = no calibration check)",
     )
+    p.add_argument(
+        "--split",
+        choices=SPLITS,
+        default="select",
+        help="seed split of the contact and held-out-action sections (default select: for choices; "
+        "report: for results no choice saw)",
+    )
+    p.add_argument(
+        "--contact-episodes",
+        type=int,
+        default=10,
+        help="episodes of the closed-loop expert agreement, contact windows and open-loop success "
+        "agreement (default 10; 0 = skip; the benchmark uses 50)",
+    )
+    p.add_argument(
+        "--family-episodes",
+        type=int,
+        default=5,
+        help="episodes per held-out action family (default 5; 0 = skip)",
+    )
     p.add_argument("--video-episodes", type=int, default=2, help="episodes in the side-by-side MP4 (0 = no video)")
     p.add_argument("--no-id", action="store_true", help="skip the inverse-dynamics check")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
@@ -82,6 +103,20 @@ def summary(r: dict) -> str:
     rk = r["ranking"]
     if "success" in rk:
         lines.append(f"  ranking: Spearman success {rk['success']['spearman']}, return {rk['return']['spearman']}")
+    if "expert_agreement" in r.get("suite", {}):
+        ea = r["suite"]["expert_agreement"]
+        lines.append(
+            f"  expert closed loop ({r['suite']['split']} seeds): success MuJoCo {ea['success_mujoco']:.2f} / model "
+            f"{ea['success_model']:.2f}, agreement {ea['success_agreement']:.2f}"
+        )
+    if "contact" in r.get("suite", {}):
+        c = r["suite"]["contact"]
+        cube = c["contact_windows"]["overall"].get("cube_pos_mm", {}).get("16", {}).get("median")
+        lines.append(
+            f"  contact windows: {c['contact_windows']['windows']} windows, cube @16 "
+            f"{'–' if cube is None else f'{cube:.1f} mm'}; open-loop success agreement "
+            f"{c['open_loop_success']['success_agreement']:.2f}"
+        )
     if "files" in r:
         lines.append(f"  wrote {r.get('out', '')}/report.md")
     return "\n".join(lines)
@@ -113,6 +148,9 @@ def run(args: argparse.Namespace) -> int:
             video_episodes=args.video_episodes,
             plots=not args.no_plots,
             progress=not (args.no_progress or args.json),
+            split=args.split,
+            contact_episodes=args.contact_episodes,
+            family_episodes=args.family_episodes,
         )
     except ValidationArgumentError as e:
         print(f"cosmos3-gym validate: error: {e}", file=sys.stderr)

@@ -1,18 +1,22 @@
 """Validation's own policy kinds and the ranking set; every policy is built through the one registry
 (:mod:`cosmos3_gym.sim.policies`), which names the builders here by entry-point strings.
 
-``sine-sweep`` and ``abrupt-reversal``: unusual action sequences for the held-out scenarios, registered for
-``validate`` only, so no training mixture contains them and the scenarios measure fidelity out of distribution.
+``sine-sweep`` and ``abrupt-reversal`` (the held-out scenarios) and the held-out action families
+``reversals``, ``biased-expert``, ``slow-sine`` (:mod:`cosmos3_gym.validation.families`): unusual action
+sequences registered for ``validate`` only, so no training mixture contains them and they measure fidelity
+out of distribution.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from cosmos3_gym.sim.policies import PolicyFactory, policy_kinds
 from cosmos3_gym.sim.twin_env import MujocoTwinEnv
+from cosmos3_gym.validation.families import FAMILIES, make_family
 
 #: Policies of decreasing quality for the ranking check (does the model order them like physics?).
 RANKING_POLICIES = ("expert", "noisy-expert:0.3", "noisy-expert:0.6", "noisy-expert:1.0", "random-smooth")
@@ -65,6 +69,18 @@ def sine_sweep_policy(env: MujocoTwinEnv) -> PolicyFactory:
 def abrupt_reversal_policy(env: MujocoTwinEnv) -> PolicyFactory:
     """Builder of kind ``abrupt-reversal``."""
     return lambda seed: AbruptReversal(int(env.action_space.shape[0]), seed)
+
+
+def _family(kind: str) -> Callable[[MujocoTwinEnv], PolicyFactory]:
+    def build(env: MujocoTwinEnv) -> PolicyFactory:
+        make_family(kind, env, 0)  # fails now (e.g. no expert for the task) rather than mid-rollout
+        return lambda seed: make_family(kind, env, seed)
+
+    build.__doc__ = f"Builder of the held-out family ``{kind}``."
+    return build
+
+
+reversals_policy, biased_expert_policy, slow_sine_policy = (_family(k) for k in FAMILIES)
 
 
 def policy_label(spec: str) -> str:

@@ -243,4 +243,8 @@ def markdown(r: dict[str, Any]) -> str:
             + f" | {ratio} | {row['success_agreement']:.2f} |"
         )
     lines += ["", *[f"- **{row['scenario']}**: {row['description']}" for row in sc["rows"]], ""]
+    if "suite" in r:
+        from cosmos3_gym.validation.suite_report import suite_markdown
+
+        lines += suite_markdown(r["suite"])
     return "\n".join(lines)

@@ -1,0 +1,124 @@
+"""The contact and held-out-action suite of one embodiment × task, on a seed split (issue 18, part 1).
+
+Shared by ``benchmarks/fidelity.py`` (every row, many episodes) and ``cosmos3-gym validate`` (one id,
+few episodes). Each runner builds the twin episodes on the split's seeds and hands the predicted side,
+a :data:`~cosmos3_gym.validation.backends.BackendFactory`, to the metric functions:
+
+- :func:`expert_agreement`: the scripted expert closed loop in the model and in the twin;
+- :func:`contact_and_replay`: noisy-expert twin episodes (full length) → contact-anchored windows and
+  open-loop success agreement (the same episodes replayed from their start);
+- :func:`action_families`: open-loop TCP error at 16 / 64 steps from reset under the held-out families,
+  beside the in-distribution noisy expert on the same seeds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from cosmos3_gym.sim.policies import policy_from_spec
+from cosmos3_gym.tasks import check_split, split_seeds
+from cosmos3_gym.validation.agreement import closed_loop_agreement, open_loop_errors, stats
+from cosmos3_gym.validation.backends import BackendFactory, MujocoBackend, StartState
+from cosmos3_gym.validation.contact import contact_window_errors
+from cosmos3_gym.validation.families import FAMILIES, IN_DISTRIBUTION
+from cosmos3_gym.validation.rollouts import Trajectories, make_starts, rollout
+
+#: Tasks with a cube to touch (contact windows, open-loop success agreement).
+CONTACT_TASKS = ("push", "lift")
+#: The policy of the twin episodes behind the contact windows and the success agreement.
+REPLAY_POLICY = "noisy-expert"
+#: Steps of the family rollouts, and where their errors are reported.
+FAMILY_HORIZON = 64
+FAMILY_STEPS = (16, 64)
+
+
+def twin_run(
+    embodiment: str, task: str, seeds: Sequence[int], policy: str, horizon: int | None = None
+) -> tuple[MujocoBackend, list[StartState], Trajectories]:
+    """``policy`` in the twin from the reset states of ``seeds`` for ``horizon`` steps (default: the task's
+    episode length), ending at termination; returns the twin backend (open), the starts and the run."""
+    truth = MujocoBackend(embodiment, task, len(seeds))
+    starts = make_starts(truth.envs[0], seeds)
+    factory = policy_from_spec(policy, truth.envs[0])
+    traj = rollout(truth, starts, horizon or truth.task.max_episode_steps, policy=factory)
+    return truth, starts, traj
+
+
+def _seed_range(seeds: Sequence[int]) -> list[int]:
+    return [int(seeds[0]), int(seeds[-1])]
+
+
+def expert_agreement(embodiment: str, task: str, pred: BackendFactory, seeds: Sequence[int]) -> dict:
+    """Closed-loop scripted expert (``expert``) in ``pred`` and the twin from the same seeds, full episodes."""
+    truth = MujocoBackend(embodiment, task, len(seeds))
+    try:
+        starts = make_starts(truth.envs[0], seeds)
+        policy = policy_from_spec("expert", truth.envs[0])
+        row = closed_loop_agreement(truth, pred, starts, policy, truth.task.max_episode_steps)
+    finally:
+        truth.close()
+    return {"embodiment": embodiment, "task": task, "seeds": _seed_range(seeds), **row}
+
+
+def contact_and_replay(
+    embodiment: str, task: str, pred: BackendFactory, seeds: Sequence[int], policy: str = REPLAY_POLICY
+) -> dict:
+    """Contact-anchored windows and open-loop success agreement from the same ``policy`` twin episodes."""
+    truth, starts, traj = twin_run(embodiment, task, seeds, policy)
+    truth.close()
+    layout = truth.layout
+    return {
+        "embodiment": embodiment,
+        "task": task,
+        "policy": policy,
+        "seeds": _seed_range(seeds),
+        "contact_windows": contact_window_errors(traj, layout, starts, pred, task),
+        "open_loop_success": open_loop_errors(traj, layout, pred, starts, FAMILY_STEPS),
+    }
+
+
+def action_families(
+    embodiment: str,
+    task: str,
+    pred: BackendFactory,
+    seeds: Sequence[int],
+    families: Sequence[str] = (IN_DISTRIBUTION, *FAMILIES),
+    horizon: int = FAMILY_HORIZON,
+) -> dict:
+    """Open-loop TCP error (first arm, mm) at :data:`FAMILY_STEPS` from reset under each family; the raw
+    per-episode values too (``values``), so rows can be pooled over tasks."""
+    out: dict = {"embodiment": embodiment, "task": task, "seeds": _seed_range(seeds), "families": {}}
+    for fam in families:
+        truth, starts, traj = twin_run(embodiment, task, seeds, fam, horizon)
+        truth.close()
+        r = open_loop_errors(traj, truth.layout, pred, starts, FAMILY_STEPS, values=("tcp_pos_mm",))
+        for k in ("success_mujoco", "success_model", "success_agreement", "mujoco_only", "model_only"):
+            r.pop(k)  # outcomes of arbitrary action sequences say little; the TCP error is the point here
+        out["families"][fam] = {"in_distribution": fam == IN_DISTRIBUTION, **r}
+    return out
+
+
+def pooled_families(rows: Sequence[dict]) -> dict[str, dict[str, dict]]:
+    """Pool :func:`action_families` rows (e.g. one embodiment's tasks): ``{family: {step: stats}}``."""
+    pooled: dict[str, dict[str, list[float]]] = {}
+    for row in rows:
+        for fam, r in row["families"].items():
+            for s, v in r["values"]["tcp_pos_mm"].items():
+                pooled.setdefault(fam, {}).setdefault(s, []).extend(v)
+    return {fam: {s: stats(v) for s, v in by_s.items()} for fam, by_s in pooled.items()}
+
+
+def validate_suite(
+    embodiment: str, task: str, pred: BackendFactory, split: str, contact_episodes: int, family_episodes: int
+) -> dict:
+    """The suite on one id for ``cosmos3-gym validate`` (0 episodes skips a part)."""
+    check_split(split)
+    out: dict = {"split": split}
+    if contact_episodes:
+        seeds = split_seeds(split, contact_episodes)
+        out["expert_agreement"] = expert_agreement(embodiment, task, pred, seeds)
+        if task in CONTACT_TASKS:
+            out["contact"] = contact_and_replay(embodiment, task, pred, seeds)
+    if family_episodes:
+        out["action_families"] = action_families(embodiment, task, pred, split_seeds(split, family_episodes))
+    return out
