@@ -80,3 +80,38 @@ def test_init_from_starts_at_the_checkpoint_with_new_flags(tiny_model, tmp_path)
     with pytest.raises(ValueError, match="its stats lack"):
         train(other, tmp_path / "x", replace(cfg, init_from=str(franka_only)), progress=False)
     assert not (tmp_path / "x").exists()  # refused before anything is written
+
+
+def _state_with(emb, tcp: np.ndarray, cube: np.ndarray, width: float) -> np.ndarray:
+    """A state of ``emb`` (first arm) with the TCP at ``tcp``, the cube at ``cube``, the gripper ``width`` open."""
+    lay = emb.layout
+    s = np.zeros(lay.size)
+    s[lay.parts["tcp_rot6d"]] = np.tile([1, 0, 0, 0, 1, 0], lay.num_arms)
+    s[lay.parts["cube_rot6d"]] = [1, 0, 0, 0, 1, 0]
+    lay.arm(s, "tcp_pos", 0)[:] = tcp
+    lay.arm(s, "gripper_width", 0)[:] = width
+    s[lay.parts["cube_pos"]] = cube
+    return s
+
+
+def test_grasp_keeps_a_held_cube_in_the_predicted_grip_and_fingers_out_of_it():
+    emb = load_embodiment("franka")
+    carry, lay = CommandPrior(emb, object_prior=True), emb.layout
+    half = emb.spec.workspace.cube_half_size
+    held = _state_with(emb, np.array([0.5, 0.0, 0.1]), np.array([0.5, 0.0, 0.095]), 2 * half)
+    pred = _state_with(emb, np.array([0.5, 0.01, 0.12]), np.array([0.5, 0.0, 0.095]), 2 * half - 0.006)
+    out = carry.grasp(held, pred)
+    np.testing.assert_allclose(out[lay.parts["cube_pos"]], [0.5, 0.01, 0.115], atol=1e-12)  # moved with the grip
+    assert lay.arm(out, "gripper_width", 0)[0] == 2 * half  # the fingers stop at the cube
+    assert carry.held(out).all() and carry.held(out, carry.held(held)).all()
+    # A closed pusher touching the cube neither grasps nor is pushed open; a free cube is left alone.
+    pusher = _state_with(emb, np.array([0.5, 0.0, 0.03]), np.array([0.51, 0.0, 0.02]), 0.0)
+    np.testing.assert_array_equal(carry.grasp(pusher, pusher), pusher)
+    assert not carry.held(pusher).any()
+    # A grasp lasts while the model's width drifts a few mm, and ends when the gripper opens.
+    drift = _state_with(emb, np.array([0.5, 0.0, 0.1]), np.array([0.5, 0.0, 0.095]), 2 * half + 0.006)
+    opened = _state_with(emb, np.array([0.5, 0.0, 0.1]), np.array([0.5, 0.0, 0.095]), 2 * half + 0.02)
+    assert not carry.held(drift).any() and carry.held(drift, carry.held(held)).all()
+    assert not carry.held(opened, carry.held(held)).any()
+    # Without the flag nothing changes.
+    np.testing.assert_array_equal(CommandPrior(emb).grasp(held, pred), pred)

@@ -82,6 +82,8 @@ class LearnedSimCore:
         self.state_mask = torch.as_tensor(self.space.state_mask, device=self.device)
         self.residual_scale = torch.as_tensor(self.space.residual_scale, device=self.device)
         self.uncertainty = np.zeros(num_envs)
+        #: Grasps held at the current state (an ``object_prior`` model's memory, see CommandPrior.held).
+        self.holding = np.zeros((num_envs, self.layout.num_arms), dtype=bool)
 
     # -- resets ----------------------------------------------------------------------------------------
     def reset(self, index: np.ndarray, seeds: list[int | None]) -> None:
@@ -98,6 +100,7 @@ class LearnedSimCore:
             self.state[i], self.goal[i] = obs["observation"], obs["desired_goal"]
             self.history[i] = obs["observation"]
             self.elapsed[i] = 0
+            self.holding[i] = False
         self.restart_chunks(np.asarray(index))
 
     def restart_chunks(self, index: np.ndarray) -> None:
@@ -138,14 +141,16 @@ class LearnedSimCore:
             noise[: self.n] = 0.0
         prior = None
         if self.residual_prior:  # the row's prior: the arms at their commanded poses from the current state
-            cmd = self.prior.from_poses(target, self.chunk_start, self.state, tcp)
+            cmd = self.prior.from_poses(target, self.chunk_start, self.state, tcp, self.holding)
             prior = torch.as_tensor(np.tile(self.space.deltas(cmd, self.chunk_start), (k, 1)), device=self.device)
         delta = self.stepper.step(tokens, noise, prior).cpu().numpy()
         pred = self.space.states(self.chunk_start, delta[: self.n])
         if k > 1:
             copies = self.space.states(np.tile(self.chunk_start, (k - 1, 1)), delta[self.n :])
             self.uncertainty = self._spread(pred, copies.reshape(k - 1, self.n, -1))
-        self.state = self._project(pred)
+        self.state = self._project(self.prior.grasp(self.state, pred, self.holding))
+        if self.prior.object_prior:
+            self.holding = self.prior.held(self.state, self.holding)
         self.history = np.concatenate([self.history[:, 1:], self.state[:, None]], axis=1)
         self.elapsed += 1
         return self._outcome(raw)

@@ -68,13 +68,16 @@ class ModeRunner:
         tokens, gen = self._t(self.space.tokens(raw)), self._gen(seed)
         start = history[:, -1].astype(np.float64)
         state, out = start, np.zeros((b, rows, self.size))
+        holding = self.prior.held(start) if self.prior.object_prior else None
         for i in range(rows):
             prior = None
             if self.model.cfg.residual_prior:
-                prior = self._t(self.space.deltas(self.prior.commanded(state, raw[:, i], start), start))
+                cmd = self.prior.commanded(state, raw[:, i], start, holding=holding)
+                prior = self._t(self.space.deltas(cmd, start))
             noise = None if gen is None else torch.randn(b, STATE_DIM, generator=gen, device=self.device)
             delta = stepper.step(tokens[:, i], noise, prior).cpu().numpy()
-            state = out[:, i] = self.space.states(start, delta)
+            state = out[:, i] = self.prior.grasp(state, self.space.states(start, delta), holding)
+            holding = self.prior.held(state, holding) if holding is not None else None
         return out
 
     def inverse_dynamics(

@@ -35,10 +35,15 @@ from cosmos3_gym.tokens import Embodiment
 from cosmos3_gym.tokens.native import NativeActionMap
 from cosmos3_gym.tokens.rotation import matrix_to_rot6d, rot6d_to_matrix
 
-#: A cube counts as held by an arm when the arm's gripper opening is within this of the cube's size (m)
-#: and the cube's centre within a cube half-size of the TCP: the twins' grasps sit within 0.3 mm and 7
-#: mm of these on every embodiment, an open or empty gripper is centimetres away.
+#: A grasp forms when an arm's gripper opening is within this of the cube's size (m) with the cube's centre
+#: within a cube half-size of the TCP: the twins' grasps sit within 0.3 mm and 7 mm of these on every
+#: embodiment; an open gripper is centimetres wider, a closed pusher (Push) nearly shut. A grasp already
+#: formed lasts while the cube stays that near and the gripper no wider than :data:`RELEASE_WIDTH_M` above
+#: the cube's size.
 GRASP_WIDTH_TOL_M = 0.004
+#: A grasp held lasts until the gripper opens this far beyond the cube's size (m): a release opens it by
+#: centimetres within a few steps, the model's width drifts by millimetres while holding.
+RELEASE_WIDTH_M = 0.01
 
 
 class CommandPrior:
@@ -71,11 +76,17 @@ class CommandPrior:
         return tcp
 
     def commanded(
-        self, state: np.ndarray, raw: np.ndarray, start: np.ndarray | None = None, tcp: np.ndarray | None = None
+        self,
+        state: np.ndarray,
+        raw: np.ndarray,
+        start: np.ndarray | None = None,
+        tcp: np.ndarray | None = None,
+        holding: np.ndarray | None = None,
     ) -> np.ndarray:
         """The prior state after raw actions ``(..., D)`` from ``state (..., S)``: TCPs as the contract
         decodes the action from the state's TCPs, the other channels from ``start (..., S)`` (the
-        chunk-start state; default ``state``). ``tcp``: :meth:`arm_tcp` of ``state`` when the caller has it."""
+        chunk-start state; default ``state``). ``tcp``: :meth:`arm_tcp` of ``state`` when the caller has it;
+        ``holding``: see :meth:`from_poses`."""
         lead = state.shape[:-1]
         tcp = (self.arm_tcp(state) if tcp is None else tcp).reshape(-1, self.num_arms, 4, 4)
         P = self.emb.num_poses
@@ -85,21 +96,28 @@ class CommandPrior:
         poses = self.emb.actions_to_poses(raw.reshape(-1, 1, raw.shape[-1]), blocks if P > 1 else blocks[:, 0])
         target = (poses[:, 1] if P > 1 else poses[:, 1, None])[:, self.arm_block].reshape(*lead, self.num_arms, 4, 4)
         base = np.broadcast_to(state if start is None else start, state.shape)
-        return self.from_poses(target, base, state, tcp.reshape(*lead, self.num_arms, 4, 4))
+        return self.from_poses(target, base, state, tcp.reshape(*lead, self.num_arms, 4, 4), holding)
 
     def from_poses(
-        self, target: np.ndarray, start: np.ndarray, prev: np.ndarray | None = None, prev_tcp: np.ndarray | None = None
+        self,
+        target: np.ndarray,
+        start: np.ndarray,
+        prev: np.ndarray | None = None,
+        prev_tcp: np.ndarray | None = None,
+        holding: np.ndarray | None = None,
     ) -> np.ndarray:
         """The prior state with every controlled arm's TCP at ``target (..., arms, 4, 4)`` (commanded
         poses), the cube-relative position following the first arm's TCP, and every other channel at
         ``start (..., S)``. With ``object_prior``, a cube held in ``prev (..., S)`` (the state the action
-        starts from; ``prev_tcp``: its :meth:`arm_tcp` when the caller has it) moves with its arm."""
+        starts from; ``prev_tcp``: its :meth:`arm_tcp` when the caller has it; ``holding``: the grasps
+        held before ``prev``, see :meth:`held`) moves with its arm."""
         out = np.array(start, dtype=np.float64, copy=True)
         for a in range(self.num_arms):
             out[..., self.pos[a]] = target[..., a, :3, 3]
             out[..., self.rot[a]] = matrix_to_rot6d(target[..., a, :3, :3])
         if self.object_prior and prev is not None:
-            self._carry(out, target, prev, self.arm_tcp(prev) if prev_tcp is None else prev_tcp)
+            held = self.held(prev, holding)
+            self._carry(out, target, prev, self.arm_tcp(prev) if prev_tcp is None else prev_tcp, held)
             if self.cube_rel is not None:
                 cube = self.layout.parts["cube_pos"]
                 out[..., self.cube_rel] = out[..., cube] - out[..., self.pos[0]]
@@ -107,22 +125,48 @@ class CommandPrior:
             out[..., self.cube_rel] = start[..., self.cube_rel] - (out[..., self.pos[0]] - start[..., self.pos[0]])
         return out
 
-    def held(self, state: np.ndarray) -> np.ndarray:
-        """Which arm holds the cube in ``state (..., S)``: ``(..., arms)`` bool (see :data:`GRASP_WIDTH_TOL_M`)."""
+    def held(self, state: np.ndarray, holding: np.ndarray | None = None) -> np.ndarray:
+        """Which arm holds the cube in ``state (..., S)``: ``(..., arms)`` bool. ``holding (..., arms)``: the
+        grasps held the step before (a rollout's memory; None: none). See :data:`GRASP_WIDTH_TOL_M`."""
         lay, half = self.layout, self.emb.spec.workspace.cube_half_size
         cube = lay.get(state, "cube_pos")
         out = []
         for a in range(self.num_arms):
             width = lay.arm(state, "gripper_width", a)[..., 0]
             near = np.linalg.norm(cube - state[..., self.pos[a]], axis=-1) < half
-            out.append(near & (np.abs(width - 2 * half) < GRASP_WIDTH_TOL_M))
+            grasp = np.abs(width - 2 * half) < GRASP_WIDTH_TOL_M
+            if holding is not None:
+                grasp = grasp | (holding[..., a] & (width < 2 * half + RELEASE_WIDTH_M))
+            out.append(near & grasp)
         return np.stack(out, axis=-1)
 
-    def _carry(self, out: np.ndarray, target: np.ndarray, prev: np.ndarray, prev_tcp: np.ndarray) -> None:
-        """Move the cube of ``out`` rigidly with the holding arm's motion ``prev_tcp → target`` where
-        ``prev`` holds it (the first holding arm wins); elsewhere the cube keeps its ``out`` value."""
+    def grasp(self, prev: np.ndarray, pred: np.ndarray, holding: np.ndarray | None = None) -> np.ndarray:
+        """``pred (..., S)`` with a cube held in ``prev (..., S)`` kept rigidly in its arm's predicted grasp
+        and every gripper around the cube no narrower than it (an ``object_prior`` model; otherwise ``pred``
+        unchanged). A held cube is part of the gripper's rigid body; predicting its pose apart from the TCP's
+        let the two drift apart by ~1 mm per step and drop the cube from a gripper holding still.
+        ``holding``: as :meth:`held`, for ``prev``."""
+        if not self.object_prior:
+            return pred
+        out = np.array(pred, dtype=np.float64, copy=True)
+        self._carry(out, self.arm_tcp(pred), prev, self.arm_tcp(prev), self.held(prev, holding))
+        # Fingers that were open around the cube's centre cannot close below its size (the model alone
+        # closed UMI's through it, and a grasp never formed); a closed pusher is not around it.
+        lay, half = self.layout, self.emb.spec.workspace.cube_half_size
+        cube = lay.get(out, "cube_pos")
+        for a in range(self.num_arms):
+            width = lay.arm(out, "gripper_width", a)
+            was_open = lay.arm(prev, "gripper_width", a)[..., 0] > 2 * half - GRASP_WIDTH_TOL_M
+            around = (np.linalg.norm(cube - out[..., self.pos[a]], axis=-1) < half) & was_open
+            width[around] = np.maximum(width[around], 2 * half)
+        return out
+
+    def _carry(
+        self, out: np.ndarray, target: np.ndarray, prev: np.ndarray, prev_tcp: np.ndarray, held: np.ndarray
+    ) -> None:
+        """Move the cube of ``out`` rigidly with the holding arm's motion ``prev_tcp → target`` where ``held
+        (..., arms)`` (the first holding arm wins); elsewhere the cube keeps its ``out`` value."""
         pos, rot = self.layout.parts["cube_pos"], self.layout.parts["cube_rot6d"]
-        held = self.held(prev)
         cube_p, cube_r = prev[..., pos], rot6d_to_matrix(prev[..., rot])
         for a in reversed(range(self.num_arms)):
             sel = held[..., a]
