@@ -10,11 +10,13 @@ Stages (each skipped when its output is already complete, so a stopped run conti
    weights and normalization, dynamics that no longer read the task, the held-cube prior;
 4. ``calibrate``: ``cosmos3-gym calibrate-id`` (inverse-dynamics residual gates, MuJoCo replay).
 
-``BASE`` is the v10 checkpoint (``benchmarks/reproduce_default.py`` builds a sibling of it). Collections
+``BASE`` is the v10 checkpoint, kept in ``results/experiments/v10/checkpoint``
+(``benchmarks/reproduce_default.py`` builds a sibling of it, 65 min). Collections
 run two at a time; training runs on one torch thread (two threads beside another process on this 2-core
 machine ran 30× slower). Wall times go to ``results/v2_recipe.json``.
 
-    python benchmarks/reproduce_v2.py --base /tmp/v10 --data /tmp/cosmos3_data --out /tmp/v2
+    python benchmarks/reproduce_v2.py --base benchmarks/results/experiments/v10/checkpoint \
+        --data /tmp/cosmos3_data --out /tmp/v12
 """
 
 from __future__ import annotations

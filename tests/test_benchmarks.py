@@ -145,3 +145,23 @@ def test_fidelity_suite_sections_need_a_split_and_write_tables(bench_main, tiny_
     assert set(report["families"][0]["families"]) == {"noisy-expert", "reversals", "biased-expert", "slow-sine"}
     md = out.with_suffix(".md").read_text()
     assert "Closed-loop expert agreement" in md and "Open-loop success agreement" in md and "slow-sine" in md
+
+
+def test_v2_recipe_plan_uses_training_seeds_only_and_every_dataset(bench_main, capsys, tmp_path):
+    """The v12 recipe collects on training seeds (< 100000, disjoint from v10's scripted ones), trains on
+    every dataset it collects, from the base, with the v2 flags, then calibrates the result."""
+    from cosmos3_gym.tasks import split_seeds
+
+    bench_main("reproduce_v2", "--base", "BASE", "--data", str(tmp_path), "--out", str(tmp_path / "v12"), "--dry-run")
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("cosmos3-gym")]
+    collects = [line.split() for line in lines if " collect " in line]
+    (train,) = [line.split() for line in lines if " train " in line]
+    seeds = []
+    for c in collects:
+        first, n = int(c[c.index("--seed") + 1]), int(c[c.index("--episodes") + 1])
+        seeds += range(first, first + n)
+    assert len(seeds) == len(set(seeds)) and max(seeds) < min(split_seeds("select", 1))
+    outs = {c[c.index("--out") + 1] for c in collects}
+    assert outs == set(train[train.index("--data") + 1 : train.index("--out")])
+    assert {"--task-blind", "--object-prior"} <= set(train) and train[train.index("--init-from") + 1] == "BASE"
+    assert any(" calibrate-id " in line and str(tmp_path / "v12") in line for line in lines)
