@@ -82,7 +82,7 @@ class LearnedSimCore:
         self.state_mask = torch.as_tensor(self.space.state_mask, device=self.device)
         self.residual_scale = torch.as_tensor(self.space.residual_scale, device=self.device)
         self.uncertainty = np.zeros(num_envs)
-        #: Grasps held at the current state (an ``object_prior`` model's memory, see CommandPrior.held).
+        #: Which arms hold the cube in the current state (an ``object_prior`` model's, CommandPrior.held).
         self.holding = np.zeros((num_envs, self.layout.num_arms), dtype=bool)
 
     # -- resets ----------------------------------------------------------------------------------------
@@ -100,7 +100,7 @@ class LearnedSimCore:
             self.state[i], self.goal[i] = obs["observation"], obs["desired_goal"]
             self.history[i] = obs["observation"]
             self.elapsed[i] = 0
-            self.holding[i] = False
+            self.holding[i] = self.prior.held(self.state[i]) if self.prior.object_prior else False
         self.restart_chunks(np.asarray(index))
 
     def restart_chunks(self, index: np.ndarray) -> None:

@@ -72,7 +72,7 @@ class ModeRunner:
         for i in range(rows):
             prior = None
             if self.model.cfg.residual_prior:
-                cmd = self.prior.commanded(state, raw[:, i], start, holding=holding)
+                cmd = self.prior.commanded(state, raw[:, i], start, held=holding)
                 prior = self._t(self.space.deltas(cmd, start))
             noise = None if gen is None else torch.randn(b, STATE_DIM, generator=gen, device=self.device)
             delta = stepper.step(tokens[:, i], noise, prior).cpu().numpy()

@@ -84,12 +84,12 @@ class CommandPrior:
         raw: np.ndarray,
         start: np.ndarray | None = None,
         tcp: np.ndarray | None = None,
-        holding: np.ndarray | None = None,
+        held: np.ndarray | None = None,
     ) -> np.ndarray:
         """The prior state after raw actions ``(..., D)`` from ``state (..., S)``: TCPs as the contract
         decodes the action from the state's TCPs, the other channels from ``start (..., S)`` (the
         chunk-start state; default ``state``). ``tcp``: :meth:`arm_tcp` of ``state`` when the caller has it;
-        ``holding``: see :meth:`from_poses`."""
+        ``held``: see :meth:`from_poses`."""
         lead = state.shape[:-1]
         tcp = (self.arm_tcp(state) if tcp is None else tcp).reshape(-1, self.num_arms, 4, 4)
         P = self.emb.num_poses
@@ -99,7 +99,7 @@ class CommandPrior:
         poses = self.emb.actions_to_poses(raw.reshape(-1, 1, raw.shape[-1]), blocks if P > 1 else blocks[:, 0])
         target = (poses[:, 1] if P > 1 else poses[:, 1, None])[:, self.arm_block].reshape(*lead, self.num_arms, 4, 4)
         base = np.broadcast_to(state if start is None else start, state.shape)
-        return self.from_poses(target, base, state, tcp.reshape(*lead, self.num_arms, 4, 4), holding)
+        return self.from_poses(target, base, state, tcp.reshape(*lead, self.num_arms, 4, 4), held)
 
     def from_poses(
         self,
@@ -107,19 +107,20 @@ class CommandPrior:
         start: np.ndarray,
         prev: np.ndarray | None = None,
         prev_tcp: np.ndarray | None = None,
-        holding: np.ndarray | None = None,
+        held: np.ndarray | None = None,
     ) -> np.ndarray:
         """The prior state with every controlled arm's TCP at ``target (..., arms, 4, 4)`` (commanded
         poses), the cube-relative position following the first arm's TCP, and every other channel at
         ``start (..., S)``. With ``object_prior``, a cube held in ``prev (..., S)`` (the state the action
-        starts from; ``prev_tcp``: its :meth:`arm_tcp` when the caller has it; ``holding``: the grasps
-        held before ``prev``, see :meth:`held`) moves with its arm."""
+        starts from; ``prev_tcp``: its :meth:`arm_tcp` when the caller has it; ``held``: which arms hold the
+        cube in ``prev``, as a rollout tracks it with :meth:`held`; None: detected from ``prev`` alone)
+        moves with its arm."""
         out = np.array(start, dtype=np.float64, copy=True)
         for a in range(self.num_arms):
             out[..., self.pos[a]] = target[..., a, :3, 3]
             out[..., self.rot[a]] = matrix_to_rot6d(target[..., a, :3, :3])
         if self.object_prior and prev is not None:
-            held = self.held(prev, holding)
+            held = self.held(prev) if held is None else held
             self._carry(out, target, prev, self.arm_tcp(prev) if prev_tcp is None else prev_tcp, held)
             if self.cube_rel is not None:
                 cube = self.layout.parts["cube_pos"]
@@ -143,16 +144,16 @@ class CommandPrior:
             out.append(near & grasp)
         return np.stack(out, axis=-1)
 
-    def grasp(self, prev: np.ndarray, pred: np.ndarray, holding: np.ndarray | None = None) -> np.ndarray:
+    def grasp(self, prev: np.ndarray, pred: np.ndarray, held: np.ndarray | None = None) -> np.ndarray:
         """``pred (..., S)`` with a cube held in ``prev (..., S)`` kept rigidly in its arm's predicted grasp
         and every gripper around the cube no narrower than it (an ``object_prior`` model; otherwise ``pred``
         unchanged). A held cube is part of the gripper's rigid body; predicting its pose apart from the TCP's
         let the two drift apart by ~1 mm per step and drop the cube from a gripper holding still.
-        ``holding``: as :meth:`held`, for ``prev``."""
+        ``held``: as in :meth:`from_poses`."""
         if not self.object_prior:
             return pred
         out = np.array(pred, dtype=np.float64, copy=True)
-        self._carry(out, self.arm_tcp(pred), prev, self.arm_tcp(prev), self.held(prev, holding))
+        self._carry(out, self.arm_tcp(pred), prev, self.arm_tcp(prev), self.held(prev) if held is None else held)
         # Fingers that were open around the cube's centre cannot close below its size (the model alone
         # closed UMI's through it, and a grasp never formed); a closed pusher is not around it.
         lay, half = self.layout, self.emb.spec.workspace.cube_half_size
