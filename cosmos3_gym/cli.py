@@ -77,6 +77,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 def _train(args: argparse.Namespace) -> int:
     import torch
 
+    from cosmos3_gym.data import DatasetError
+    from cosmos3_gym.model import CheckpointError
     from cosmos3_gym.rl.options import config_from_args
     from cosmos3_gym.training.episodes import episodes_from_datasets
     from cosmos3_gym.training.trainer import TrainConfig, train
@@ -87,9 +89,12 @@ def _train(args: argparse.Namespace) -> int:
         raise SystemExit("--val-every and --val-windows must be >= 1, --warmup >= 0, 0 <= --val-fraction < 1")
     if args.threads:
         torch.set_num_threads(args.threads)
-    episodes = episodes_from_datasets(args.data)
-    cfg = config_from_args(TrainConfig, args)
-    out = train(episodes, args.out, cfg, resume=args.resume, meta={"data": [str(d) for d in args.data]})
+    try:  # unreadable data or checkpoints (--resume, --init-from) are the user's to fix: one line
+        episodes = episodes_from_datasets(args.data)
+        cfg = config_from_args(TrainConfig, args)
+        out = train(episodes, args.out, cfg, resume=args.resume, meta={"data": [str(d) for d in args.data]})
+    except (CheckpointError, DatasetError) as exc:
+        raise SystemExit(f"cosmos3-gym train: {exc}") from None
     summary = json.loads((out / "train_summary.json").read_text())
     print(json.dumps(summary, indent=2) if args.json else f"wrote {out} ({summary['final']})")
     return 0

@@ -124,3 +124,16 @@ def test_fields_without_help_or_with_unsupported_types_are_refused():
     for cls, match in ((NoHelp, "no 'help'"), (ListField, "no command-line option for type")):
         with pytest.raises(TypeError, match=match):
             add_config_args(argparse.ArgumentParser(), cls)
+
+
+def test_train_refuses_unreadable_data_and_checkpoints_in_one_line(tmp_path):
+    from cosmos3_gym.cli import main as cli_main
+
+    with pytest.raises(SystemExit, match=r"cosmos3-gym train: .*no such dataset folder"):
+        cli_main(["train", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "a"), "--steps", "1"])
+    data = tmp_path / "data"
+    collect = ["collect", "--embodiment", "franka", "--task", "lift", "--episodes", "1", "--policy", "expert"]
+    assert cli_main([*collect, "--out", str(data), "--max-steps", "5"]) == 0
+    with pytest.raises(SystemExit, match=r"cosmos3-gym train: .*not a checkpoint"):
+        cli_main(["train", "--data", str(data), "--out", str(tmp_path / "b"), "--init-from", str(tmp_path / "none")])
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -15,7 +15,15 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from cosmos3_gym.model import PRESETS, Checkpoint, WorldModel, load_checkpoint, preset, save_checkpoint
+from cosmos3_gym.model import (
+    PRESETS,
+    Checkpoint,
+    CheckpointError,
+    WorldModel,
+    load_checkpoint,
+    preset,
+    save_checkpoint,
+)
 from cosmos3_gym.model.checkpoint import StateStats
 from cosmos3_gym.model.config import TASK_NAMES
 from cosmos3_gym.model.inference import ModeRunner
@@ -127,7 +135,7 @@ def train(
             init = load_checkpoint(cfg.init_from, cfg.device)
             missing = sorted({e.embodiment for e in episodes} - set(init.stats))
             if missing:
-                raise ValueError(
+                raise CheckpointError(
                     f"--init-from {cfg.init_from}: its stats lack {missing}; it covers {sorted(init.stats)}"
                 )
             stats, model = init.stats, WorldModel(replace(init.model.cfg, **flags)).to(cfg.device)
