@@ -416,3 +416,22 @@ def test_agent_policy_bad_input(tmp_path, reach_agents, kwargs, match):
     with pytest.raises(ValueError, match=match):
         collect("franka", "reach", 1, out_dir=tmp_path / "ds", max_steps=5, progress=False, **args)
     assert not (tmp_path / "ds").exists()
+
+
+def test_datasets_and_checkpoints_get_the_umask_permissions(tmp_path, tiny_model):
+    """Atomic writes go through mkstemp (0600); the files must still be readable by others (umask 022)."""
+    import os
+    import stat
+
+    from cosmos3_gym.model import load_checkpoint, save_checkpoint
+
+    old = os.umask(0o022)
+    try:
+        out = collect("franka", "lift", 1, "expert", tmp_path / "data", progress=False, max_steps=5)
+        ckpt = load_checkpoint(tiny_model)
+        save_checkpoint(tmp_path / "ckpt", ckpt.model, ckpt.stats)
+    finally:
+        os.umask(old)
+    files = [f for f in [*out.rglob("*"), *(tmp_path / "ckpt").iterdir()] if f.is_file()]
+    assert len(files) > 3
+    assert {oct(stat.S_IMODE(f.stat().st_mode)) for f in files} == {oct(0o644)}

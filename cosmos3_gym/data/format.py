@@ -130,13 +130,22 @@ def chunk_file(counter: int) -> tuple[int, int]:
     return divmod(counter, CHUNKS_SIZE)
 
 
-def _atomic(path: Path, write: Callable[[Path], None]) -> None:
+def _file_mode() -> int:
+    """The mode ``open()`` would give a new file under the current umask (``mkstemp`` ignores it: 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Write to a temp file beside ``path``, then ``os.replace`` it: readers see the old or the new file,
-    never a partial one (atomic against interruption and crashes of this process)."""
+    never a partial one (atomic against interruption and crashes of this process). The file gets the
+    usual permissions (umask), so other users and containers can read datasets and checkpoints."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
+        os.chmod(tmp, _file_mode())
         write(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
@@ -145,14 +154,14 @@ def _atomic(path: Path, write: Callable[[Path], None]) -> None:
 
 
 def write_json(path: Path, obj: Any) -> None:
-    _atomic(path, lambda p: p.write_text(json.dumps(obj, indent=2) + "\n"))
+    atomic_write(path, lambda p: p.write_text(json.dumps(obj, indent=2) + "\n"))
 
 
 def write_parquet(path: Path, table: pa.Table) -> None:
     # Dictionary encoding only for the repetitive id columns: on float vectors it finds no repeats and
     # made every commit ~5x slower (and the file larger) than plain encoding + snappy.
     dictionary = [c for c in ("episode_index", "task_index", "task") if c in table.column_names]
-    _atomic(path, lambda p: pq.write_table(table, p, use_dictionary=dictionary))
+    atomic_write(path, lambda p: pq.write_table(table, p, use_dictionary=dictionary))
 
 
 def read_json(path: Path) -> dict[str, Any]:

@@ -101,10 +101,19 @@ def save_checkpoint(
     fd, tmp = tempfile.mkstemp(dir=path, suffix=".tmp")
     os.close(fd)
     save_file(tensors, tmp)
+    os.chmod(tmp, _file_mode())  # after: safetensors replaces the file it writes
     digest = _sha256(Path(tmp))
     os.replace(tmp, path / WEIGHTS)
     _write_config(path, model.cfg.to_dict(), digest, stats, meta or {})
     return path
+
+
+def _file_mode() -> int:
+    """The mode ``open()`` gives a new file under the current umask (``mkstemp`` makes 0600 files, which
+    other users and containers could not read)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def _write_config(
@@ -118,6 +127,7 @@ def _write_config(
         "meta": meta,
     }
     fd, tmp = tempfile.mkstemp(dir=path, suffix=".tmp")
+    os.chmod(tmp, _file_mode())
     with os.fdopen(fd, "w") as f:
         json.dump(config, f, indent=1)
     os.replace(tmp, path / CONFIG)
