@@ -148,7 +148,7 @@ class LearnedSimCore:
         if k > 1:
             copies = self.space.states(np.tile(self.chunk_start, (k - 1, 1)), delta[self.n :])
             self.uncertainty = self._spread(pred, copies.reshape(k - 1, self.n, -1))
-        self.state = self._project(self.prior.grasp(self.state, pred, self.holding))
+        self.state = self._project(self.prior.grasp(self.state, pred, self.holding, tcp))
         if self.prior.object_prior:
             self.holding = self.prior.held(self.state, self.holding)
         self.history = np.concatenate([self.history[:, 1:], self.state[:, None]], axis=1)

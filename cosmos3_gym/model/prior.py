@@ -144,16 +144,19 @@ class CommandPrior:
             out.append(near & grasp)
         return np.stack(out, axis=-1)
 
-    def grasp(self, prev: np.ndarray, pred: np.ndarray, held: np.ndarray | None = None) -> np.ndarray:
+    def grasp(
+        self, prev: np.ndarray, pred: np.ndarray, held: np.ndarray | None = None, prev_tcp: np.ndarray | None = None
+    ) -> np.ndarray:
         """``pred (..., S)`` with a cube held in ``prev (..., S)`` kept rigidly in its arm's predicted grasp
         and every gripper around the cube no narrower than it (an ``object_prior`` model; otherwise ``pred``
         unchanged). A held cube is part of the gripper's rigid body; predicting its pose apart from the TCP's
         let the two drift apart by ~1 mm per step and drop the cube from a gripper holding still.
-        ``held``: as in :meth:`from_poses`."""
+        ``held``, ``prev_tcp``: as in :meth:`from_poses`."""
         if not self.object_prior:
             return pred
         out = np.array(pred, dtype=np.float64, copy=True)
-        self._carry(out, self.arm_tcp(pred), prev, self.arm_tcp(prev), self.held(prev) if held is None else held)
+        prev_tcp = self.arm_tcp(prev) if prev_tcp is None else prev_tcp
+        self._carry(out, self.arm_tcp(pred), prev, prev_tcp, self.held(prev) if held is None else held)
         # Fingers that were open around the cube's centre cannot close below its size (the model alone
         # closed UMI's through it, and a grasp never formed); a closed pusher is not around it.
         lay, half = self.layout, self.emb.spec.workspace.cube_half_size
