@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -93,8 +94,10 @@ def _train(args: argparse.Namespace) -> int:
         episodes = episodes_from_datasets(args.data)
         cfg = config_from_args(TrainConfig, args)
         out = train(episodes, args.out, cfg, resume=args.resume, meta={"data": [str(d) for d in args.data]})
-    except (CheckpointError, DatasetError) as exc:
+    except (CheckpointError, DatasetError, ValueError) as exc:
         raise SystemExit(f"cosmos3-gym train: {exc}") from None
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 alone reports
+        return 0
     summary = json.loads((out / "train_summary.json").read_text())
     print(json.dumps(summary, indent=2) if args.json else f"wrote {out} ({summary['final']})")
     return 0
@@ -128,6 +131,17 @@ def _collect_args(p: argparse.ArgumentParser) -> None:
         help="first episode seed, episode i uses seed+i (default 0; when appending, the next unused)",
     )
     p.add_argument("--max-steps", type=int, default=None, help="episode step limit (default: the task's)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="run episodes as Ray tasks on N local CPUs (default 1: serial); needs the extra 'distributed'",
+    )
+    p.add_argument(
+        "--address",
+        default=None,
+        help="join a running Ray cluster (e.g. auto, ray://head:10001; default: $RAY_ADDRESS, else a local Ray)",
+    )
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--append", action="store_true", help="add episodes to the dataset in DIR")
     mode.add_argument("--overwrite", action="store_true", help="delete the dataset in DIR first")
@@ -138,6 +152,7 @@ def _collect(args: argparse.Namespace) -> int:
     import time
 
     from cosmos3_gym.data import collect, load_dataset
+    from cosmos3_gym.data.fanout import FanoutError
     from cosmos3_gym.data.format import DatasetError
 
     t0 = time.perf_counter()
@@ -155,8 +170,10 @@ def _collect(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             agent=args.agent,
             policy_options={"checkpoint": args.checkpoint},
+            workers=args.workers,
+            address=args.address,
         )
-    except (ValueError, FileExistsError, DatasetError) as e:
+    except (ValueError, FileExistsError, DatasetError, FanoutError) as e:
         print(f"cosmos3-gym collect: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 import cosmos3_gym
+from cosmos3_gym.data.fanout import check_workers, ordered_map, require_ray, wants_ray
 from cosmos3_gym.data.format import (
     ACTION,
     CHUNKS_SIZE,
@@ -38,7 +40,7 @@ from cosmos3_gym.data.format import (
 )
 from cosmos3_gym.data.writer import DatasetWriter
 from cosmos3_gym.embodiment import list_embodiments
-from cosmos3_gym.sim.policies import Policy, check_policy, policy_factory
+from cosmos3_gym.sim.policies import Policy, PolicyFactory, check_policy, policy_factory
 from cosmos3_gym.tasks import get_task
 from cosmos3_gym.tokens import Embodiment, load_embodiment
 
@@ -216,6 +218,8 @@ def collect(
     overwrite: bool = False,
     agent: str | Path | None = None,
     policy_options: dict[str, Any] | None = None,
+    workers: int = 1,
+    address: str | None = None,
 ) -> Path:
     """Collect ``episodes`` MuJoCo-twin episodes with ``policy`` into the LeRobot v3.0 folder ``out_dir``.
 
@@ -235,25 +239,29 @@ def collect(
         agent: a stable-baselines3 ``.zip`` for policy ``agent`` (its spaces must be this env's).
         policy_options: further options of the policy kind, e.g. ``{"checkpoint": CKPT}`` for ``policy-head``
             (recorded in ``info.json``; appending needs the same).
+        workers: run episodes as Ray tasks on this many local CPUs (1 = serial, in this process). The
+            dataset is the serial run's: same seeds, written in seed order by this process alone.
+        address: join this running Ray cluster instead (``auto``, ``ray://host:10001``, ...; also read
+            from ``RAY_ADDRESS``); its workers need this package installed.
 
     Returns:
         The dataset folder (resolved).
     """
+    check_workers(workers)
     options = {k: v for k, v in (policy_options or {}).items() if v is not None}
     if agent is not None:
         options["agent"] = agent
     agent = options.get("agent")
     _check_args(embodiment, task, episodes, policy, max_steps, append, overwrite, options)
-    task = task.lower()
-    emb = load_embodiment(embodiment)
-    env_id = twin_env_id(emb, task)
-    env = gym.make(env_id, max_episode_steps=max_steps) if max_steps else gym.make(env_id)
+    parallel = wants_ray(workers, address)
+    if parallel:
+        require_ray()  # before the disk is touched: a missing extra is a one-line error
+    job = EpisodeJob(embodiment, task.lower(), max_steps, policy, tuple(sorted(options.items())))
+    env, new_policy = job.build()
     try:
-        # Load and check what the policy needs before the disk is touched (a missing expert module, an agent
-        # for other spaces or a checkpoint of other robots fails here).
-        new_policy = policy_factory(policy, env.unwrapped, **options)
+        emb = load_embodiment(embodiment)
         agent_path = Path(agent).expanduser().resolve() if isinstance(agent, str | Path) else None
-        info = _info(emb, task, policy, env, agent_path, {k: v for k, v in options.items() if k != "agent"})
+        info = _info(emb, job.task, policy, env, agent_path, {k: v for k, v in options.items() if k != "agent"})
         out = Path(out_dir).expanduser().resolve()
         writer = _prepare(out, info, append, overwrite)
         used = set(writer.info["cosmos3"]["seeds"])
@@ -264,12 +272,16 @@ def collect(
                 f"seeds {clash[:5]}{'...' if len(clash) > 5 else ''} are already in {out}; "
                 f"pass seed >= {max(used) + 1} (or leave it unset)"
             )
-        bar = tqdm(total=episodes, desc=f"collect {emb.name}/{task}/{policy}", unit="ep", disable=not progress)
+        seeds = range(start, start + episodes)
+        if parallel:  # episodes run as Ray tasks; this process alone writes, in seed order
+            runs = ordered_map(run_episode, ((job, s) for s in seeds), workers, address)
+        else:
+            runs = (rollout(env, new_policy(s), s) for s in seeds)
+        desc = f"collect {emb.name}/{job.task}/{policy}" + (f" ({workers} workers)" if parallel else "")
+        bar = tqdm(total=episodes, desc=desc, unit="ep", disable=not progress)
         steps = successes = 0
         with bar:
-            for i in range(episodes):
-                ep_seed = start + i
-                columns = rollout(env, new_policy(ep_seed), ep_seed)
+            for i, (ep_seed, columns) in enumerate(zip(seeds, runs, strict=True)):
                 writer.add_episode(columns, ep_seed)
                 steps += len(columns[SUCCESS])
                 successes += bool(columns[SUCCESS][-1])
@@ -278,3 +290,38 @@ def collect(
     finally:
         env.close()
     return out
+
+
+@dataclass(frozen=True)
+class EpisodeJob:
+    """What one collected episode needs besides its seed; hashable, so a worker builds it once."""
+
+    embodiment: str
+    task: str
+    max_steps: int | None
+    policy: str
+    options: tuple[tuple[str, Any], ...]
+
+    def build(self) -> tuple[gym.Env, PolicyFactory]:
+        """The twin env and the policy factory (loaded and checked: a missing expert module, an agent for
+        other spaces or a checkpoint of other robots fails here)."""
+        env_id = twin_env_id(load_embodiment(self.embodiment), self.task)
+        env = gym.make(env_id, max_episode_steps=self.max_steps) if self.max_steps else gym.make(env_id)
+        try:
+            return env, policy_factory(self.policy, env.unwrapped, **dict(self.options))
+        except BaseException:
+            env.close()
+            raise
+
+
+_BUILT: dict[EpisodeJob, tuple[gym.Env, PolicyFactory]] = {}
+
+
+def run_episode(job_seed: tuple[EpisodeJob, int]) -> dict[str, np.ndarray]:
+    """One episode in a worker process (a Ray task): the env and policy of ``job`` are built on the
+    worker's first episode and reused, exactly as the serial loop reuses them."""
+    job, seed = job_seed
+    if job not in _BUILT:
+        _BUILT[job] = job.build()
+    env, factory = _BUILT[job]
+    return rollout(env, factory(seed), seed)

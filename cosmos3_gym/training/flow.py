@@ -17,10 +17,12 @@ mode only).
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from cosmos3_gym.model.config import MODES
 from cosmos3_gym.model.world_model import WorldModel
+from cosmos3_gym.training.distributed import Shard
 
 FD, ID, POLICY = (MODES.index(m) for m in ("forward_dynamics", "inverse_dynamics", "policy"))
 P_DETERMINISTIC, P_SHARED = 0.4, 0.3
@@ -39,15 +41,25 @@ def _draw_tau(b: int, g: int, gen: torch.Generator) -> tuple[torch.Tensor, torch
 
 
 def flow_loss(
-    model: WorldModel,
+    model: WorldModel | torch.nn.Module,
     batch: dict[str, torch.Tensor],
     gen: torch.Generator,
+    shard: Shard | None = None,
+    rows: np.ndarray | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Loss for one batch from :class:`~cosmos3_gym.training.windows.WindowSampler`; returns (loss, parts)."""
+    """Loss for one batch from :class:`~cosmos3_gym.training.windows.WindowSampler`; returns (loss, parts).
+
+    Data-parallel (``shard``, a DDP-wrapped ``model``): ``batch`` holds the rows ``rows`` of the global
+    batch; the random draws are the global batch's, and the returned loss is scaled so that DDP's mean
+    of the ranks' gradients is the gradient of the global loss, which ``parts`` report."""
+    shard = shard or Shard()
+    cfg = getattr(model, "module", model).cfg  # a DistributedDataParallel wrapper keeps the model as .module
     dev = next(model.parameters()).device
     b = {k: v.to(dev) for k, v in batch.items()}
     n, g = b["valid"].shape
-    r = torch.rand(n, generator=gen)
+    pick = slice(None) if rows is None else torch.from_numpy(rows)
+    total = n if rows is None else n * shard.world  # rows of the global batch: draws are made for all of them
+    r = torch.rand(total, generator=gen)[pick]
     mode = torch.where(r < 0.5, FD, torch.where(r < 0.75, ID, POLICY))
     mode = torch.where((mode == POLICY) & ~b["expert"].cpu(), FD, mode)
     mode = torch.where(b["policy"].cpu(), POLICY, mode).to(dev)
@@ -55,17 +67,19 @@ def flow_loss(
     gen_state = (mode != ID).float().view(n, 1)
 
     states, actions = b["states"], b["actions"]
-    if model.cfg.residual_prior:
+    if cfg.residual_prior:
         fd = (mode == FD).view(n, 1, 1)
         states = torch.where(fd, (states - b["prior"]) / b["residual_scale"].unsqueeze(1), states)
-    if model.cfg.id_prior:
+    if cfg.id_prior:
         inv = (mode == ID).view(n, 1, 1)
         actions = torch.where(inv, (actions - b["act_prior"]) / b["act_residual_scale"].unsqueeze(1), actions)
-    goal = b["goal_rel"] if model.cfg.goal_relative else b["goal"]
-    tau, noise_on = _draw_tau(n, g, gen)
-    tau, noise_on = tau.to(dev), noise_on.to(dev)
-    eps_a = torch.randn(actions.shape, generator=gen).to(dev) * noise_on * b["act_mask"].unsqueeze(1)
-    eps_s = torch.randn(states.shape, generator=gen).to(dev) * noise_on * b["state_mask"].unsqueeze(1)
+    goal = b["goal_rel"] if cfg.goal_relative else b["goal"]
+    tau, noise_on = _draw_tau(total, g, gen)
+    tau, noise_on = tau[pick].to(dev), noise_on[pick].to(dev)
+    eps_a = torch.randn((total, *actions.shape[1:]), generator=gen)[pick].to(dev)
+    eps_s = torch.randn((total, *states.shape[1:]), generator=gen)[pick].to(dev)
+    eps_a = eps_a * noise_on * b["act_mask"].unsqueeze(1)
+    eps_s = eps_s * noise_on * b["state_mask"].unsqueeze(1)
     tau_a = torch.where(gen_act.bool(), tau, torch.ones_like(tau))
     tau_s = torch.where(gen_state.bool(), tau, torch.ones_like(tau))
     x_a = (1 - tau_a).unsqueeze(-1) * eps_a + tau_a.unsqueeze(-1) * actions
@@ -76,7 +90,9 @@ def flow_loss(
     row_w = b["valid"]
     w_a = (row_w * gen_act).unsqueeze(-1) * b["act_mask"].unsqueeze(1)
     w_s = (row_w * gen_state).unsqueeze(-1) * b["state_mask"].unsqueeze(1)
-    err_a = ((v_a - (actions - eps_a)) ** 2 * w_a).sum() / w_a.sum().clamp(min=1.0)
-    err_s = ((v_s - (states - eps_s)) ** 2 * w_s).sum() / w_s.sum().clamp(min=1.0)
-    loss = err_s + err_a
-    return loss, {"loss": loss.item(), "loss_state": err_s.item(), "loss_action": err_a.item()}
+    # Each shard's share of the global masked means: its squared-error sum over the global weight count.
+    err_a = ((v_a - (actions - eps_a)) ** 2 * w_a).sum() / shard.all_sum(w_a.sum()).clamp(min=1.0)
+    err_s = ((v_s - (states - eps_s)) ** 2 * w_s).sum() / shard.all_sum(w_s.sum()).clamp(min=1.0)
+    loss = (err_s + err_a) * shard.world  # DDP averages the ranks' gradients; this makes it their sum
+    parts = shard.all_sum(torch.stack([err_s.detach(), err_a.detach()])).tolist()
+    return loss, {"loss": parts[0] + parts[1], "loss_state": parts[0], "loss_action": parts[1]}

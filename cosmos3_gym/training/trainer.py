@@ -27,6 +27,7 @@ from cosmos3_gym.model import (
 from cosmos3_gym.model.checkpoint import StateStats
 from cosmos3_gym.model.config import TASK_NAMES
 from cosmos3_gym.model.inference import ModeRunner
+from cosmos3_gym.training import distributed
 from cosmos3_gym.training.episodes import Episode, split_episodes
 from cosmos3_gym.training.flow import flow_loss
 from cosmos3_gym.training.windows import WindowSampler, compute_stats
@@ -119,12 +120,32 @@ def train(
     progress: bool = True,
     meta: dict | None = None,
 ) -> Path:
-    """Train (or resume) a world model on ``episodes``; writes a checkpoint folder and ``train_log.csv``."""
+    """Train (or resume) a world model on ``episodes``; writes a checkpoint folder and ``train_log.csv``.
+
+    Under ``torchrun`` with N > 1 ranks this is data-parallel (:mod:`.distributed`): the same global batch
+    and optimizer steps as one process, rank 0 alone writing the log and checkpoints."""
     out = Path(out)
+    shard = distributed.start(cfg.device)
+    try:
+        return _train(episodes, out, cfg, resume, progress, meta, shard)
+    finally:
+        distributed.stop(shard)
+
+
+def _train(
+    episodes: Sequence[Episode],
+    out: Path,
+    cfg: TrainConfig,
+    resume: bool,
+    progress: bool,
+    meta: dict | None,
+    shard: distributed.Shard,
+) -> Path:
+    device = shard.device(cfg.device)
     torch.manual_seed(cfg.seed)
     train_eps, val_eps = split_episodes(episodes, cfg.val_fraction, cfg.seed)
     if resume:
-        ckpt = load_checkpoint(out, cfg.device)
+        ckpt = load_checkpoint(out, device)
         model, stats = ckpt.model, ckpt.stats
         start = int(ckpt.meta.get("step", 0))
     else:
@@ -132,17 +153,17 @@ def train(
             k: getattr(cfg, k) for k in ("residual_prior", "id_prior", "goal_relative", "task_blind", "object_prior")
         }
         if cfg.init_from:
-            init = load_checkpoint(cfg.init_from, cfg.device)
+            init = load_checkpoint(cfg.init_from, device)
             missing = sorted({e.embodiment for e in episodes} - set(init.stats))
             if missing:
                 raise CheckpointError(
                     f"--init-from {cfg.init_from}: its stats lack {missing}; it covers {sorted(init.stats)}"
                 )
-            stats, model = init.stats, WorldModel(replace(init.model.cfg, **flags)).to(cfg.device)
+            stats, model = init.stats, WorldModel(replace(init.model.cfg, **flags)).to(device)
             model.load_state_dict(init.model.state_dict())
         else:
             stats = compute_stats(train_eps, object_prior=cfg.object_prior)
-            model = WorldModel(replace(preset(cfg.size), **flags)).to(cfg.device)
+            model = WorldModel(replace(preset(cfg.size), **flags)).to(device)
         start = 0
     model.train()
     chunk, history, obj = model.cfg.chunk, model.cfg.history, model.cfg.object_prior
@@ -150,7 +171,11 @@ def train(
     val_sampler = WindowSampler(val_eps, stats, history, chunk, cfg.seed, obj) if val_eps else None
     n_policy = cfg.policy_batch if sampler.policy_groups else 0
     if cfg.policy_batch and not n_policy:
-        warnings.warn("no expert episodes in the data: the policy mode is not trained", stacklevel=2)
+        warnings.warn("no expert episodes in the data: the policy mode is not trained", stacklevel=3)
+    shard.check_batch(cfg.batch_size, n_policy)
+    rows = shard.rows(cfg.batch_size, n_policy) if shard.world > 1 else None
+    # The reasoner's last feed-forward is never read (the generator reads its keys and values only).
+    net = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True) if shard.world > 1 else model
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     if resume and (out / OPTIMIZER_FILE).is_file():
         opt.load_state_dict(torch.load(out / OPTIMIZER_FILE, weights_only=True))  # tensors only, no pickle code
@@ -160,7 +185,8 @@ def train(
             return cfg.lr * (step + 1) / cfg.warmup
         return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))))
 
-    out.mkdir(parents=True, exist_ok=True)
+    if shard.is_main:
+        out.mkdir(parents=True, exist_ok=True)
     log_path = out / "train_log.csv"
     fields = [
         "step",
@@ -174,29 +200,33 @@ def train(
         "val_tcp_mm_h16",
         "elapsed_s",
     ]
-    log_file = log_path.open("a" if resume and log_path.exists() else "w", newline="")
-    writer = csv.DictWriter(log_file, fieldnames=fields)
-    if log_file.tell() == 0:
+    log_file = log_path.open("a" if resume and log_path.exists() else "w", newline="") if shard.is_main else None
+    writer = csv.DictWriter(log_file, fieldnames=fields) if log_file else None
+    if writer and log_file.tell() == 0:
         writer.writeheader()
     gen = torch.Generator().manual_seed(cfg.seed + start)
     t0 = time.time()
     run_meta = {"train_config": asdict(cfg), "episodes": len(episodes), "windows": len(sampler), **(meta or {})}
+    if shard.world > 1:
+        run_meta["data_parallel"] = {"ranks": shard.world, "backend": torch.distributed.get_backend()}
 
     def save(step: int, extra: dict) -> None:
         save_checkpoint(out, model, stats, {**run_meta, "step": step, **extra})
         torch.save(opt.state_dict(), out / OPTIMIZER_FILE)
 
-    bar = tqdm(range(start, cfg.steps), disable=not progress, desc="train", unit="step")
+    bar = tqdm(range(start, cfg.steps), disable=not (progress and shard.is_main), desc="train", unit="step")
     last: dict[str, float] = {}
     for step in bar:
         for group in opt.param_groups:
             group["lr"] = lr_at(step)
-        loss, parts = flow_loss(model, sampler.batch(cfg.batch_size, policy=n_policy), gen)
+        loss, parts = flow_loss(net, sampler.batch(cfg.batch_size, policy=n_policy, rows=rows), gen, shard, rows)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         row = {"step": step + 1, "lr": lr_at(step), **parts, "elapsed_s": round(time.time() - t0, 1)}
+        if not shard.is_main:
+            continue
         if (step + 1) % cfg.val_every == 0 or step + 1 == cfg.steps:
             if val_sampler is not None:
                 last = validate(model, val_sampler, stats, cfg.val_windows, cfg.seed)
@@ -205,6 +235,8 @@ def train(
             bar.set_postfix({k: round(v, 4) for k, v in row.items() if k in ("loss", "val_loss", "val_tcp_mm_h16")})
         writer.writerow({k: row.get(k, "") for k in fields})
         log_file.flush()
+    if not shard.is_main:
+        return out
     log_file.close()
     (out / "train_summary.json").write_text(
         json.dumps({**run_meta, "final": last, "wall_s": round(time.time() - t0, 1)}, indent=1)

@@ -144,14 +144,18 @@ class WindowSampler:
     def __len__(self) -> int:
         return len(self.starts)
 
-    def batch(self, size: int, index: np.ndarray | None = None, policy: int = 0) -> dict[str, torch.Tensor]:
+    def batch(
+        self, size: int, index: np.ndarray | None = None, policy: int = 0, rows: np.ndarray | None = None
+    ) -> dict[str, torch.Tensor]:
         """A batch of windows: ``size`` uniform ones (or ``index``), then ``policy`` expert windows drawn
         evenly over the (embodiment, task) groups and flagged ``policy`` (B,) for the policy mode;
         B = size + policy (or len(index) + policy). Shapes: history ``(B, H, 128)``,
         states and prior ``(B, G, 128)`` normalized deltas, residual_scale ``(B, 128)``, actions and
         act_prior (contract inverse) ``(B, G, 64)`` tokens, act_residual_scale ``(B, 64)``, valid
         ``(B, G)``, masks ``(B, 128)`` / ``(B, 64)``, domain/task/expert ``(B,)``, goal ``(B, 3)`` (m) and
-        goal_rel ``(B, 3)`` (:func:`~cosmos3_gym.model.goal.goal_input` of a ``goal_relative`` model)."""
+        goal_rel ``(B, 3)`` (:func:`~cosmos3_gym.model.goal.goal_input` of a ``goal_relative`` model).
+        ``rows``: build only these rows of that batch (a data-parallel shard; the draws stay the whole
+        batch's, so every rank consumes the same random stream)."""
         idx = self.rng.integers(0, len(self.starts), size) if index is None else np.asarray(index)
         n_uniform = len(idx)
         if policy:
@@ -160,6 +164,9 @@ class WindowSampler:
             groups = self.rng.integers(0, len(self.policy_groups), policy)
             picks = [self.policy_groups[g][self.rng.integers(len(self.policy_groups[g]))] for g in groups]
             idx = np.concatenate([idx, np.asarray(picks, dtype=np.int64)])
+        is_policy = np.arange(len(idx)) >= n_uniform
+        if rows is not None:
+            idx, is_policy = idx[rows], is_policy[rows]
         s_off, a_off, t, t_len, ei, ti, expert = self.starts[idx].T
         hist_t = np.clip(t[:, None] + np.arange(-self.history + 1, 1), 0, None)
         fut_k = np.arange(1, self.chunk + 1)
@@ -204,7 +211,7 @@ class WindowSampler:
             "domain": torch.from_numpy(self.domain_of[ei]),
             "task": torch.from_numpy(ti),
             "expert": torch.from_numpy(expert.astype(bool)),
-            "policy": torch.from_numpy(np.arange(len(idx)) >= n_uniform),
+            "policy": torch.from_numpy(is_policy),
             "goal": torch.from_numpy(goal),
             "goal_rel": torch.from_numpy(goal_rel),
         }
