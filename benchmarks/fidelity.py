@@ -52,7 +52,6 @@ from cosmos3_gym.tasks import SPLITS, split_seeds
 from cosmos3_gym.tokens.native import NativeActionMap
 from cosmos3_gym.tokens.rotation import rot6d_to_matrix, rotation_angle
 from cosmos3_gym.validation import suite, suite_report
-from cosmos3_gym.validation.backends import LearnedBackend
 
 RESULTS = Path(__file__).resolve().parent / "results"
 HORIZONS = (1, 16, 64)
@@ -184,6 +183,8 @@ def main() -> None:
     p.add_argument("--family-episodes", type=int, default=20, help="per embodiment × task × family")
     p.add_argument("--suite-out", type=Path, help="default results/fidelity_v2.json (report), _select (select)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: more is slower here)")
+    p.add_argument("--workers", type=int, default=1, help="suite rows as Ray tasks on N local CPUs (default 1: serial)")
+    p.add_argument("--address", default=None, help="run the suite rows on this Ray cluster (default $RAY_ADDRESS)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     suite_sections = [s for s in args.sections if s != "classic"]
@@ -253,27 +254,22 @@ def run_suite(args: argparse.Namespace, ckpt, sections: list[str]) -> None:
         "wall_s": {},
     }
 
-    def pred(name: str, task: str):
-        return lambda n: LearnedBackend(name, task, n, ckpt, uncertainty_samples=0)
-
-    plan = {
-        "expert": (args.expert_episodes, args.tasks, suite.expert_agreement),
-        "contact": (
-            args.contact_episodes,
-            [t for t in args.tasks if t in suite.CONTACT_TASKS],
-            suite.contact_and_replay,
-        ),
-        "families": (args.family_episodes, args.tasks, suite.action_families),
+    tasks = {
+        "expert": args.tasks,
+        "contact": [t for t in args.tasks if t in suite.CONTACT_TASKS],
+        "families": args.tasks,
     }
+    n_episodes = {"expert": args.expert_episodes, "contact": args.contact_episodes, "families": args.family_episodes}
     for section in sections:
-        n, tasks, runner = plan[section]
-        seeds, t_section, rows = split_seeds(args.split, n), time.time(), []
+        seeds, t_section = tuple(split_seeds(args.split, n_episodes[section])), time.time()
         report.setdefault("seeds", {})[section] = [seeds[0], seeds[-1]]
-        for name in args.embodiments:
-            for task in tasks:
-                t0 = time.time()
-                rows.append({**runner(name, task, pred(name, task), seeds), "wall_s": round(time.time() - t0, 1)})
-                print(section, name, task, f"{rows[-1]['wall_s']} s", flush=True)
+        jobs = [
+            suite.RowJob(section, name, task, args.model, seeds) for name in args.embodiments for task in tasks[section]
+        ]
+        rows = []
+        for row in suite.run_rows(jobs, args.workers, args.address):  # one Ray task per row with --workers
+            rows.append(row)
+            print(section, row["embodiment"], row["task"], f"{row['wall_s']} s", flush=True)
         report[section] = rows
         report["wall_s"][section] = round(time.time() - t_section, 1)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -11,9 +11,11 @@ Stages (each skipped when its output is already complete, so a stopped run conti
 4. ``calibrate``: ``cosmos3-gym calibrate-id`` (inverse-dynamics residual gates, MuJoCo replay).
 
 ``BASE`` is the v10 checkpoint, kept in ``results/experiments/v10/checkpoint``
-(``benchmarks/reproduce_default.py`` builds a sibling of it, 65 min). Collections
-run two at a time; training runs on one torch thread (two threads beside another process on this 2-core
-machine ran 30× slower). Wall times go to ``results/v2_recipe.json``.
+(``benchmarks/reproduce_default.py`` builds a sibling of it, 65 min). Collections run one after another,
+each fanning its episodes out over one Ray cluster that the recipe starts for the collection stages
+(``ray start --head``; every ``collect`` joins it with ``--address``, so Ray starts once); with
+``--workers 1`` they run serially without Ray. Training runs on one torch thread (two threads beside
+another process on this 2-core machine ran 30× slower). Wall times go to ``results/v2_recipe.json``.
 
     python benchmarks/reproduce_v2.py --base benchmarks/results/experiments/v10/checkpoint \
         --data /tmp/cosmos3_data --out /tmp/v12
@@ -22,12 +24,14 @@ machine ran 30× slower). Wall times go to ``results/v2_recipe.json``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import shlex
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from pathlib import Path
 
 from reproduce_default import EMBODIMENTS, collect_commands
@@ -68,11 +72,27 @@ def _complete(cmd: list[str]) -> bool:
     return json.loads(info.read_text()).get("total_episodes") == int(cmd[cmd.index("--episodes") + 1])
 
 
-def run_parallel(cmds: list[list[str]], workers: int) -> None:
-    todo = [c for c in cmds if not _complete(c)]
-    with ThreadPoolExecutor(workers) as pool:
-        for _ in pool.map(lambda c: subprocess.run(c, check=True, cwd=ROOT, stdout=subprocess.DEVNULL), todo):
-            pass
+def run_collections(cmds: list[list[str]], address: str | None) -> None:
+    """The incomplete collections, one after another; on the Ray cluster at ``address`` if given."""
+    for cmd in cmds:
+        if not _complete(cmd):
+            extra = ["--workers", "2", "--address", address] if address else []
+            subprocess.run([*cmd, *extra], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+
+
+@contextlib.contextmanager
+def ray_cluster(workers: int) -> Iterator[str | None]:
+    """A local Ray head with ``workers`` CPUs for the block (its address), or None for ``workers`` 1."""
+    if workers <= 1:
+        yield None
+        return
+    ray = [sys.executable, "-m", "ray.scripts.scripts"]
+    start = [*ray, "start", "--head", f"--num-cpus={workers}", "--include-dashboard=false", "--disable-usage-stats"]
+    subprocess.run(start, check=True, cwd=ROOT, stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        yield "auto"  # Ray's convention: the cluster started on this machine
+    finally:
+        subprocess.run([*ray, "stop"], check=False, stdout=subprocess.DEVNULL)
 
 
 def main() -> None:
@@ -83,7 +103,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=4000)
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--contact-episodes", type=int, default=CONTACT_EPISODES)
-    p.add_argument("--workers", type=int, default=2, help="collections at a time")
+    p.add_argument("--workers", type=int, default=2, help="Ray workers of each collection (1: serial, no Ray)")
     p.add_argument("--dry-run", action="store_true", help="print the commands and exit")
     args = p.parse_args()
     mix = [cli(*c[1:]) for c in collect_commands(args.data, 1.0)]
@@ -117,7 +137,8 @@ def main() -> None:
         if name in ("mix", "contact"):
             if all(_complete(c) for c in cmds) and name in record["stages"]:
                 continue
-            run_parallel(cmds, args.workers)
+            with ray_cluster(args.workers) as address:
+                run_collections(cmds, address)
         else:
             subprocess.run(cmds[0], check=True, cwd=ROOT)
         record["stages"][name] = {"commands": [shlex.join(["cosmos3-gym", *c[3:]]) for c in cmds],

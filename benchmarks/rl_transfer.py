@@ -8,7 +8,7 @@ the episode's last step). (a) is also evaluated in the learned env (what the mod
 clock and env steps/s are for training only (evaluation excluded). Results:
 ``<out>/rl_transfer.csv``, ``.json`` (hardware label, command, budgets, hyperparameters) and ``.md``.
 
-    python benchmarks/rl_transfer.py --model default --algo ppo --steps 50000
+    python benchmarks/rl_transfer.py --model default --algo ppo --steps 50000 --workers 2
     python benchmarks/rl_transfer.py --model /tmp/tiny --steps 2000 --rows franka-reach \
         --eval-episodes 10 --out /tmp/rlt
 """
@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 from hardware import hardware_label
 
+from cosmos3_gym.data.fanout import ordered_map, wants_ray
 from cosmos3_gym.model import checkpoint_digest
 from cosmos3_gym.registration import robot_name
 from cosmos3_gym.rl import ALGOS, RLConfig, algo_kwargs, train_agent
@@ -125,6 +126,13 @@ MD_COLS = [
 ]
 
 
+def _row_task(job: tuple[str, str, argparse.Namespace]) -> dict:
+    """:func:`run_row` as a Ray task (a worker process sets its own torch threads)."""
+    emb, task, args = job
+    torch.set_num_threads(args.threads)
+    return run_row(emb, task, args, args.out / "runs")
+
+
 def _jsonable(kwargs: dict) -> dict:
     """SB3 keyword arguments for the results file: classes by name, the per-embodiment feature
     statistics (hundreds of floats, from the checkpoint) summarized instead of copied."""
@@ -212,6 +220,8 @@ def main() -> None:
         help="guard of the in-model runs (a); its twin steps are reported as model_reanchor_twin_steps",
     )
     p.add_argument("--out", type=Path, default=RESULTS, help="folder for rl_transfer.{csv,json,md} and runs/")
+    p.add_argument("--workers", type=int, default=1, help="rows as Ray tasks on N local CPUs (default 1: serial)")
+    p.add_argument("--address", default=None, help="run the rows on this Ray cluster (default $RAY_ADDRESS)")
     p.add_argument(
         "--merge", type=Path, nargs="+", help="combine the rl_transfer.json of these run folders (rows run in parallel)"
     )
@@ -227,7 +237,11 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
-    rows = [run_row(e, t, args, args.out / "runs") for e, t in ROWS if row_name(e, t) in chosen]
+    jobs = [(e, t, args) for e, t in ROWS if row_name(e, t) in chosen]
+    if wants_ray(args.workers, args.address):  # one Ray task per row
+        rows = list(ordered_map(_row_task, jobs, args.workers, args.address))
+    else:
+        rows = [run_row(e, t, args, args.out / "runs") for e, t, _ in jobs]
     cfg = RLConfig(env_id="Cosmos3-Franka-Reach-v0", algo=args.algo, steps=args.steps, num_envs=args.num_envs)
     hyper = _jsonable(algo_kwargs(cfg))
     meta = {
@@ -242,6 +256,7 @@ def main() -> None:
         "vec": args.vec,
         "hyperparameters_reach": hyper,
         "command": "python " + " ".join(sys.argv),
+        "workers": args.workers,
         "total_s": round(time.perf_counter() - t0, 1),
         "loadavg_start": round(load0, 2),
         "loadavg_end": round(os.getloadavg()[0], 2),

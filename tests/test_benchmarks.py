@@ -41,6 +41,18 @@ def test_rl_transfer_rows_guards_and_merge(bench_main, tiny_model, tmp_path):
     assert "umi-reach" in (tmp_path / "m" / "rl_transfer.md").read_text()
 
 
+def test_rl_transfer_rows_as_ray_tasks_equal_serial_rows(bench_main, tiny_model, tmp_path):
+    pytest.importorskip("ray", reason="the extra 'distributed' (Ray) is not installed")
+    common = ("--model", tiny_model, "--steps", "128", "--num-envs", "2", "--eval-episodes", "2", "--no-progress")
+    rows = ("--rows", "franka-reach,umi-reach")
+    bench_main("rl_transfer", *common, *rows, "--out", str(tmp_path / "serial"))
+    bench_main("rl_transfer", *common, *rows, "--workers", "2", "--out", str(tmp_path / "ray"))
+    serial, fanned = (json.loads((tmp_path / d / "rl_transfer.json").read_text())["rows"] for d in ("serial", "ray"))
+    outcome = [k for k in serial[0] if "success" in k or "return" in k]
+    assert outcome and [r["row"] for r in fanned] == ["franka-reach", "umi-reach"]
+    assert [[r[k] for k in outcome] for r in fanned] == [[r[k] for k in outcome] for r in serial]
+
+
 def test_default_recipe_plan_is_consistent(monkeypatch, tmp_path):
     """The shipped checkpoint's recipe: every round's agents train in the model trained just before them,
     the final model sees every dataset, and no two datasets share an episode seed (all below the

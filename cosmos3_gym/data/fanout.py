@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -47,6 +49,13 @@ def wants_ray(workers: int, address: str | None) -> bool:
     return workers > 1 or bool(address)
 
 
+def _own_path_entries() -> list[str]:
+    """This process's ``sys.path`` without the interpreter's own folders (stdlib, site-packages)."""
+    system = tuple(str(Path(p).resolve()) for p in {sys.prefix, sys.base_prefix, sys.exec_prefix})
+    entries = (str(Path(p or ".").resolve()) for p in sys.path)
+    return list(dict.fromkeys(p for p in entries if not p.startswith(system) and "site-packages" not in p))
+
+
 class _Session:
     """Ray for the duration of one fan-out: reuse a running ``ray.init``, else start (and later stop) one."""
 
@@ -58,7 +67,11 @@ class _Session:
         address = address or os.environ.get("RAY_ADDRESS") or None
         kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
         if address is None:
-            kwargs.update(num_cpus=workers, include_dashboard=False)
+            # Local workers import what this process imports: its own path entries (a script's folder, the
+            # working folder of ``python -m``, PYTHONPATH) go on theirs, so a checkout's code and a
+            # benchmark's modules are found there too.
+            env = {"PYTHONPATH": os.pathsep.join(_own_path_entries())}
+            kwargs.update(num_cpus=workers, include_dashboard=False, runtime_env={"env_vars": env})
         try:
             self.ray.init(address=address, **kwargs)
         except ConnectionError as exc:

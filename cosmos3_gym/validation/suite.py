@@ -13,12 +13,15 @@ a :data:`~cosmos3_gym.validation.backends.BackendFactory`, to the metric functio
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 
+from cosmos3_gym.data.fanout import ordered_map, wants_ray
 from cosmos3_gym.sim.policies import policy_from_spec
 from cosmos3_gym.tasks import check_split, split_seeds
 from cosmos3_gym.validation.agreement import closed_loop_agreement, open_loop_errors, stats
-from cosmos3_gym.validation.backends import BackendFactory, MujocoBackend, StartState
+from cosmos3_gym.validation.backends import BackendFactory, LearnedBackend, MujocoBackend, StartState
 from cosmos3_gym.validation.contact import contact_window_errors
 from cosmos3_gym.validation.families import FAMILIES, IN_DISTRIBUTION
 from cosmos3_gym.validation.rollouts import Trajectories, make_starts, rollout
@@ -122,3 +125,34 @@ def validate_suite(
     if family_episodes:
         out["action_families"] = action_families(embodiment, task, pred, split_seeds(split, family_episodes))
     return out
+
+
+#: The benchmark's sections: ``runner(embodiment, task, pred, seeds) -> row``.
+SECTIONS = {"expert": expert_agreement, "contact": contact_and_replay, "families": action_families}
+
+
+@dataclass(frozen=True)
+class RowJob:
+    """One row of a suite section: the checkpoint ``model`` (a folder or ``default``) on one id and seeds."""
+
+    section: str
+    embodiment: str
+    task: str
+    model: str
+    seeds: tuple[int, ...]
+
+
+def run_row(job: RowJob) -> dict:
+    """The row of ``job`` and its wall time (s); a worker process loads each checkpoint once."""
+    t0 = time.time()
+    pred = lambda n: LearnedBackend(job.embodiment, job.task, n, job.model, uncertainty_samples=0)  # noqa: E731
+    row = SECTIONS[job.section](job.embodiment, job.task, pred, job.seeds)
+    return {**row, "wall_s": round(time.time() - t0, 1)}
+
+
+def run_rows(jobs: Iterable[RowJob], workers: int = 1, address: str | None = None) -> Iterator[dict]:
+    """:func:`run_row` of every job, in order: in this process, or as Ray tasks on ``workers`` local CPUs
+    (or the cluster at ``address``) -- the rows are the same either way."""
+    if wants_ray(workers, address):
+        return ordered_map(run_row, jobs, workers, address)
+    return map(run_row, jobs)
