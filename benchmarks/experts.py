@@ -15,9 +15,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import gymnasium as gym
@@ -26,6 +24,7 @@ from hardware import hardware_label
 from tqdm import tqdm
 
 import cosmos3_gym
+from cosmos3_gym.data.fanout import ordered_map, wants_ray
 from cosmos3_gym.registration import robot_name
 from cosmos3_gym.sim.experts import make_expert
 from cosmos3_gym.tasks import TASKS
@@ -70,6 +69,10 @@ def run_cell(embodiment: str, task: str, episodes: int) -> dict:
     }
 
 
+def _cell(job: tuple[str, str, int]) -> dict:
+    return run_cell(*job)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--episodes", type=int, default=100, help="seeded episodes per cell (seeds 0..N-1)")
@@ -77,7 +80,8 @@ def main() -> None:
         "--embodiments", nargs="+", default=cosmos3_gym.list_embodiments(), choices=cosmos3_gym.list_embodiments()
     )
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--workers", type=int, default=1, help="cells as Ray tasks on N local CPUs (default 1: serial)")
+    parser.add_argument("--address", default=None, help="run the cells on this Ray cluster (default $RAY_ADDRESS)")
     parser.add_argument(
         "--out", type=Path, default=RESULTS / "experts", help="output stem: writes <out>.csv and <out>.json"
     )
@@ -87,16 +91,19 @@ def main() -> None:
 
     cells = [(e, t) for e in args.embodiments for t in args.tasks]
     rows = []
-    with ProcessPoolExecutor(max_workers=max(1, args.workers)) as pool:
-        futures = [pool.submit(run_cell, e, t, args.episodes) for e, t in cells]
-        for fut in tqdm(as_completed(futures), total=len(futures), desc="expert cells"):
-            row = fut.result()
-            rows.append(row)
-            tqdm.write(
-                f"{row['embodiment']:>7s} {row['task']:>5s}: {row['successes']}/{row['episodes']} "
-                f"({row['wall_s']:.0f} s) failed seeds {row['failed_seeds'][:10]}"
-            )
-    rows.sort(key=lambda r: cells.index((r["embodiment"], r["task"])))
+    jobs = [(e, t, args.episodes) for e, t in cells]
+    # One Ray task per cell with --workers > 1 (the extra 'distributed'), in this process otherwise.
+    runs = (
+        ordered_map(_cell, jobs, args.workers, args.address)
+        if wants_ray(args.workers, args.address)
+        else map(_cell, jobs)
+    )
+    for row in tqdm(runs, total=len(jobs), desc="expert cells"):
+        rows.append(row)
+        tqdm.write(
+            f"{row['embodiment']:>7s} {row['task']:>5s}: {row['successes']}/{row['episodes']} "
+            f"({row['wall_s']:.0f} s) failed seeds {row['failed_seeds'][:10]}"
+        )
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with open(args.out.with_suffix(".csv"), "w", newline="") as f:
