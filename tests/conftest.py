@@ -37,3 +37,12 @@ def make(tiny_model):
     yield _make
     for env in envs:
         env.close()
+
+
+@pytest.fixture()
+def server():
+    """A loopback fake of vLLM-Omni's ``/v1/videos`` server (``tests/fake_cosmos3_server.py``), running."""
+    from fake_cosmos3_server import FakeCosmos3Server  # imageio; only the backend tests need it
+
+    with FakeCosmos3Server() as srv:
+        yield srv

@@ -2,7 +2,8 @@
 
 What the client sends (fields, extra_params, model-space actions = Embodiment.normalize(raw), frame
 counts) is asserted for every shipped embodiment; inverse dynamics round-trips a known trajectory;
-retries, errors, timeouts and the API key's secrecy are exercised against injected failures.
+retries, errors, timeouts and the API key's secrecy are exercised against injected failures. Job
+life-cycle behaviour of the real server (failures, DELETE, canvas) is in test_remote_jobs.py.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import socket
 
 import numpy as np
 import pytest
-from fake_cosmos3_server import FakeCosmos3Server, decode_mp4, decode_png
+from fake_cosmos3_server import blocks, client, decode_mp4, decode_png
 from scipy.spatial.transform import Rotation
 
 from cosmos3_gym import list_embodiments, load_embodiment
@@ -21,32 +22,20 @@ from cosmos3_gym.backends import (
     RemoteConnectionError,
     RemoteCosmos3,
     RemoteHTTPError,
-    RemoteJobError,
     RemoteProtocolError,
     RemoteTimeoutError,
     SamplingConfig,
 )
 from cosmos3_gym.backends.actions import native_chunk_to_raw, raw_chunk_to_native
-from cosmos3_gym.backends.protocol import DOMAIN_VIEW_POINTS
+from cosmos3_gym.backends.protocol import DOMAIN_VIEW_POINTS, ActionCanvas
 from cosmos3_gym.tokens.native import NativeActionMap
 
 EMBODIMENTS = list_embodiments()
 KEY = "sk-test-S3CRET-0123456789"
-FAST = {"poll_interval_s": 0.005, "backoff_s": 0.005, "timeout_s": 5.0}
-
-
-@pytest.fixture()
-def server():
-    with FakeCosmos3Server() as srv:
-        yield srv
-
-
-def client(srv: FakeCosmos3Server, emb: str = "franka", **kw) -> RemoteCosmos3:
-    return RemoteCosmos3(emb, srv.url, **{**FAST, **kw})
 
 
 def image(seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    return blocks(64, 64, seed)
 
 
 def start_poses(emb) -> np.ndarray:
@@ -83,7 +72,6 @@ def test_forward_dynamics_request_follows_the_contract(server, name):
         "prompt": "Pick up the cube.",
         "num_frames": "17",
         "fps": str(emb.fps),
-        "size": "64x64",
         "num_inference_steps": "30",
         "guidance_scale": "1.0",
         "flow_shift": "10.0",
@@ -116,12 +104,15 @@ def test_forward_dynamics_request_follows_the_contract(server, name):
     filename, ctype, data = post.files["input_reference"]
     assert (filename, ctype, data[:8]) == ("frame.png", "image/png", b"\x89PNG\r\n\x1a\n")
     np.testing.assert_array_equal(decode_png(data), img)  # PNG is lossless
-    assert r.frames.shape == (17, 64, 64, 3) and r.frames.dtype == np.uint8
-    job = server.jobs[r.request_id]
-    assert np.abs(r.frames.astype(int) - job["frames"]).mean() < 4  # the served clip, through H.264
+    assert r.canvas == ActionCanvas(64, 64, 256, 256, 64, 64)  # the 256 tier's square canvas, frame at top-left
+    served = server.served[r.request_id]
+    assert served.shape == (17, 256, 256, 3) and r.frames.shape == (17, 64, 64, 3) and r.frames.dtype == np.uint8
+    assert np.abs(r.frames.astype(int) - served[:, :64, :64]).mean() < 4  # the served content, through H.264
     assert r.polls == 3 and server.count("GET", f"/v1/videos/{r.request_id}") == 4  # 2 in_progress + done + content
+    assert r.deleted and server.deleted == [r.request_id] and server.count("DELETE", "/v1/videos/") == 1
     np.testing.assert_array_equal(r.raw_actions, raw)
-    assert r.model_actions is None and set(r.timings) == {"submit", "wait", "download", "total"}
+    np.testing.assert_allclose(r.model_actions, emb.normalize(raw), rtol=2**-8)  # the server's bf16 echo
+    assert set(r.timings) == {"submit", "wait", "download", "total"}
 
 
 @pytest.mark.parametrize("name", EMBODIMENTS)
@@ -223,6 +214,7 @@ def test_client_errors_are_not_retried(server):
         (lambda a: a.update(domain_id=None), "domain_id is missing"),
         (lambda a: a.update(raw_action_dim=64), "raw_action_dim = 64"),
         (lambda a: a.update(action_mode="forward_dynamics"), "action_mode"),
+        (lambda a: a.update(action_mode=None), "action_mode is missing"),
         (lambda a: a["data"][0].__setitem__(0, "x"), "not a numeric array"),
     ],
 )
@@ -231,6 +223,7 @@ def test_malformed_actions_raise_protocol_errors(server, patch, match):
     with pytest.raises(RemoteProtocolError, match=match):
         client(server).policy(image(), "go")
     assert server.count("GET", "/v1/videos/video_gen_0000/content") == 0  # validated before downloading
+    assert server.deleted == ["video_gen_0000"]  # a rejected answer still frees the server's storage
 
 
 def test_non_json_and_unknown_status_and_bad_video(server):
@@ -241,17 +234,11 @@ def test_non_json_and_unknown_status_and_bad_video(server):
     with pytest.raises(RemoteProtocolError, match="unknown status 'exploded'"):
         client(server).policy(image(), "go")
     server.final_status, server.content_frames = "completed", 9
-    with pytest.raises(RemoteProtocolError, match=r"clip has shape \(9, 64, 64, 3\), expected \(17, 64, 64"):
+    with pytest.raises(RemoteProtocolError, match=r"clip has shape \(9, 256, 256, 3\), expected \(17, 256, 256"):
         client(server).policy(image(), "go")
     server.content_frames, server.content_body = None, b"not a video"
     with pytest.raises(RemoteProtocolError, match="not a decodable MP4"):
         client(server).policy(image(), "go")
-
-
-def test_failed_job_reports_the_server_error(server):
-    server.final_status = "failed"
-    with pytest.raises(RemoteJobError, match="CUDA out of memory"):
-        client(server).forward_dynamics(image(), np.zeros((16, 10)), "go")
 
 
 def test_timeouts(server):
@@ -310,6 +297,8 @@ def test_bad_arguments_are_named():
         RemoteCosmos3("franka", "localhost:8000")
     with pytest.raises(ValueError, match="tiers"):
         SamplingConfig(image_size=300)
+    with pytest.raises(ValueError, match="even"):
+        RemoteCosmos3("franka", "http://127.0.0.1:9").inverse_dynamics(np.zeros((17, 63, 64, 3), np.uint8), "go")
     c = RemoteCosmos3("franka", "http://127.0.0.1:9")
     with pytest.raises(ValueError, match=r"raw_actions must have shape \(T >= 1, 10\)"):
         c.forward_dynamics(image(), np.zeros((16, 64)), "go")  # padded tokens are not raw actions

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import socket
 
 import gymnasium as gym
@@ -125,10 +126,19 @@ def test_remote_check_cli(server, capsys):
     assert [p.extra["action_mode"] for p in server.posts()] == ["forward_dynamics", "inverse_dynamics", "policy"]
 
 
-def test_remote_check_cli_reports_failure(capsys):
+def test_remote_check_dead_endpoint_fails_fast_in_one_line(capsys, caplog):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    assert main(["remote-check", "--endpoint", f"http://127.0.0.1:{port}", "--size", "64", "--retries", "0"]) == 1
-    out = capsys.readouterr().out
-    assert out.count("FAIL") == 4 and "RemoteConnectionError" in out
+    argv = ["remote-check", "--endpoint", f"http://127.0.0.1:{port}", "--size", "64"]  # default --retries 3
+    with caplog.at_level(logging.WARNING, "cosmos3_gym"):
+        assert main(argv) == 1
+        header, line, *rest = capsys.readouterr().out.splitlines()
+        assert main([*argv, "--json"]) == 1
+    assert not rest and header.startswith(f"http://127.0.0.1:{port}")
+    assert line.split()[:2] == ["health", "FAIL"] and "RemoteConnectionError" in line and "after 1 attempt" in line
+    assert line.endswith("forward_dynamics, inverse_dynamics, policy not run")
+    assert not caplog.records  # no retry lines: one attempt, then nothing else is tried
+    report = json.loads(capsys.readouterr().out)
+    assert not report["ok"] and not report["health"]["ok"]
+    assert all(report[m]["skipped"] and not report[m]["ok"] for m in ("forward_dynamics", "inverse_dynamics", "policy"))

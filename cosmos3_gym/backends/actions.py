@@ -110,18 +110,21 @@ def raw_chunk_to_native(emb: Embodiment, tcp: np.ndarray, raw: np.ndarray) -> tu
 def parse_action(emb: Embodiment, job: dict[str, Any], mode: str, chunk: int) -> np.ndarray:
     """The completed job's ``action`` object → model-space actions ``(chunk, raw_action_dim)``.
 
+    Every mode has one: policy / ID the predicted rows, forward dynamics the conditioning rows as the
+    model saw them (vLLM-Omni 0.30.0 returns them in the model's dtype, bf16). A missing object means the
+    server never took the action path (it did not read ``extra_params``) and ran plain image-to-video.
+
     Checks (each failure raises :class:`RemoteProtocolError` naming the field, the value and what was
     expected): ``action`` present; ``data`` numeric, finite and of ``shape``; shape == ``(chunk,
-    raw_action_dim)``; ``raw_action_dim``, ``domain_id`` and ``action_mode`` (when present) equal to
-    the request's.
+    raw_action_dim)``; ``action_mode`` and ``domain_id`` present and equal to the request's;
+    ``raw_action_dim`` (when present) equal to it.
     """
     where = f"job {job.get('id', '?')!r}"
     action = job.get("action")
     if not isinstance(action, dict):
         raise RemoteProtocolError(
-            f"{where}: completed {mode} job has no 'action' object "
-            f"(got {type(action).__name__}); expected "
-            "{data, shape, dtype, raw_action_dim, action_mode, domain_id}"
+            f"{where}: completed {mode} job has no 'action' object (got {type(action).__name__}): the server "
+            "ignored extra_params and ran plain video generation (a vLLM-Omni without Cosmos3 action modes?)"
         )
     want = (chunk, emb.raw_action_dim)
     try:
@@ -143,6 +146,9 @@ def parse_action(emb: Embodiment, job: dict[str, Any], mode: str, chunk: int) ->
         )
     if not np.all(np.isfinite(data)):
         raise RemoteProtocolError(f"{where}: action.data contains NaN or inf")
+    for key, expected in (("action_mode", mode), ("domain_id", emb.domain_id)):
+        if action.get(key) is None:
+            raise RemoteProtocolError(f"{where}: action.{key} is missing; expected {expected!r} ({emb.domain_name!r})")
     checks = (("raw_action_dim", emb.raw_action_dim), ("domain_id", emb.domain_id), ("action_mode", mode))
     for key, expected in checks:
         got = action.get(key)
@@ -151,8 +157,4 @@ def parse_action(emb: Embodiment, job: dict[str, Any], mode: str, chunk: int) ->
                 f"{where}: action.{key} = {got!r}, expected {expected!r} "
                 f"(embodiment {emb.name!r}, domain {emb.domain_name!r})"
             )
-    if action.get("domain_id") is None:
-        raise RemoteProtocolError(
-            f"{where}: action.domain_id is missing; expected {emb.domain_id} ({emb.domain_name!r})"
-        )
     return data

@@ -1,9 +1,10 @@
 """``cosmos3-gym remote-check``: one request of each action mode against a served Cosmos3 model.
 
-The start frame is the MuJoCo twin's reset frame (seed 0). Forward dynamics sends a constant native
-chunk (half-speed +x, gripper open); inverse dynamics runs on the clip forward dynamics returned, so
-its recovered translation can be compared with what was sent (a consistency number, not a benchmark);
-policy runs from the start frame.
+The health check (``GET /v1/models``, one attempt) runs first; if it fails, nothing else is tried, so a
+dead endpoint is reported at once in one line. The start frame is the MuJoCo twin's reset frame (seed 0).
+Forward dynamics sends a constant native chunk (half-speed +x, gripper open); inverse dynamics runs on
+the clip forward dynamics returned, so its recovered translation can be compared with what was sent (a
+consistency number, not a benchmark); policy runs from the start frame.
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
+MODES = ("forward_dynamics", "inverse_dynamics", "policy")
+NOT_RUN = "not run: the health check failed"
+
+
 def _attempt(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     t0 = time.perf_counter()
     try:
@@ -66,7 +71,7 @@ def _summary(r: Cosmos3Result) -> dict[str, Any]:
 
 
 def run_check(args: argparse.Namespace) -> dict[str, Any]:
-    """Run the four checks; the report is JSON-serialisable."""
+    """Run the four checks (the three modes only after a passing health check); JSON-serialisable report."""
     client = RemoteCosmos3(
         args.embodiment,
         args.endpoint,
@@ -77,6 +82,20 @@ def run_check(args: argparse.Namespace) -> dict[str, Any]:
         retries=args.retries,
     )
     emb = client.emb
+    report: dict[str, Any] = {
+        "endpoint": client.http.base_url,
+        "embodiment": emb.name,
+        "domain_name": emb.domain_name,
+        "domain_id": emb.domain_id,
+        "raw_action_dim": emb.raw_action_dim,
+        "chunk_size": emb.chunk_size,
+    }
+    # one attempt: retrying a dead endpoint only delays the answer, and a down server fails every mode
+    report["health"] = _attempt(lambda: {"models": client.health(retries=0)})
+    if not report["health"]["ok"]:
+        report.update({mode: {"ok": False, "skipped": True, "error": NOT_RUN, "seconds": 0.0} for mode in MODES})
+        report["ok"] = False
+        return report
     twin = MujocoTwinEnv(emb, "lift", render_mode="rgb_array", width=args.size, height=args.size)
     try:
         twin.reset(seed=0)
@@ -86,15 +105,6 @@ def run_check(args: argparse.Namespace) -> dict[str, Any]:
     native = np.tile(np.tile([0.5, 0, 0, 0, 0, 0, 1.0], len(emb.spec.action.arms)), (emb.chunk_size, 1))
     raw, _ = native_chunk_to_raw(emb, tcp, native)
     prompt = TASK_PROMPTS["lift"]
-    report: dict[str, Any] = {
-        "endpoint": client.http.base_url,
-        "embodiment": emb.name,
-        "domain_name": emb.domain_name,
-        "domain_id": emb.domain_id,
-        "raw_action_dim": emb.raw_action_dim,
-        "chunk_size": emb.chunk_size,
-    }
-    report["health"] = _attempt(lambda: {"models": client.health()})
     fd: dict[str, Cosmos3Result] = {}
 
     def forward() -> dict[str, Any]:
@@ -116,7 +126,7 @@ def run_check(args: argparse.Namespace) -> dict[str, Any]:
     report["forward_dynamics"] = _attempt(forward)
     report["inverse_dynamics"] = _attempt(inverse)
     report["policy"] = _attempt(policy)
-    report["ok"] = all(report[k]["ok"] for k in ("health", "forward_dynamics", "inverse_dynamics", "policy"))
+    report["ok"] = all(report[k]["ok"] for k in ("health", *MODES))
     return report
 
 
@@ -130,10 +140,13 @@ def remote_check(args: argparse.Namespace) -> int:
         f"{report['endpoint']}  embodiment={report['embodiment']}  domain={report['domain_name']}/"
         f"{report['domain_id']}  raw_dim={report['raw_action_dim']}  chunk={report['chunk_size']}"
     )
-    for key in ("health", "forward_dynamics", "inverse_dynamics", "policy"):
+    for key in ("health", *MODES):
         r = report[key]
+        if r.get("skipped"):
+            continue  # said once on the health line
         if not r["ok"]:
-            print(f"  {key:<17} FAIL {r['seconds']:.2f} s  {r['error']}")
+            tail = f"; {', '.join(MODES)} not run" if key == "health" else ""
+            print(f"  {key:<17} FAIL {r['seconds']:.2f} s  {r['error']}{tail}")
             continue
         shown = {
             k: r[k]

@@ -1,10 +1,10 @@
-"""In-process Cosmos3 through Hugging Face Diffusers (``Cosmos3OmniPipeline``, contract §5.2).
+"""In-process Cosmos3 through Hugging Face Diffusers (``Cosmos3OmniPipeline``, diffusers >= 0.39, §5.2).
 
-UNTESTED: this path needs a CUDA GPU, a diffusers release that ships ``Cosmos3OmniPipeline`` and the
-``nvidia/Cosmos3-Nano`` weights, none of which the project's CI has. It is kept deliberately small and
-follows the pipeline's documented call (secondary source: diffusers ``pipeline_cosmos3_omni.py``,
-NVIDIA cookbook); the served-model client (:mod:`cosmos3_gym.backends.remote`) is the tested path.
-Normalization is the caller's job here too: actions go in and come out in model space (§3).
+Never run on the real model: that needs a CUDA GPU and the ``nvidia/Cosmos3-Nano`` weights, which the
+project's CI does not have. The call follows diffusers 0.39.0's ``pipeline_cosmos3_omni.py``; the tests
+run it on the CPU with a stand-in pipeline and diffusers' real ``VideoProcessor``, which shows the
+conditioning pixels reach the model in [-1, 1]. Normalization is the caller's job here too: actions go
+in and come out in model space (§3).
 """
 
 from __future__ import annotations
@@ -16,6 +16,22 @@ import numpy as np
 from cosmos3_gym.backends.media import check_frames, check_image
 from cosmos3_gym.backends.protocol import DEFAULT_FLOW_SHIFT, DOMAIN_VIEW_POINTS, SamplingConfig
 from cosmos3_gym.tokens import Embodiment, load_embodiment
+
+
+def conditioning_media(image: np.ndarray | None = None, frames: np.ndarray | None = None) -> dict[str, Any]:
+    """``CosmosActionCondition`` media: ``{"image": PIL}`` from ``(H, W, 3)`` uint8, or ``{"video": [PIL, ...]}``
+    from ``(N, H, W, 3)`` uint8.
+
+    PIL, not numpy: diffusers' image processor divides PIL pixels by 255 but maps numpy input straight
+    with ``2x − 1``, assuming floats in [0, 1], so uint8 arrays would reach the model in [−1, 509].
+    """
+    from PIL import Image
+
+    if (image is None) == (frames is None):
+        raise ValueError("pass exactly one of image (policy / forward dynamics) or frames (inverse dynamics)")
+    if image is not None:
+        return {"image": Image.fromarray(check_image(image))}
+    return {"video": [Image.fromarray(f) for f in check_frames(frames)]}
 
 
 class DiffusersCosmos3:
@@ -54,6 +70,8 @@ class DiffusersCosmos3:
                     f"diffusers {diffusers.__version__} has no Cosmos3OmniPipeline / "
                     "CosmosActionCondition; upgrade diffusers"
                 ) from err
+        if not diffusers.utils.is_transformers_available():  # without it the pipeline classes are dummies
+            raise ImportError("diffusers' Cosmos3OmniPipeline needs transformers: pip install transformers")
         if str(device).startswith("cuda") and not torch.cuda.is_available():
             raise ImportError(
                 "DiffusersCosmos3 needs a CUDA GPU (torch.cuda.is_available() is False); "
@@ -107,23 +125,24 @@ class DiffusersCosmos3:
     def forward_dynamics(
         self, image: np.ndarray, raw_actions: np.ndarray, prompt: str, seed: int | None = None
     ) -> np.ndarray:
-        """Start frame ``(H, W, 3)`` uint8 + raw actions ``(T, D)`` → predicted clip ``(T+1, H', W', 3)``."""
+        """Start frame ``(H, W, 3)`` uint8 + raw actions ``(T, D)`` → predicted clip ``(T+1, H', W', 3)`` (diffusers
+        cuts the canvas back to the content; H', W' are multiples of 16)."""
         raw = np.asarray(raw_actions, dtype=np.float64)
-        video, _ = self._call("forward_dynamics", prompt, raw.shape[0], {"image": check_image(image)}, raw, seed)
+        video, _ = self._call("forward_dynamics", prompt, raw.shape[0], conditioning_media(image=image), raw, seed)
         return video
 
     def inverse_dynamics(self, frames: np.ndarray, prompt: str, seed: int | None = None) -> np.ndarray:
         """Clip ``(T+1, H, W, 3)`` uint8 → raw actions ``(T, D)`` (de-normalized)."""
-        frames = check_frames(frames)
-        _, model = self._call("inverse_dynamics", prompt, frames.shape[0] - 1, {"video": frames}, None, seed)
-        return self.emb.denormalize(self._check(model, frames.shape[0] - 1))
+        chunk = check_frames(frames).shape[0] - 1
+        _, model = self._call("inverse_dynamics", prompt, chunk, conditioning_media(frames=frames), None, seed)
+        return self.emb.denormalize(self._check(model, chunk))
 
     def policy(
         self, image: np.ndarray, prompt: str, chunk: int | None = None, seed: int | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Start frame + task → (raw actions ``(T, D)``, predicted clip)."""
         chunk = int(chunk or self.emb.chunk_size)
-        video, model = self._call("policy", prompt, chunk, {"image": check_image(image)}, None, seed)
+        video, model = self._call("policy", prompt, chunk, conditioning_media(image=image), None, seed)
         return self.emb.denormalize(self._check(model, chunk)), video
 
     def _check(self, model: np.ndarray | None, chunk: int) -> np.ndarray:

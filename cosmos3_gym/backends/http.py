@@ -15,7 +15,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +32,8 @@ log = logging.getLogger("cosmos3_gym.backends")
 #: Environment variable holding the API key sent as ``Authorization: Bearer <key>``.
 API_KEY_ENV = "COSMOS3_API_KEY"
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
+#: ``(status, body) -> bool``: which HTTP error answers a request hands back instead of raising.
+ErrorFilter = Callable[[int, bytes], bool]
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ class FilePart:
 
 @dataclass(frozen=True)
 class HttpResponse:
-    """A successful (2xx) answer; ``attempts`` counts the requests it took (1 = no retry)."""
+    """A 2xx answer (or an error answer the caller accepted); ``attempts`` counts the requests it took."""
 
     status: int
     headers: Mapping[str, str]
@@ -131,11 +133,16 @@ class HttpTransport:
         return f"HttpTransport({self.base_url!r}, api_key={'set' if self._api_key else 'unset'})"
 
     # -- public requests ---------------------------------------------------------------------------
-    def get(self, path: str) -> HttpResponse:
-        return self.request("GET", path)
+    def get(self, path: str, *, retries: int | None = None, accept_error: ErrorFilter | None = None) -> HttpResponse:
+        return self.request("GET", path, retries=retries, accept_error=accept_error)
 
-    def get_json(self, path: str) -> dict[str, Any]:
-        return self.parse_json(self.get(path), "GET", path)
+    def get_json(
+        self, path: str, *, retries: int | None = None, accept_error: ErrorFilter | None = None
+    ) -> dict[str, Any]:
+        return self.parse_json(self.get(path, retries=retries, accept_error=accept_error), "GET", path)
+
+    def delete(self, path: str, *, retries: int | None = None) -> HttpResponse:
+        return self.request("DELETE", path, retries=retries)
 
     def post_multipart(self, path: str, fields: Mapping[str, str], files: Sequence[FilePart]) -> dict[str, Any]:
         body, content_type = encode_multipart(fields, files)
@@ -156,15 +163,27 @@ class HttpTransport:
 
     # -- the retry loop ----------------------------------------------------------------------------
     def request(
-        self, method: str, path: str, body: bytes | None = None, content_type: str | None = None
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        content_type: str | None = None,
+        *,
+        retries: int | None = None,
+        accept_error: ErrorFilter | None = None,
     ) -> HttpResponse:
-        """One request with the retry policy; returns a 2xx answer or raises a :class:`RemoteError`."""
+        """One request with the retry policy; returns a 2xx answer or raises a :class:`RemoteError`.
+
+        ``retries`` overrides the transport's bound for this request (0 = one attempt). ``accept_error(status,
+        body)`` returning True hands that error answer back as an :class:`HttpResponse` at once, without
+        retrying: vLLM-Omni answers a failed job's status GET with the job JSON under a 4xx/5xx status.
+        """
         headers = {"Accept": "application/json, video/mp4, */*", "User-Agent": "cosmos3-gym"}
         if content_type:
             headers["Content-Type"] = content_type
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
-        attempts = self.retries + 1
+        attempts = (self.retries if retries is None else max(0, int(retries))) + 1
         for attempt in range(1, attempts + 1):
             req = urllib.request.Request(self.base_url + path, data=body, headers=headers, method=method)
             t0 = time.perf_counter()
@@ -176,7 +195,11 @@ class HttpTransport:
                     )
                     return HttpResponse(resp.status, dict(resp.headers.items()), data, attempt)
             except urllib.error.HTTPError as err:
-                error: Exception = self._http_error(err, method, path, attempt)
+                err_body = self._read_error_body(err)
+                if accept_error is not None and accept_error(err.code, err_body):
+                    log.debug("%s %s -> %d, accepted as an answer (attempt %d)", method, path, err.code, attempt)
+                    return HttpResponse(err.code, dict(err.headers.items()) if err.headers else {}, err_body, attempt)
+                error: Exception = self._http_error(err, err_body, method, path, attempt)
                 retry = err.code == 429 or err.code >= 500
                 delay = self._retry_after(err) if err.code == 429 else None
             except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException, OSError) as err:
@@ -196,15 +219,20 @@ class HttpTransport:
             if not retry or attempt == attempts:
                 raise error
             sleep = min(self.backoff_s * 2 ** (attempt - 1) if delay is None else delay, self.max_backoff_s)
-            log.warning("%s %s failed (%s); retry %d/%d in %.2f s", method, path, error, attempt, self.retries, sleep)
+            log.warning("%s %s failed (%s); retry %d/%d in %.2f s", method, path, error, attempt, attempts - 1, sleep)
             time.sleep(sleep)
         raise AssertionError("unreachable")  # the loop either returns or raises
 
-    def _http_error(self, err: urllib.error.HTTPError, method: str, path: str, attempt: int) -> RemoteHTTPError:
+    @staticmethod
+    def _read_error_body(err: urllib.error.HTTPError) -> bytes:
         try:
-            body = err.read()
+            return err.read()
         except (OSError, http.client.HTTPException):
-            body = b""
+            return b""
+
+    def _http_error(
+        self, err: urllib.error.HTTPError, body: bytes, method: str, path: str, attempt: int
+    ) -> RemoteHTTPError:
         if 300 <= err.code < 400:
             what = "redirects are not followed (the Authorization header would go along)"
         elif err.code == 429 or err.code >= 500:

@@ -49,9 +49,12 @@ def decode_png(data: bytes) -> np.ndarray:
 
 
 def encode_mp4(frames: np.ndarray, fps: float) -> bytes:
-    """RGB uint8 ``(N, H, W, 3)`` → H.264 MP4 bytes (lossy). H and W should be multiples of 16
-    (imageio-ffmpeg otherwise resizes to the next multiple)."""
-    return bytes(_imageio().imwrite("<bytes>", check_frames(frames), extension=".mp4", fps=float(fps)))
+    """RGB uint8 ``(N, H, W, 3)`` → H.264 MP4 bytes (lossy), at exactly ``H × W``: H and W must be even
+    (yuv420p). imageio-ffmpeg would otherwise resize to multiples of 16 (a 640×540 view to 544)."""
+    frames = check_frames(frames)
+    if frames.shape[1] % 2 or frames.shape[2] % 2:
+        raise ValueError(f"frames need an even height and width for H.264, got {frames.shape[1]}x{frames.shape[2]}")
+    return bytes(_imageio().imwrite("<bytes>", frames, extension=".mp4", fps=float(fps), macro_block_size=2))
 
 
 def decode_video(data: bytes) -> np.ndarray:

@@ -1,15 +1,20 @@
 """The vLLM-Omni ``/v1/videos`` request for Cosmos3 action modes (contract §5.3), as plain data.
 
-Form fields: ``prompt``, ``num_frames`` (= chunk + 1), ``fps``, ``size`` ("WxH"),
-``num_inference_steps``, ``guidance_scale``, ``flow_shift``, ``seed`` (+ ``model`` when set), and
-``extra_params`` = a JSON string with ``action_mode``, ``domain_name``, ``action_chunk_size``,
-``raw_action_dim`` (policy / inverse dynamics), ``action`` (forward dynamics only: model space, raw
-width, not padded — the server pads to 64), ``image_size``, ``view_point``, ``guardrails``.
+Form fields: ``prompt``, ``num_frames`` (= chunk + 1), ``fps``, ``num_inference_steps``,
+``guidance_scale``, ``flow_shift``, ``seed`` (+ ``model`` when set), and ``extra_params`` = a JSON
+string with ``action_mode``, ``domain_name``, ``action_chunk_size``, ``raw_action_dim`` (policy /
+inverse dynamics), ``action`` (forward dynamics only: model space, raw width, not padded — the server
+pads to 64), ``image_size``, ``view_point``, ``guardrails``.
+
+No ``size``: vLLM-Omni 0.30.0 uses a given size as the canvas as is (floored to multiples of 16, so a
+640×540 DROID view comes back 528 high) and ignores ``image_size``; without it the server picks the
+``image_size`` tier's canvas closest in aspect (:func:`action_canvas`), as NVIDIA's notebooks rely on.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,8 +36,56 @@ DOMAIN_VIEW_POINTS = {
 #: flow_shift per mode: NVIDIA's FD/ID examples use 10.0; vLLM-Omni's action default and its policy
 #: notebook use 5.0 (contract §5.2–5.3).
 DEFAULT_FLOW_SHIFT = {"forward_dynamics": 10.0, "inverse_dynamics": 10.0, "policy": 5.0}
+#: Canvases ``(W, H)`` of each ``image_size`` tier (contract §3 step 4; vLLM-Omni 0.30.0
+#: ``diffusion/models/cosmos3/utils.py::VIDEO_RES_SIZE_INFO``, diffusers' ``_ACTION_RESOLUTION_BINS``).
+ACTION_CANVASES: dict[int, tuple[tuple[int, int], ...]] = {
+    256: ((256, 256), (320, 256), (256, 320), (320, 192), (192, 320)),
+    480: ((640, 640), (736, 544), (544, 736), (832, 480), (480, 832)),
+    704: ((960, 960), (1088, 832), (832, 1088), (1280, 704), (704, 1280)),
+    720: ((960, 960), (1104, 832), (832, 1104), (1280, 720), (720, 1280)),
+}
 #: Resolution tiers of the action canvas (contract §3 step 4, §5.2).
-IMAGE_SIZE_TIERS = (256, 480, 704, 720)
+IMAGE_SIZE_TIERS = tuple(ACTION_CANVASES)
+#: Request bounds of vLLM-Omni's ``VideoGenerationRequest`` (``protocol/videos.py``); past them the
+#: server rejects the job, so they are checked here, before anything is sent.
+MAX_INFERENCE_STEPS = 200
+MAX_GUIDANCE_SCALE = 20.0
+
+
+@dataclass(frozen=True)
+class ActionCanvas:
+    """Where a conditioning frame lands on the server's action canvas (pixels).
+
+    The frame is downscaled (never upscaled) to ``content_h × content_w`` and padded at the bottom and
+    right to ``canvas_h × canvas_w``; the generated clip has the canvas size, its content in the top-left.
+    """
+
+    height: int
+    width: int
+    canvas_h: int
+    canvas_w: int
+    content_h: int
+    content_w: int
+
+    @property
+    def rescaled(self) -> bool:
+        """True when the server resizes the frame (it is larger than the canvas): content ≠ frame size."""
+        return (self.content_h, self.content_w) != (self.height, self.width)
+
+
+def action_canvas(height: int, width: int, image_size: int) -> ActionCanvas:
+    """The canvas of a ``height × width`` frame at tier ``image_size``: the tier's canvas closest in aspect
+    ratio (first one on ties), and the content size ``int(scale · side + 0.5)`` with ``scale = min(canvas /
+    frame, 1)``, as vLLM-Omni's ``find_closest_target_size`` + ``_resize_and_pad_action_image`` compute it."""
+    if image_size not in ACTION_CANVASES:
+        raise ValueError(f"image_size must be one of the tiers {IMAGE_SIZE_TIERS}, got {image_size}")
+    if height < 1 or width < 1:
+        raise ValueError(f"frame size must be positive, got {height}x{width} (HxW)")
+    ratio = height / width
+    canvas_w, canvas_h = min(ACTION_CANVASES[image_size], key=lambda wh: abs(ratio - wh[1] / wh[0]))
+    scale = min(canvas_w / width, canvas_h / height, 1.0)
+    content_h, content_w = max(1, int(scale * height + 0.5)), max(1, int(scale * width + 0.5))
+    return ActionCanvas(int(height), int(width), canvas_h, canvas_w, content_h, content_w)
 
 
 @dataclass(frozen=True)
@@ -54,8 +107,17 @@ class SamplingConfig:
     model: str | None = None
 
     def __post_init__(self) -> None:
-        if self.num_inference_steps < 1:
-            raise ValueError(f"num_inference_steps must be >= 1, got {self.num_inference_steps}")
+        if not 1 <= self.num_inference_steps <= MAX_INFERENCE_STEPS:
+            raise ValueError(
+                f"num_inference_steps must be in [1, {MAX_INFERENCE_STEPS}] (the server's bound), "
+                f"got {self.num_inference_steps}"
+            )
+        if not 0.0 <= self.guidance_scale <= MAX_GUIDANCE_SCALE:
+            raise ValueError(
+                f"guidance_scale must be in [0, {MAX_GUIDANCE_SCALE:g}] (the server's bound), got {self.guidance_scale}"
+            )
+        if self.flow_shift is not None and not (math.isfinite(self.flow_shift) and self.flow_shift > 0):
+            raise ValueError(f"flow_shift must be a finite number > 0, got {self.flow_shift}")
         if self.image_size not in IMAGE_SIZE_TIERS:
             raise ValueError(f"image_size must be one of the tiers {IMAGE_SIZE_TIERS}, got {self.image_size}")
         if self.fps is not None and self.fps < 1:
@@ -67,8 +129,6 @@ def build_form(
     mode: str,
     prompt: str,
     chunk: int,
-    width: int,
-    height: int,
     sampling: SamplingConfig,
     model_actions: np.ndarray | None = None,
     seed: int | None = None,
@@ -78,7 +138,6 @@ def build_form(
     Args:
         mode: ``policy`` | ``forward_dynamics`` | ``inverse_dynamics``.
         chunk: action rows T; the clip has T + 1 frames.
-        width, height: pixel size of the conditioning media (sent as ``size``).
         model_actions: forward dynamics only, model space ``(T, raw_action_dim)``.
         seed: overrides ``sampling.seed`` for this request.
     """
@@ -111,7 +170,6 @@ def build_form(
         "prompt": prompt,
         "num_frames": str(chunk + 1),
         "fps": str(sampling.fps or emb.fps),
-        "size": f"{int(width)}x{int(height)}",
         "num_inference_steps": str(sampling.num_inference_steps),
         "guidance_scale": repr(float(sampling.guidance_scale)),
         "flow_shift": repr(float(shift)),

@@ -15,7 +15,7 @@ import gymnasium as gym
 import numpy as np
 
 from cosmos3_gym.backends.actions import native_chunk_to_raw
-from cosmos3_gym.backends.protocol import SamplingConfig
+from cosmos3_gym.backends.protocol import SamplingConfig, action_canvas
 from cosmos3_gym.backends.remote import RemoteCosmos3
 from cosmos3_gym.embodiment import list_embodiments
 from cosmos3_gym.embodiment.spaces import check_action
@@ -42,7 +42,8 @@ class RemoteCosmos3Env(gym.Env):
     Args:
         embodiment, task: as the twin. endpoint: server URL (or pass ``client``).
         client: a ready :class:`RemoteCosmos3` (tests, custom retry policy).
-        width, height: image size (a multiple of 16; the MP4 codec needs it).
+        width, height: image size (a multiple of 16, within the ``image_size`` tier's canvas: the server pads
+            the frame onto that canvas and the env cuts its predictions back to the frame).
         prompt: task text; default :data:`TASK_PROMPTS`. reward_fn: ``frames → float``.
         sampling: :class:`SamplingConfig`; its ``seed`` + the step index seeds each request.
         **client_kw: ``timeout_s``, ``job_timeout_s``, ``poll_interval_s``, ``retries``, ``backoff_s``.
@@ -80,6 +81,13 @@ class RemoteCosmos3Env(gym.Env):
         if reward_fn is not None and not callable(reward_fn):
             raise TypeError(f"reward_fn must be callable frames -> float, got {type(reward_fn).__name__}")
         self.client, self.emb = client, client.emb
+        tier = client.sampling.image_size
+        canvas = action_canvas(height, width, tier)
+        if canvas.rescaled:  # the server would downscale the frame: predictions would not fit the observation space
+            raise ValueError(
+                f"a {width}x{height} frame exceeds the image_size={tier} canvas {canvas.canvas_w}x{canvas.canvas_h}; "
+                f"use a larger image_size tier or a smaller frame"
+            )
         asked = embodiment.name if isinstance(embodiment, Embodiment) else str(embodiment)
         if asked in list_embodiments() and asked != self.emb.name:
             raise ValueError(f"client is for embodiment {self.emb.name!r}, env asked for {asked!r}")
