@@ -37,7 +37,7 @@ from cosmos3_gym.data.format import (
     frame_features,
 )
 from cosmos3_gym.data.writer import DatasetWriter
-from cosmos3_gym.embodiment import list_embodiments
+from cosmos3_gym.embodiment.catalog import resolve_name
 from cosmos3_gym.sim.policies import Policy, check_policy, policy_factory
 from cosmos3_gym.tasks import get_task
 from cosmos3_gym.tokens import Embodiment, load_embodiment
@@ -158,8 +158,7 @@ def _check_args(
     overwrite: bool,
     options: dict[str, Any],
 ) -> None:
-    if embodiment not in list_embodiments():
-        raise ValueError(f"unknown embodiment {embodiment!r}; allowed: {', '.join(list_embodiments())}")
+    resolve_name(embodiment)  # raises naming the known embodiments
     get_task(task)  # raises with the allowed names
     check_policy(policy, "collect", **options)  # raises naming the allowed kinds and options
     if isinstance(episodes, bool) or not isinstance(episodes, int | np.integer) or episodes < 1:
@@ -220,7 +219,8 @@ def collect(
     """Collect ``episodes`` MuJoCo-twin episodes with ``policy`` into the LeRobot v3.0 folder ``out_dir``.
 
     Args:
-        embodiment: shipped embodiment name (``cosmos3_gym.list_embodiments()``).
+        embodiment: a known embodiment name (``cosmos3_gym.list_embodiments()``: shipped, on
+            ``$COSMOS3_GYM_EMBODIMENT_PATH``, or registered with ``cosmos3_gym.register_embodiment(path)``).
         task: ``reach`` | ``push`` | ``lift``.
         episodes: number of episodes (>= 1).
         policy: a kind of the policy registry that collects

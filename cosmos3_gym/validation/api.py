@@ -73,9 +73,10 @@ def _resolve_model(
     except (OSError, ValueError) as exc:  # CheckpointError is a ValueError
         raise ValidationArgumentError(f"model {str(model)!r}: {exc}") from exc
     if embodiment not in ckpt.stats:
-        raise ValidationArgumentError(
-            f"model {str(model)!r} was not trained on {embodiment!r}; it covers {sorted(ckpt.stats)}"
-        )
+        from cosmos3_gym.model.space import not_trained_message
+        from cosmos3_gym.tokens import load_embodiment
+
+        raise ValidationArgumentError(not_trained_message(ckpt, load_embodiment(embodiment)))
 
     def factory(n: int) -> LearnedBackend:
         return LearnedBackend(embodiment, task, n, ckpt, device, uncertainty_samples=uncertainty_samples)

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from cosmos3_gym.envs.registry import add_embodiment_option
 from cosmos3_gym.sim.policies import spec_forms
 from cosmos3_gym.tasks import SPLITS
 from cosmos3_gym.validation.api import DEFAULT_SEED
@@ -15,6 +16,7 @@ from cosmos3_gym.validation.scenarios import SCENARIOS
 
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--env", required=True, help="learned id, e.g. Cosmos3-Franka-Lift-v0")
+    add_embodiment_option(p)
     p.add_argument("--model", default="default", metavar="CKPT", help="checkpoint folder (default: the shipped model)")
     p.add_argument(
         "--policy",
