@@ -1,9 +1,24 @@
-"""Torch devices checked up front: a device this machine lacks is one clear ``ValueError``, not torch's
-traceback at the first tensor moved there (and before anything is written to disk)."""
+"""Torch devices: checked up front (a device this machine lacks is one clear ``ValueError``, not torch's
+traceback at the first tensor moved there, and before anything is written to disk), and torch made safe
+in forked worker processes."""
 
 from __future__ import annotations
 
+import os
+
 import torch
+
+
+def _one_thread_after_fork() -> None:
+    # torch's intra-op pool (GNU OpenMP) is not fork-safe: a child forked after the parent ran a parallel
+    # op waits forever for the parent's pool threads, which the child does not have. This is what hung
+    # gym.make_vec(learned id, vectorization_mode="async") under Linux's default fork start method. One
+    # thread per worker process is also the right count when the workers already fill the cores.
+    torch.set_num_threads(1)
+
+
+if hasattr(os, "register_at_fork"):  # POSIX; Windows has no fork
+    os.register_at_fork(after_in_child=_one_thread_after_fork)
 
 
 class DeviceError(ValueError):
