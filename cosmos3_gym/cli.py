@@ -260,7 +260,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        report = calibrate_id_gates(args.model, args.embodiments, args.episodes, args.seed)
+        report = calibrate_id_gates(args.model, args.embodiments, args.episodes, args.seed, progress=not args.json)
     except ValueError as exc:
         raise SystemExit(f"calibrate-id: {exc}") from exc
     print(json.dumps(report, indent=2) if args.json else format_report(report))
