@@ -52,7 +52,7 @@ def cuda_training(res: dict) -> None:
     for steps in (20, 420):  # the first run pays CUDA start-up; the difference times 400 steady steps
         t0 = time.perf_counter()
         cfg = TrainConfig(size="small", steps=steps, batch_size=128, val_every=10_000, val_fraction=0.0, device="cuda")
-        path = train(eps, f"/tmp/gpu_train_{steps}", cfg, progress=False)
+        path = train(eps, f"/tmp/gpu_train_{steps}", cfg, progress=False, overwrite=True)
         res[f"train_{steps}_s"] = round(time.perf_counter() - t0, 2)
     res["train_steps_per_s_cuda_small_b128"] = round(400 / (res["train_420_s"] - res["train_20_s"]), 1)
     res["cuda_trained_checkpoint_loads_on_cpu"] = load_checkpoint(path, "cpu").model.cfg.residual_prior
@@ -63,7 +63,7 @@ def cuda_rl(res: dict) -> None:
     cli(
         [
             "rl", "--env", "Cosmos3-Franka-Reach-v0", "--algo", "ppo", "--steps", "60000", "--num-envs", "8",
-            "--device", "cuda", "--eval-episodes", "100", "--out", "/tmp/rl_cuda", "--no-progress",
+            "--device", "cuda", "--eval-episodes", "100", "--out", "/tmp/rl_cuda", "--overwrite", "--no-progress",
         ]
     )  # fmt: skip
     summary = json.loads(Path("/tmp/rl_cuda/summary.json").read_text())

@@ -69,7 +69,7 @@ def run_row(emb: str, task: str, args: argparse.Namespace, out: Path) -> dict:
         extra = guards if side == "model" else {}  # guards only exist in the learned simulator
         cfg = RLConfig(env_id=env_id, out=str(out / row_name(emb, task) / side), **common, **extra)
         t0 = time.perf_counter()
-        results[side] = train_agent(cfg, vec=args.vec)
+        results[side] = train_agent(cfg, vec=args.vec, overwrite=True)  # a rerun replaces its rows
         results[side]["total_s"] = round(time.perf_counter() - t0, 2)
         print(
             f"  {row_name(emb, task)} [{side}] twin success {results[side]['final_eval']['twin_success_rate']:.2f} "

@@ -11,9 +11,18 @@ from cosmos3_gym.embodiment import EmbodimentConfigError, list_embodiments
 from cosmos3_gym.tokens import Embodiment, load_embodiment
 
 __version__ = "0.1.0"
-__all__ = ["Embodiment", "EmbodimentConfigError", "__version__", "list_embodiments", "load_embodiment", "validate"]
+__all__ = [
+    "Embodiment",
+    "EmbodimentConfigError",
+    "__version__",
+    "list_embodiments",
+    "load_embodiment",
+    "register_embodiment",
+    "validate",
+]
 
 from cosmos3_gym.registration import register_all as _register_all
+from cosmos3_gym.registration import register_embodiment
 
 _register_all()
 

@@ -9,13 +9,19 @@ import sys
 from collections.abc import Callable, Sequence
 
 from cosmos3_gym.embodiment import list_embodiments
+from cosmos3_gym.envs.registry import EMBODIMENT_HELP, add_embodiment_option, embodiment_arg
 from cosmos3_gym.tasks import TASKS
 from cosmos3_gym.tokens import load_embodiment
 
 
+def _embodiments_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("embodiment", nargs="*", type=embodiment_arg, help=f"{EMBODIMENT_HELP} (default: every known one)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
 def _embodiments(args: argparse.Namespace) -> int:
     rows = []
-    for name in list_embodiments():
+    for name in args.embodiment or list_embodiments():
         emb = load_embodiment(name)
         rows.append(
             {
@@ -44,7 +50,7 @@ def _embodiments(args: argparse.Namespace) -> int:
 
 
 def _demo_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--embodiment", default="franka", help="embodiment name (default: franka)")
+    p.add_argument("--embodiment", default="franka", type=embodiment_arg, help=f"{EMBODIMENT_HELP} (default: franka)")
     p.add_argument("--task", default="lift", choices=tuple(TASKS))
     p.add_argument("--model", default="default", help="checkpoint folder (default: the shipped model)")
     p.add_argument("--seed", type=int, default=0)
@@ -69,9 +75,16 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--data", nargs="+", required=True, metavar="DIR", help="datasets written by 'collect'")
     p.add_argument("--out", required=True, metavar="CKPT", help="checkpoint folder to write (or resume)")
+    add_embodiment_option(
+        p,
+        "a robot YAML whose datasets --data holds (repeatable; shipped robots and those on "
+        "$COSMOS3_GYM_EMBODIMENT_PATH need none)",
+    )
     add_config_args(p, TrainConfig)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true", help="continue the run in --out (its size and priors)")
+    mode.add_argument("--overwrite", action="store_true", help="replace the checkpoint in --out")
     p.add_argument("--json", action="store_true", help="print the training summary as JSON")
 
 
@@ -93,8 +106,9 @@ def _train(args: argparse.Namespace) -> int:
     try:  # unreadable data or checkpoints (--resume, --init-from) are the user's to fix: one line
         episodes = episodes_from_datasets(args.data)
         cfg = config_from_args(TrainConfig, args)
-        out = train(episodes, args.out, cfg, resume=args.resume, meta={"data": [str(d) for d in args.data]})
-    except (CheckpointError, DatasetError, ValueError) as exc:
+        meta = {"data": [str(d) for d in args.data]}
+        out = train(episodes, args.out, cfg, resume=args.resume, meta=meta, overwrite=args.overwrite, given=args.given)
+    except (CheckpointError, DatasetError, FileExistsError, ValueError) as exc:
         raise SystemExit(f"cosmos3-gym train: {exc}") from None
     if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 alone reports
         return 0
@@ -106,7 +120,7 @@ def _train(args: argparse.Namespace) -> int:
 def _collect_args(p: argparse.ArgumentParser) -> None:
     from cosmos3_gym.sim.policies import get_policy_kind, policy_kinds
 
-    p.add_argument("--embodiment", required=True, choices=list_embodiments())
+    p.add_argument("--embodiment", required=True, type=embodiment_arg, help=EMBODIMENT_HELP)
     p.add_argument("--task", required=True, choices=tuple(TASKS))
     p.add_argument("--episodes", type=int, required=True, help="number of episodes to collect (>= 1)")
     kinds = policy_kinds("collect")
@@ -210,7 +224,7 @@ def _collect(args: argparse.Namespace) -> int:
 def _remote_check_args(p: argparse.ArgumentParser) -> None:
     from cosmos3_gym.backends.check import add_arguments
 
-    add_arguments(p)
+    add_arguments(p, embodiment_type=embodiment_arg)
 
 
 def _remote_check(args: argparse.Namespace) -> int:
@@ -245,7 +259,9 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _calibrate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="checkpoint folder to calibrate in place (its config.json)")
-    p.add_argument("--embodiments", nargs="+", help="default: every embodiment the checkpoint covers")
+    p.add_argument(
+        "--embodiments", nargs="+", type=embodiment_arg, help="default: every embodiment the checkpoint covers"
+    )
     p.add_argument("--episodes", type=int, default=10, help="noisy-expert Lift episodes per embodiment")
     p.add_argument("--seed", type=int, default=9000, help="first episode seed (keep it below 10000: held-out)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
@@ -260,7 +276,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        report = calibrate_id_gates(args.model, args.embodiments, args.episodes, args.seed)
+        report = calibrate_id_gates(args.model, args.embodiments, args.episodes, args.seed, progress=not args.json)
     except ValueError as exc:
         raise SystemExit(f"calibrate-id: {exc}") from exc
     print(json.dumps(report, indent=2) if args.json else format_report(report))
@@ -269,6 +285,7 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 def _bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--env", default="Cosmos3-Franka-Lift-v0", help="a learned id (its twin is timed too)")
+    add_embodiment_option(p)
     p.add_argument("--model", default="default")
     p.add_argument("--device", default="cpu")
     p.add_argument("--num-envs", type=int, nargs="+", default=[1, 16, 256])
@@ -280,6 +297,8 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
 def _bench(args: argparse.Namespace) -> int:
     from cosmos3_gym.bench import compare
 
+    if min(args.num_envs) < 1 or args.seconds <= 0 or args.repeats < 1:
+        raise ValueError(f"--num-envs must be >= 1 (got {args.num_envs}), --seconds > 0, --repeats >= 1")
     rows = compare(args.env, args.model, args.device, tuple(args.num_envs), 500, args.seconds, repeats=args.repeats)
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -292,11 +311,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
-    "embodiments": (
-        "list the shipped embodiments and their Cosmos3 domains",
-        lambda p: p.add_argument("--json", action="store_true", help="machine-readable output"),
-        _embodiments,
-    ),
+    "embodiments": ("list the known embodiments and their Cosmos3 domains", _embodiments_args, _embodiments),
     "collect": ("roll out a MuJoCo twin and write a LeRobot v3.0 dataset", _collect_args, _collect),
     "train": ("train the world model on collected datasets", _train_args, _train),
     "calibrate-id": (
@@ -320,18 +335,44 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+DEBUG_HELP = "show the full traceback of an error (default: one line naming what is wrong)"
+
+
+def build_parser(defaults: bool = True) -> argparse.ArgumentParser:
+    """The ``cosmos3-gym`` parser; ``defaults=False`` leaves options the user did not give out of the result."""
     parser = argparse.ArgumentParser(prog="cosmos3-gym", description=__doc__)
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (help_text, add_args, _) in COMMANDS.items():
-        add_args(sub.add_parser(name, help=help_text, description=help_text))
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        add_args(p)
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
+        if not defaults:
+            for action in p._actions:
+                action.default = argparse.SUPPRESS
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``cosmos3-gym`` console script."""
+    """Entry point of the ``cosmos3-gym`` console script. A user's mistake (a bad argument, a missing file
+    or device, a corrupted checkpoint) ends in one line on stderr and exit code 2; ``--debug`` shows the
+    traceback instead."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
-    return COMMANDS[args.command][2](args)
+    # The options given on the command line (a resume refuses only settings the user asked for).
+    args.given = set(vars(build_parser(defaults=False).parse_args(argv))) - {"command", "debug"}
+    try:
+        return COMMANDS[args.command][2](args)
+    except BrokenPipeError:
+        # The reader of stdout left (`cosmos3-gym embodiments --json | head`): stop quietly, as Unix tools
+        # do; stdout goes to devnull so that the interpreter's final flush cannot raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, the shell's code for a writer whose reader left
+    except (ValueError, OSError) as exc:  # EmbodimentConfigError, CheckpointError, DeviceError, ... are ValueErrors
+        if args.debug:
+            raise
+        print(f"cosmos3-gym {args.command}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -8,14 +8,32 @@ and success in both, and writes a side-by-side video (twin | model) and an error
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
+from tqdm import tqdm
 
 TABLE_EVERY = 10
+#: The labels of the video's halves: which is physics and which is the model.
+LABELS = ("MuJoCo twin (physics)", "world model (learned)")
+
+
+def side_by_side(twin: np.ndarray, model: np.ndarray) -> np.ndarray:
+    """Two ``(H, W, 3)`` uint8 frames → one ``(H, 2W, 3)`` frame, each half labelled (:data:`LABELS`) in its
+    top-left corner, white on a dark box (Pillow ships with the ``media`` extra, via matplotlib)."""
+    from PIL import Image, ImageDraw
+
+    image = Image.fromarray(np.concatenate([twin, model], axis=1))
+    draw = ImageDraw.Draw(image)
+    for x, text in zip((0, twin.shape[1]), LABELS, strict=True):
+        left, top, right, bottom = draw.textbbox((x + 6, 4), text)
+        draw.rectangle((left - 3, top - 2, right + 3, bottom + 2), fill=(0, 0, 0))
+        draw.text((x + 6, 4), text, fill=(255, 255, 255))
+    return np.asarray(image)
 
 
 @dataclass
@@ -57,7 +75,9 @@ def run_demo(
     lay = twin.unwrapped.layout
     frames, tcp_err, cube_err = [], [], []
     info, tinfo = {}, {}
-    for _ in range(learned.spec.max_episode_steps):
+    what = "episode + video frames" if video else "episode"
+    bar = tqdm(range(learned.spec.max_episode_steps), desc=f"demo {env_id} ({what})", unit="step", disable=not progress)
+    for _ in bar:
         action = expert(obs)
         obs, _, term, trunc, info = learned.step(action)
         tobs, _, tterm, ttrunc, tinfo = twin.step(action)
@@ -65,9 +85,10 @@ def run_demo(
         tcp_err.append(1000 * float(np.linalg.norm(lay.arm(s, "tcp_pos", 0) - lay.arm(ts, "tcp_pos", 0))))
         cube_err.append(1000 * float(np.linalg.norm(lay.get(s, "cube_pos") - lay.get(ts, "cube_pos"))))
         if video:
-            frames.append(np.concatenate([twin.render(), learned.render()], axis=1))
+            frames.append(side_by_side(twin.render(), learned.render()))
         if term or trunc or tterm or ttrunc:
             break
+    bar.close()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     video_path = plot_path = None
@@ -75,6 +96,8 @@ def run_demo(
         import imageio.v3 as iio
 
         video_path = str(out / "demo.mp4")
+        if progress:
+            print(f"demo: encoding {len(frames)} frames into {video_path}", file=sys.stderr)
         iio.imwrite(video_path, np.stack(frames), fps=learned.unwrapped.emb.fps, codec="libx264")
     plot_path = str(out / "demo.png")
     _plot(plot_path, env_id, tcp_err, cube_err)

@@ -81,3 +81,8 @@ def test_stats_are_not_rewritten_over_weights_that_changed_after_loading(ckpt):
     with pytest.raises(CheckpointError, match="changed since it was loaded"):
         update_stats(loaded, loaded.stats, loaded.meta)
     assert open(f"{ckpt}/config.json").read() == before
+
+
+def test_calibration_shows_progress(ckpt, capsys):
+    calibrate_id_gates(ckpt, ["franka"], episodes=1, gates=(0.0, 1.0), progress=True)
+    assert "calibrate-id" in capsys.readouterr().err

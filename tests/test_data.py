@@ -81,6 +81,23 @@ def test_layout_and_meta(franka):
     np.testing.assert_allclose(stats["action"]["std"], ds.action.std(0), rtol=1e-4, atol=1e-6)
 
 
+def test_stats_have_lerobots_quantiles(franka):
+    """stats.json and the episodes table carry q01 … q99 under LeRobot's key names (its quantile
+    normalization reads them): exact per episode, merged as LeRobot's count-weighted mean."""
+    stats = json.loads((franka / "meta/stats.json").read_text())
+    eps = pq.read_table(franka / "meta/episodes/chunk-000/file-000.parquet").to_pydict()
+    ds = load_dataset(franka)
+    for feature, by_stat in stats.items():
+        assert {"q01", "q10", "q50", "q90", "q99"} <= set(by_stat), feature
+        q = np.array([by_stat[k] for k in ("min", "q01", "q10", "q50", "q90", "q99", "max")])
+        assert (np.diff(q, axis=0) >= -1e-12).all(), feature
+    actions = [ds.episode(e)["actions"] for e in range(ds.num_episodes)]
+    per_episode = [np.quantile(a.astype(np.float64), 0.9, axis=0) for a in actions]
+    np.testing.assert_allclose(eps["stats/action/q90"], per_episode, rtol=1e-6)
+    counts = np.array([len(a) for a in actions], float)
+    np.testing.assert_allclose(stats["action"]["q90"], counts @ np.array(per_episode) / counts.sum(), rtol=1e-6)
+
+
 def test_columns_equal_an_independent_rollout(franka):
     """Rows hold exactly what the twin returned: s_t, a_t, info['cosmos3_action'], s_{t+1}, reward, flags."""
     ds = load_dataset(franka)

@@ -28,7 +28,7 @@ def test_list_embodiments():
 
 
 def test_unknown_name_lists_choices():
-    with pytest.raises(ValueError, match="shipped: agibot, franka"):
+    with pytest.raises(ValueError, match="allowed: agibot, franka"):
         load_embodiment("panda")
 
 

@@ -11,8 +11,9 @@ README = (ROOT / "README.md").read_text()
 DOCS = [ROOT / "README.md", ROOT / "benchmarks" / "README.md", ROOT / "benchmarks/results/experiments/README.md"]
 
 
-def test_readme_is_at_most_250_lines():
-    assert len(README.splitlines()) <= 250
+def test_readme_is_at_most_265_lines():
+    # 250 until issue 23 added "Add your robot" (a wheel user's only guide to their own robot).
+    assert len(README.splitlines()) <= 265
 
 
 def test_relative_links_resolve():

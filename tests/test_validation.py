@@ -296,3 +296,52 @@ def test_heavy_cube_physics_stays_stable():
     traj = rollout(truth, make_starts(truth.envs[0], [100_000]), 20, policy=policy_from_spec("expert", truth.envs[0]))
     cube = truth.layout.get(traj.states, "cube_pos")
     assert np.all(np.isfinite(cube)) and np.abs(cube).max() < 1.0 and traj.final_success().all()
+
+
+def test_wall_time_includes_writing_the_report(tmp_path, monkeypatch):
+    """The report's wall_s covers the whole run, the plots, video and files included (it left them out)."""
+    import time
+
+    from cosmos3_gym.validation import report as report_mod
+
+    slow = report_mod.write_tables
+
+    def write_tables(*args, **kwargs):
+        time.sleep(1.0)  # stands in for the plots and the video, which took as long as the rollouts
+        return slow(*args, **kwargs)
+
+    monkeypatch.setattr(report_mod, "write_tables", write_tables)
+    t0 = time.perf_counter()
+    r = cosmos3_gym.validate(
+        "Cosmos3-UR5e-Lift-v0",
+        oracle("ur5e", "lift"),
+        episodes=1,
+        horizon=4,
+        out=tmp_path,
+        ranking_policies=(),
+        scenarios=(),
+        video_episodes=0,
+        plots=False,
+    )
+    elapsed = time.perf_counter() - t0
+    assert elapsed - 0.5 <= r["wall_s"] <= elapsed  # without the writing it was elapsed - 1 s or less
+    assert json.loads((tmp_path / "report.json").read_text())["wall_s"] == r["wall_s"]
+
+
+def test_a_horizon_too_short_for_success_is_flagged():
+    """Lift in 8 steps: no policy can succeed, so the success ranking and agreement say nothing."""
+    with pytest.warns(api.metrics.HorizonWarning, match="success ranking is meaningless"):
+        r = cosmos3_gym.validate(
+            "Cosmos3-Franka-Lift-v0",
+            oracle("franka", "lift"),
+            episodes=1,
+            horizon=8,
+            ranking_policies=("expert", "random-smooth"),
+            ranking_episodes=1,
+            scenarios=(),
+        )
+    assert any("--horizon 8 is short" in w for w in r["warnings"])
+    enough = cosmos3_gym.validate(
+        "Cosmos3-Franka-Reach-v0", oracle("franka", "reach"), "expert", episodes=1, ranking_policies=(), scenarios=()
+    )
+    assert enough["closed_loop"]["outcome"]["success_mujoco"] == 1 and not enough["warnings"]

@@ -22,14 +22,18 @@ from cosmos3_gym.backends.errors import RemoteError
 from cosmos3_gym.backends.protocol import SamplingConfig
 from cosmos3_gym.backends.remote import Cosmos3Result, RemoteCosmos3
 from cosmos3_gym.backends.remote_env import TASK_PROMPTS
-from cosmos3_gym.embodiment import list_embodiments
 from cosmos3_gym.sim.twin_env import MujocoTwinEnv
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Arguments of ``remote-check``."""
+def add_arguments(p: argparse.ArgumentParser, embodiment_type: Callable[[str], str] = str) -> None:
+    """Arguments of ``remote-check``; ``embodiment_type`` checks ``--embodiment`` (the CLI's registers a YAML path)."""
     p.add_argument("--endpoint", required=True, help="server URL, e.g. http://gpu-host:8000 (key: $COSMOS3_API_KEY)")
-    p.add_argument("--embodiment", default="franka", choices=list_embodiments())
+    p.add_argument(
+        "--embodiment",
+        default="franka",
+        type=embodiment_type,
+        help="a known embodiment name or a path to a robot YAML (default franka)",
+    )
     p.add_argument("--size", type=int, default=256, help="square frame size in pixels, a multiple of 16 (default 256)")
     p.add_argument("--image-size", type=int, default=256, help="action canvas tier sent as image_size (default 256)")
     p.add_argument("--timeout", type=float, default=60.0, help="per HTTP request, seconds")

@@ -39,7 +39,7 @@ from cosmos3_gym.data.format import (
     frame_features,
 )
 from cosmos3_gym.data.writer import DatasetWriter
-from cosmos3_gym.embodiment import list_embodiments
+from cosmos3_gym.embodiment.catalog import embodiment_files, list_embodiments, resolve_name
 from cosmos3_gym.sim.policies import Policy, PolicyFactory, check_policy, policy_factory
 from cosmos3_gym.tasks import get_task
 from cosmos3_gym.tokens import Embodiment, load_embodiment
@@ -160,8 +160,7 @@ def _check_args(
     overwrite: bool,
     options: dict[str, Any],
 ) -> None:
-    if embodiment not in list_embodiments():
-        raise ValueError(f"unknown embodiment {embodiment!r}; allowed: {', '.join(list_embodiments())}")
+    resolve_name(embodiment)  # raises naming the known embodiments
     get_task(task)  # raises with the allowed names
     check_policy(policy, "collect", **options)  # raises naming the allowed kinds and options
     if isinstance(episodes, bool) or not isinstance(episodes, int | np.integer) or episodes < 1:
@@ -224,7 +223,8 @@ def collect(
     """Collect ``episodes`` MuJoCo-twin episodes with ``policy`` into the LeRobot v3.0 folder ``out_dir``.
 
     Args:
-        embodiment: shipped embodiment name (``cosmos3_gym.list_embodiments()``).
+        embodiment: a known embodiment name (``cosmos3_gym.list_embodiments()``: shipped, on
+            ``$COSMOS3_GYM_EMBODIMENT_PATH``, or registered with ``cosmos3_gym.register_embodiment(path)``).
         task: ``reach`` | ``push`` | ``lift``.
         episodes: number of episodes (>= 1).
         policy: a kind of the policy registry that collects
@@ -256,7 +256,9 @@ def collect(
     parallel = wants_ray(workers, address)
     if parallel:
         require_ray()  # before the disk is touched: a missing extra is a one-line error
-    job = EpisodeJob(embodiment, task.lower(), max_steps, policy, tuple(sorted(options.items())))
+    name = resolve_name(embodiment)
+    yaml = str(embodiment_files()[name])  # a worker that never saw a registered robot registers it from here
+    job = EpisodeJob(name, yaml, task.lower(), max_steps, policy, tuple(sorted(options.items())))
     env, new_policy = job.build()
     try:
         emb = load_embodiment(embodiment)
@@ -297,6 +299,7 @@ class EpisodeJob:
     """What one collected episode needs besides its seed; hashable, so a worker builds it once."""
 
     embodiment: str
+    yaml: str
     task: str
     max_steps: int | None
     policy: str
@@ -305,6 +308,8 @@ class EpisodeJob:
     def build(self) -> tuple[gym.Env, PolicyFactory]:
         """The twin env and the policy factory (loaded and checked: a missing expert module, an agent for
         other spaces or a checkpoint of other robots fails here)."""
+        if self.embodiment not in list_embodiments():  # a robot registered in another process (the driver)
+            cosmos3_gym.register_embodiment(self.yaml)
         env_id = twin_env_id(load_embodiment(self.embodiment), self.task)
         env = gym.make(env_id, max_episode_steps=self.max_steps) if self.max_steps else gym.make(env_id)
         try:

@@ -44,9 +44,12 @@ REWARD = "next.reward"
 DONE = "next.done"
 TERMINATED = "next.terminated"
 SUCCESS = "next.success"
-#: Features with per-episode and global min/max/mean/std/count statistics.
+#: Features with per-episode and global min/max/mean/std/count and quantile statistics.
 STATS_FEATURES = (STATE, GOAL, ACTION, RAW, NEXT_STATE, REWARD)
-STAT_NAMES = ("min", "max", "mean", "std", "count")
+#: LeRobot's quantiles (``compute_stats.DEFAULT_QUANTILES``) under its key names ``q01`` … ``q99``, which its
+#: QUANTILES / QUANTILE10 normalization and Cosmos3's quantile map read.
+QUANTILES = {"q01": 0.01, "q10": 0.10, "q50": 0.50, "q90": 0.90, "q99": 0.99}
+STAT_NAMES = ("min", "max", "mean", "std", "count", *QUANTILES)
 
 #: The natural-language task strings of ``meta/tasks.parquet`` (LeRobot stores instructions, not ids).
 TASK_INSTRUCTIONS = {

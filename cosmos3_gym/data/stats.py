@@ -1,4 +1,6 @@
-"""Per-episode and global feature statistics (LeRobot ``min/max/mean/std/count``), exactly mergeable."""
+"""Per-episode and global feature statistics as LeRobot writes them: ``min/max/mean/std/count`` (merged
+exactly) and the quantiles ``q01/q10/q50/q90/q99`` (exact per episode; merged as LeRobot's
+``aggregate_feature_stats`` does, the count-weighted mean of the episodes' quantiles)."""
 
 from __future__ import annotations
 
@@ -7,13 +9,14 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pyarrow as pa
 
-from cosmos3_gym.data.format import STAT_NAMES, STATS_FEATURES, to_numpy
+from cosmos3_gym.data.format import QUANTILES, STAT_NAMES, STATS_FEATURES, to_numpy
 
 Stats = dict[str, dict[str, np.ndarray]]
 
 
 def episode_stats(columns: Mapping[str, np.ndarray]) -> Stats:
-    """Stats of one episode's frame columns: per feature ``min/max/mean/std`` ``(d,)`` and ``count`` ``(1,)``."""
+    """Stats of one episode's frame columns: per feature ``min/max/mean/std`` and ``q01 … q99`` ``(d,)``,
+    ``count`` ``(1,)``."""
     out: Stats = {}
     for name in STATS_FEATURES:
         x = np.asarray(columns[name], dtype=np.float64)
@@ -24,6 +27,7 @@ def episode_stats(columns: Mapping[str, np.ndarray]) -> Stats:
             "mean": x.mean(0),
             "std": x.std(0),
             "count": np.array([len(x)], dtype=np.int64),
+            **dict(zip(QUANTILES, np.quantile(x, list(QUANTILES.values()), axis=0), strict=True)),
         }
     return out
 
@@ -47,6 +51,9 @@ def merge_stats(parts: Sequence[Stats]) -> Stats:
             "std": np.sqrt(np.maximum(second - gmean**2, 0.0)),
             "count": np.array([int(total)], dtype=np.int64),
         }
+        for q in QUANTILES:  # only where every part has it (datasets written before the quantiles lack them)
+            if all(q in p[name] for p in parts):
+                out[name][q] = (count[:, None] * np.stack([p[name][q] for p in parts])).sum(0) / total
     return out
 
 
@@ -58,7 +65,7 @@ def stats_columns(stats: Stats) -> dict[str, pa.Array]:
     """One episode's stats as the v3 ``stats/<feature>/<stat>`` columns of the episodes table (1 row)."""
     cols = {}
     for name, d in stats.items():
-        for s in STAT_NAMES:
+        for s in (s for s in STAT_NAMES if s in d):
             v = d[s]
             typ = pa.list_(pa.int64() if s == "count" else pa.float64(), len(v))
             cols[f"stats/{name}/{s}"] = pa.FixedSizeListArray.from_arrays(pa.array(v, type=typ.value_type), len(v))
@@ -67,5 +74,6 @@ def stats_columns(stats: Stats) -> dict[str, pa.Array]:
 
 def stats_from_episodes(table: pa.Table) -> list[Stats]:
     """Read back the per-episode stats columns of an episodes table (one :data:`Stats` per row)."""
-    arrays = {(f, s): to_numpy(table.column(f"stats/{f}/{s}")) for f in STATS_FEATURES for s in STAT_NAMES}
-    return [{f: {s: arrays[f, s][i] for s in STAT_NAMES} for f in STATS_FEATURES} for i in range(table.num_rows)]
+    names = [s for s in STAT_NAMES if f"stats/{STATS_FEATURES[0]}/{s}" in table.column_names]  # older: no quantiles
+    arrays = {(f, s): to_numpy(table.column(f"stats/{f}/{s}")) for f in STATS_FEATURES for s in names}
+    return [{f: {s: arrays[f, s][i] for s in names} for f in STATS_FEATURES} for i in range(table.num_rows)]

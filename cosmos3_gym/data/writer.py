@@ -29,6 +29,8 @@ from cosmos3_gym.data.format import (
     EPISODES_FILE_MB,
     EPISODES_PATH,
     INFO_PATH,
+    QUANTILES,
+    STATE,
     STATS_PATH,
     SUCCESS,
     TASKS_PATH,
@@ -191,6 +193,9 @@ class DatasetWriter:
             raise ValueError(f"episode columns missing: {sorted(missing)}")
         rows = pa.table([to_arrow(np.asarray(full[f.name]), f.type) for f in self.schema], schema=self.schema)
         stats = episode_stats(columns)
+        if self.stats and any(q not in self.stats[STATE] for q in QUANTILES):
+            # A dataset written before the quantiles: its episodes table has no such columns to append to.
+            stats = {f: {s: v for s, v in d.items() if s not in QUANTILES} for f, d in stats.items()}
         merged = merge_stats([self.stats, stats] if self.stats else [stats])
         d_slot = self.data.next_slot()
         e_slot = self.episodes.next_slot()

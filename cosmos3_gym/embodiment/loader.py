@@ -51,6 +51,11 @@ COSMOS3_DOMAIN_IDS = {
     "agibotworld": 15,
     "fractal": 20,
 }
+#: Cosmos3's ``num_embodiment_domains``: domain ids are 0..31 (one projection table each).
+NUM_DOMAINS = 32
+#: Every id of Cosmos3's ``EMBODIMENT_TO_DOMAIN_ID`` (contract §1.4), EE-pose or not: a new domain must avoid
+#: them, or it would share the projection tables of an unrelated robot.
+COSMOS3_USED_IDS = frozenset({0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 15, 16, 17, 20, 21, 22, 23})
 
 
 class _Reader:
@@ -207,10 +212,18 @@ def _stats(r: _Reader, raw_dim: int) -> QuantileStats:
 
 def _cosmos3(r: _Reader, ee_names: set[str], gripper_names: set[str]) -> Cosmos3Domain:
     r.mapping(("domain_name", "domain_id", "raw_action_dim", "fps", "chunk_size", "layout", "stats"), ("clamp",))
-    name = r.str("domain_name", tuple(COSMOS3_DOMAIN_IDS))
-    domain_id = r.int("domain_id", low=0, high=31)
-    if domain_id != COSMOS3_DOMAIN_IDS[name]:
+    name = r.str("domain_name")
+    domain_id = r.int("domain_id", low=0, high=NUM_DOMAINS - 1)
+    if name in COSMOS3_DOMAIN_IDS and domain_id != COSMOS3_DOMAIN_IDS[name]:
         raise r.error(domain_id, f"Cosmos3 assigns domain '{name}' the id {COSMOS3_DOMAIN_IDS[name]}", "domain_id")
+    if name not in COSMOS3_DOMAIN_IDS and domain_id in COSMOS3_USED_IDS:
+        free = ", ".join(str(i) for i in range(NUM_DOMAINS) if i not in COSMOS3_USED_IDS)
+        raise r.error(
+            name,
+            f"not a Cosmos3 EE-pose domain ({', '.join(COSMOS3_DOMAIN_IDS)}); a new domain needs an id that "
+            f"Cosmos3 does not use (free: {free}), not {domain_id}",
+            "domain_name",
+        )
     raw_dim = r.int("raw_action_dim", high=MAX_ACTION_DIM)
     layout = r.names("layout")
     for block in layout:

@@ -7,11 +7,11 @@ cheap (YAML read without validation, no MuJoCo or torch) because ``import cosmos
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import gymnasium as gym
-import yaml
 
-from cosmos3_gym.embodiment.catalog import embodiments_dir, list_embodiments
+from cosmos3_gym.embodiment.catalog import embodiment_files, is_yaml_path, resolve_name, yaml_field
 
 TWIN_ENTRY = "cosmos3_gym.sim.twin_env:MujocoTwinEnv"
 LEARNED_ENTRY = "cosmos3_gym.envs.learned_env:make_env"
@@ -21,16 +21,15 @@ DEFAULT_TASK = "lift"
 
 
 def gym_names() -> dict[str, str]:
-    """Shipped embodiment name → its YAML ``gym_name``."""
-    return {n: yaml.safe_load((embodiments_dir() / f"{n}.yaml").read_text())["gym_name"] for n in list_embodiments()}
+    """Known embodiment name (shipped, on the search path, registered) → its YAML ``gym_name``."""
+    return {n: str(yaml_field(p, "gym_name")) for n, p in embodiment_files().items()}
 
 
 def robot_name(embodiment: str) -> str:
-    """The ``<Robot>`` part of an embodiment's ids (its YAML ``gym_name``)."""
-    names = gym_names()
-    if embodiment not in names:
-        raise ValueError(f"unknown embodiment {embodiment!r}; shipped: {', '.join(sorted(names))}")
-    return names[embodiment]
+    """The ``<Robot>`` part of an embodiment's ids (its YAML ``gym_name``); a name or a YAML path."""
+    if is_yaml_path(embodiment):
+        return str(yaml_field(Path(embodiment), "gym_name"))
+    return gym_names()[resolve_name(embodiment)]
 
 
 def env_id(embodiment: str, task: str, twin: bool = False) -> str:
@@ -82,6 +81,6 @@ def resolve_env(env_id: str, learned_only: bool = False) -> EnvTarget:
             f"or a MuJoCo twin id ({', '.join(twin_ids()[:3])}, ...)"
         )
     kw = spec.kwargs
-    return EnvTarget(
-        env_id, kw["embodiment"], kw["task"], spec.entry_point == LEARNED_ENTRY, int(spec.max_episode_steps)
-    )
+    emb = kw["embodiment"]  # ids of a registered YAML carry its path (a spawned worker knows no registry)
+    name = str(yaml_field(Path(emb), "name")) if is_yaml_path(emb) else emb
+    return EnvTarget(env_id, name, kw["task"], spec.entry_point == LEARNED_ENTRY, int(spec.max_episode_steps))

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from cosmos3_gym.model import Checkpoint, CommandPrior, ForwardStepper, ModelSpace, get_checkpoint
+from cosmos3_gym.model import Checkpoint, CommandPrior, ForwardStepper, ModelSpace, check_device, get_checkpoint
 from cosmos3_gym.model.config import STATE_DIM, TASK_NAMES
 from cosmos3_gym.sim.twin_env import MujocoTwinEnv
 from cosmos3_gym.tasks import compute_reward, is_success, is_terminated
@@ -58,6 +58,7 @@ class LearnedSimCore:
     ) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        check_device(device)  # a device this machine lacks fails here, in one line, before the twin is built
         self.twin = MujocoTwinEnv(
             embodiment, task, reward_type, render_mode=None, height=render_size[0], width=render_size[1]
         )

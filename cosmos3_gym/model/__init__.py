@@ -10,6 +10,7 @@ from cosmos3_gym.model.checkpoint import (
     save_checkpoint,
 )
 from cosmos3_gym.model.config import MODES, PRESETS, WorldModelConfig, preset
+from cosmos3_gym.model.device import DeviceError, check_device
 from cosmos3_gym.model.prior import CommandPrior
 from cosmos3_gym.model.space import ModelSpace
 from cosmos3_gym.model.stepper import ForwardStepper
@@ -21,11 +22,13 @@ __all__ = [
     "Checkpoint",
     "CheckpointError",
     "CommandPrior",
+    "DeviceError",
     "ForwardStepper",
     "ModelSpace",
     "StateStats",
     "WorldModel",
     "WorldModelConfig",
+    "check_device",
     "checkpoint_digest",
     "get_checkpoint",
     "load_checkpoint",

@@ -21,6 +21,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from cosmos3_gym.model.config import WorldModelConfig
+from cosmos3_gym.model.device import check_device
 from cosmos3_gym.model.world_model import WorldModel
 
 FORMAT_VERSION = 1
@@ -154,6 +155,7 @@ def checkpoint_digest(path: str | Path) -> str:
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", check_yaml: bool = True) -> Checkpoint:
     """Load and verify a checkpoint folder (or the name ``"default"`` for the shipped one)."""
+    check_device(device)  # before the work: a missing GPU is one line, not torch's traceback at .to()
     path = default_checkpoint_path() if str(path) == "default" else Path(path)
     if not (path / CONFIG).is_file() or not (path / WEIGHTS).is_file():
         raise CheckpointError(f"{path}: not a checkpoint (needs {CONFIG} and {WEIGHTS})")

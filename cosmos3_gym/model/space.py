@@ -16,13 +16,25 @@ from cosmos3_gym.model.config import STATE_DIM
 from cosmos3_gym.tokens import Embodiment
 
 
+def not_trained_message(ckpt: Checkpoint, emb: Embodiment) -> str:
+    """Why a checkpoint cannot simulate ``emb``, and what to do: the twin works now; the learned ids need a
+    checkpoint trained on the robot (a user's robot is in no shipped checkpoint)."""
+    where = "the shipped model" if ckpt.path is None or ckpt.path.name == "default" else f"checkpoint {ckpt.path}"
+    return (
+        f"{where} was not trained on {emb.name!r} (it covers {', '.join(sorted(ckpt.stats))}). Its MuJoCo twin "
+        f"Cosmos3-{emb.spec.gym_name}-<Task>-MuJoCo-v0 works now; for the learned ids train a checkpoint on it: "
+        f"cosmos3-gym collect --embodiment {emb.spec.source_file} ... --out DATA, then cosmos3-gym train --data "
+        "DATA --init-from default --out CKPT, and pass model=CKPT (see README, 'Add your robot')"
+    )
+
+
 class ModelSpace:
     """Normalization stats and channel masks of ``emb`` in ``ckpt``; arrays are numpy, float32 where they
     go to the model. ``S`` = the embodiment's observation size, padded to ``STATE_DIM`` for the model."""
 
     def __init__(self, ckpt: Checkpoint, emb: Embodiment) -> None:
         if emb.name not in ckpt.stats:
-            raise ValueError(f"checkpoint {ckpt.path} was not trained on {emb.name!r}; it covers {sorted(ckpt.stats)}")
+            raise ValueError(not_trained_message(ckpt, emb))
         stats = ckpt.stats[emb.name]
         if stats.size != emb.layout.size:
             raise ValueError(

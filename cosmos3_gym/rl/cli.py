@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from cosmos3_gym.envs.registry import add_embodiment_option
 from cosmos3_gym.rl import options
 from cosmos3_gym.rl.config import RLConfig
 
@@ -12,7 +13,10 @@ from cosmos3_gym.rl.config import RLConfig
 def add_args(p: argparse.ArgumentParser) -> None:
     """The ``rl`` subcommand's arguments: one per :class:`RLConfig` field, plus how to run it."""
     options.add_config_args(p, RLConfig)
-    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in DIR/checkpoints")
+    add_embodiment_option(p)
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in DIR/checkpoints")
+    mode.add_argument("--overwrite", action="store_true", help="delete the run in DIR first")
     p.add_argument(
         "--threads",
         type=int,
@@ -43,8 +47,8 @@ def run(args: argparse.Namespace) -> int:
     threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
     try:
-        summary = train_agent(cfg, resume=args.resume)
-    except ValueError as exc:  # e.g. --resume into a folder of another run
+        summary = train_agent(cfg, resume=args.resume, overwrite=args.overwrite)
+    except (ValueError, FileExistsError) as exc:  # e.g. --resume into a folder of another run
         raise SystemExit(f"cosmos3-gym rl: {exc}") from None
     finally:
         torch.set_num_threads(threads)  # main() may run inside another program (tests, notebooks)

@@ -12,6 +12,7 @@ from typing import Any
 
 import cosmos3_gym  # noqa: F401  (registers the ids)
 from cosmos3_gym.envs.ids import EnvTarget, resolve_env
+from cosmos3_gym.model.device import check_device
 from cosmos3_gym.rl.features import goal_features_kwargs
 
 ALGOS = ("ppo", "sac", "sac-her")
@@ -104,6 +105,7 @@ class RLConfig:
     def check(self) -> RLConfig:
         """Validate every field (errors name the field, the value and what is allowed); return self."""
         target = resolve_env(self.env_id)
+        check_device(self.device)  # before the run folder is made: nothing half-written on a machine without it
         if self.algo not in ALGOS:
             raise ValueError(f"algo must be one of {', '.join(ALGOS)}, got {self.algo!r}")
         for name in ("steps", "num_envs", "eval_episodes"):

@@ -17,6 +17,7 @@ import csv
 import importlib.util
 import json
 import re
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -77,14 +78,32 @@ def _last_wall(csv_path: Path) -> float:
     return float(rows[-1]["wall_s"]) if rows else 0.0
 
 
-def train_agent(cfg: RLConfig, resume: bool = False, vec: str = "dummy") -> dict[str, Any]:
+def _prepare_out(out: Path, resume: bool, overwrite: bool) -> None:
+    """Never replace a run silently: a non-empty ``out`` needs ``resume`` or ``overwrite``; ``overwrite``
+    deletes only a run folder (one with ``config.json``), so a mistyped ``--out`` cannot wipe other files."""
+    if resume and overwrite:
+        raise ValueError("--resume and --overwrite exclude each other; pick one")
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"{out} exists and is not a folder")
+    if resume or not (out.is_dir() and any(out.iterdir())):
+        return
+    if not (out / "config.json").is_file():
+        raise FileExistsError(f"{out} is not empty and holds no RL run; refusing to write a run into it")
+    if not overwrite:
+        raise FileExistsError(f"{out} holds an RL run; pass --resume to continue it or --overwrite to replace it")
+    shutil.rmtree(out)  # its old checkpoints would otherwise be what a later --resume picks up
+
+
+def train_agent(cfg: RLConfig, resume: bool = False, vec: str = "dummy", overwrite: bool = False) -> dict[str, Any]:
     """Train ``cfg.algo`` in ``cfg.env_id`` (learned or twin) for ``cfg.steps`` env steps; returns the summary.
 
     ``resume``: continue from the latest checkpoint in ``out/checkpoints`` (agent + SAC replay
-    buffer) up to ``cfg.steps`` total; starts fresh when there is none. ``vec``: twin VecEnv kind.
+    buffer) up to ``cfg.steps`` total; starts fresh when there is none. ``overwrite``: replace the run in
+    ``out`` (a non-empty ``out`` is refused without one of the two). ``vec``: twin VecEnv kind.
     """
     cfg.check()
     out = Path(cfg.out)
+    _prepare_out(out, resume, overwrite)
     ckpt_dir = out / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     if resume:

@@ -10,11 +10,11 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
-from cosmos3_gym.embodiment.catalog import embodiments_dir, list_embodiments
+from cosmos3_gym.embodiment.catalog import embodiment_files, is_yaml_path, resolve_name
 from cosmos3_gym.embodiment.kinematics import Kinematics, compile_model
 from cosmos3_gym.embodiment.layout import ObsLayout, obs_layout
 from cosmos3_gym.embodiment.loader import load_spec
-from cosmos3_gym.embodiment.spec import EmbodimentSpec
+from cosmos3_gym.embodiment.spec import EmbodimentConfigError, EmbodimentSpec
 from cosmos3_gym.tokens.contract import ActionContract
 
 
@@ -103,14 +103,13 @@ class Embodiment:
 
 
 def load_embodiment(name_or_path: str | Path) -> Embodiment:
-    """Load a shipped embodiment by name (``"franka"``) or any embodiment YAML by path."""
-    candidate = Path(name_or_path)
-    if candidate.suffix in (".yaml", ".yml") or candidate.is_file():
-        return Embodiment(load_spec(candidate))
-    names = list_embodiments()
-    if str(name_or_path) not in names:
-        raise ValueError(
-            f"unknown embodiment {str(name_or_path)!r}; shipped: {', '.join(names)}, "
-            "or pass a path to an embodiment YAML"
-        )
-    return Embodiment(load_spec(embodiments_dir() / f"{name_or_path}.yaml"))
+    """Load a known embodiment by name (``"franka"``; case-insensitive where unambiguous; see
+    :func:`~cosmos3_gym.embodiment.catalog.list_embodiments`) or any embodiment YAML by path."""
+    if isinstance(name_or_path, Path) or is_yaml_path(name_or_path):
+        return Embodiment(load_spec(Path(name_or_path).expanduser()))
+    name = resolve_name(name_or_path)
+    path = embodiment_files()[name]
+    spec = load_spec(path)
+    if spec.name != name:  # a search-path file is listed under its file name: the two must agree
+        raise EmbodimentConfigError(path, "name", spec.name, f"must be {name!r}, the name it is listed under")
+    return Embodiment(spec)

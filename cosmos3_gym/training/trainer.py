@@ -7,9 +7,10 @@ import json
 import math
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,7 +26,8 @@ from cosmos3_gym.model import (
     save_checkpoint,
 )
 from cosmos3_gym.model.checkpoint import StateStats
-from cosmos3_gym.model.config import TASK_NAMES
+from cosmos3_gym.model.config import TASK_NAMES, WorldModelConfig
+from cosmos3_gym.model.device import check_device
 from cosmos3_gym.model.inference import ModeRunner
 from cosmos3_gym.training import distributed
 from cosmos3_gym.training.episodes import Episode, split_episodes
@@ -82,6 +84,33 @@ class TrainConfig:
     )
 
 
+#: TrainConfig fields a resume takes from the checkpoint (its architecture and priors), whatever the config says.
+FIXED_ON_RESUME = ("size", "residual_prior", "id_prior", "goal_relative", "task_blind", "object_prior")
+
+
+def checkpoint_settings(model_cfg: WorldModelConfig) -> dict[str, Any]:
+    """The :data:`FIXED_ON_RESUME` values of a checkpoint's model: its size preset (matched by dimensions;
+    None for a custom one) and its prior flags."""
+    dims = (model_cfg.d_model, model_cfg.n_layers, model_cfg.n_heads)
+    size = next((n for n, p in PRESETS.items() if (p.d_model, p.n_layers, p.n_heads) == dims), None)
+    return {"size": size, **{k: getattr(model_cfg, k) for k in FIXED_ON_RESUME[1:]}}
+
+
+def check_output(out: Path, resume: bool, overwrite: bool) -> None:
+    """Never replace weights silently: a non-empty ``out`` needs ``resume`` (continue it) or ``overwrite``
+    (replace it; only a checkpoint folder, so a mistyped ``--out`` cannot land in a dataset)."""
+    if resume and overwrite:
+        raise ValueError("--resume and --overwrite exclude each other; pick one")
+    if resume or not (out.is_dir() and any(out.iterdir())):
+        if out.exists() and not out.is_dir():
+            raise FileExistsError(f"{out} exists and is not a folder")
+        return
+    if not (out / "config.json").is_file():
+        raise FileExistsError(f"{out} is not empty and holds no checkpoint; refusing to write a checkpoint into it")
+    if not overwrite:
+        raise FileExistsError(f"{out} holds a checkpoint; pass --resume to continue it or --overwrite to replace it")
+
+
 @torch.no_grad()
 def validate(
     model: WorldModel, sampler: WindowSampler, stats: dict[str, StateStats], windows: int, seed: int
@@ -119,15 +148,24 @@ def train(
     resume: bool = False,
     progress: bool = True,
     meta: dict | None = None,
+    overwrite: bool = False,
+    given: Collection[str] = (),
 ) -> Path:
     """Train (or resume) a world model on ``episodes``; writes a checkpoint folder and ``train_log.csv``.
 
+    A non-empty ``out`` is refused unless ``resume`` or ``overwrite`` (:func:`check_output`). A resume keeps
+    the checkpoint's architecture and priors (:data:`FIXED_ON_RESUME`, recorded as such); one of those in
+    ``given`` (the options the user set) with another value is refused as a contradiction.
+
     Under ``torchrun`` with N > 1 ranks this is data-parallel (:mod:`.distributed`): the same global batch
-    and optimizer steps as one process, rank 0 alone writing the log and checkpoints."""
+    and optimizer steps as one process, rank 0 alone writing the log and checkpoints.
+    """
     out = Path(out)
+    check_device(cfg.device)  # before anything is read or written
+    check_output(out, resume, overwrite)  # every rank checks before the rendezvous, so before rank 0 writes
     shard = distributed.start(cfg.device)
     try:
-        return _train(episodes, out, cfg, resume, progress, meta, shard)
+        return _train(episodes, out, cfg, resume, progress, meta, given, shard)
     finally:
         distributed.stop(shard)
 
@@ -139,6 +177,7 @@ def _train(
     resume: bool,
     progress: bool,
     meta: dict | None,
+    given: Collection[str],
     shard: distributed.Shard,
 ) -> Path:
     device = shard.device(cfg.device)
@@ -147,19 +186,23 @@ def _train(
     if resume:
         ckpt = load_checkpoint(out, device)
         model, stats = ckpt.model, ckpt.stats
+        have = {k: v for k, v in checkpoint_settings(model.cfg).items() if v is not None}
+        clash = [
+            f"{k}={getattr(cfg, k)!r} (it has {v!r})" for k, v in have.items() if k in given and getattr(cfg, k) != v
+        ]
+        if clash:
+            raise CheckpointError(f"--resume: {out} was trained with other settings: {', '.join(clash)}")
+        cfg = replace(cfg, **have)  # what the run really is, in the recorded train_config
         start = int(ckpt.meta.get("step", 0))
     else:
-        flags = {
-            k: getattr(cfg, k) for k in ("residual_prior", "id_prior", "goal_relative", "task_blind", "object_prior")
-        }
+        flags = {k: getattr(cfg, k) for k in FIXED_ON_RESUME[1:]}
         if cfg.init_from:
             init = load_checkpoint(cfg.init_from, device)
-            missing = sorted({e.embodiment for e in episodes} - set(init.stats))
-            if missing:
-                raise CheckpointError(
-                    f"--init-from {cfg.init_from}: its stats lack {missing}; it covers {sorted(init.stats)}"
-                )
-            stats, model = init.stats, WorldModel(replace(init.model.cfg, **flags)).to(device)
+            # A robot the base has never seen (a user's own) gets normalization stats from the data; the
+            # base's robots keep theirs, so its weights stay calibrated for them.
+            new = [e for e in train_eps if e.embodiment not in init.stats]
+            stats = {**compute_stats(new, object_prior=cfg.object_prior), **init.stats} if new else init.stats
+            model = WorldModel(replace(init.model.cfg, **flags)).to(device)
             model.load_state_dict(init.model.state_dict())
         else:
             stats = compute_stats(train_eps, object_prior=cfg.object_prior)

@@ -7,6 +7,7 @@ length, scenario names) before the first rollout, so a mistake costs seconds, no
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,9 +74,10 @@ def _resolve_model(
     except (OSError, ValueError) as exc:  # CheckpointError is a ValueError
         raise ValidationArgumentError(f"model {str(model)!r}: {exc}") from exc
     if embodiment not in ckpt.stats:
-        raise ValidationArgumentError(
-            f"model {str(model)!r} was not trained on {embodiment!r}; it covers {sorted(ckpt.stats)}"
-        )
+        from cosmos3_gym.model.space import not_trained_message
+        from cosmos3_gym.tokens import load_embodiment
+
+        raise ValidationArgumentError(not_trained_message(ckpt, load_embodiment(embodiment)))
 
     def factory(n: int) -> LearnedBackend:
         return LearnedBackend(embodiment, task, n, ckpt, device, uncertainty_samples=uncertainty_samples)
@@ -252,12 +254,17 @@ def validate(
         from cosmos3_gym.validation.suite import validate_suite
 
         report["suite"] = validate_suite(p.embodiment, p.task, p.factory, split, contact_episodes, family_episodes)
+    report["warnings"] = metrics.horizon_warnings(report)
+    for text in report["warnings"]:
+        warnings.warn(text, metrics.HorizonWarning, stacklevel=2)
     report["wall_s"] = round(time.time() - t0, 2)
     if out is not None:
         from cosmos3_gym.validation.report import write_outputs
 
+        # wall_s is set again inside, just before report.json is written: the plots and the video take
+        # as long as the rollouts, and a timing without them understated the run (9 s for 21 s).
         report["files"] = write_outputs(
-            Path(out), report, run, curves, layout, p.embodiment, p.task, video_episodes=video_episodes, plots=plots
+            Path(out), report, run, curves, layout, p.embodiment, p.task, video_episodes, plots, started=t0
         )
     return report
 

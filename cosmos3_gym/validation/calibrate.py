@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from cosmos3_gym.embodiment import list_embodiments
 from cosmos3_gym.model.checkpoint import StateStats, load_checkpoint, update_stats
@@ -33,19 +34,30 @@ SEED = 9000
 
 
 def replay_errors(
-    runner: ModeRunner, embodiment: str, task: str, episodes: int, seed: int, gates: Sequence[float]
+    runner: ModeRunner,
+    embodiment: str,
+    task: str,
+    episodes: int,
+    seed: int,
+    gates: Sequence[float],
+    bar: tqdm | None = None,
 ) -> dict[float, float]:
     """Median inverse-dynamics replay TCP error (mm) for each gate, on noisy-expert twin episodes, with the
-    deterministic sampler (ε = 0) that :meth:`ModeRunner.inverse_dynamics` uses by default."""
+    deterministic sampler (ε = 0) that :meth:`ModeRunner.inverse_dynamics` uses by default. ``bar`` advances
+    by one after the rollouts and after each gate."""
     backend = MujocoBackend(embodiment, task, episodes)
     env = backend.envs[0]
     starts = make_starts(env, range(seed, seed + episodes))
     truth = rollout(backend, starts, env.task.max_episode_steps, policy=lambda s: make_policy("noisy-expert", env, s))
+    if bar is not None:
+        bar.update()
     out = {}
     for g in gates:
         runner.space.id_gate = float(g)
         check = inverse_dynamics_check(env, truth, lambda st, go: runner.inverse_dynamics(st, go, task))
         out[float(g)] = round(check["tcp_error_mm"]["median"], 3)
+        if bar is not None:
+            bar.update()
     return out
 
 
@@ -56,12 +68,13 @@ def calibrate_id_gates(
     seed: int = SEED,
     task: str = "lift",
     gates: Sequence[float] = GATES,
+    progress: bool = False,
 ) -> dict[str, dict]:
     """Choose and write ``id_residual_gate`` for each embodiment of checkpoint folder ``model``.
 
     Returns ``{embodiment: {"replay_tcp_mm": {gate: mm}, "gate": chosen}}`` (also stored in the
-    checkpoint's ``meta["id_gate_calibration"]``). Raises ``ValueError`` on a checkpoint without
-    ``id_prior``, an embodiment it was not trained on, or a gate outside [0, 1].
+    checkpoint's ``meta["id_gate_calibration"]``). ``progress``: a tqdm bar on stderr. Raises ``ValueError``
+    on a checkpoint without ``id_prior``, an embodiment it was not trained on, or a gate outside [0, 1].
     """
     ckpt = load_checkpoint(model)
     if not ckpt.model.cfg.id_prior:
@@ -76,14 +89,17 @@ def calibrate_id_gates(
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     report: dict[str, dict] = {}
     stats: dict[str, StateStats] = dict(ckpt.stats)
+    bar = tqdm(total=len(names) * (1 + len(gates)), desc="calibrate-id", unit="stage", disable=not progress)
     for name in names:
-        errors = replay_errors(ModeRunner(ckpt, name), name, task, episodes, seed, gates)
+        bar.set_postfix(embodiment=name)
+        errors = replay_errors(ModeRunner(ckpt, name), name, task, episodes, seed, gates, bar)
         best = min(errors, key=lambda g: (errors[g], -g))  # ties keep more of the learned residual
         report[name] = {"replay_tcp_mm": errors, "gate": best}
         stats[name] = replace(stats[name], id_residual_gate=best)
     earlier = ckpt.meta.get("id_gate_calibration", {})  # a partial rerun keeps the other embodiments' rows
     setup = {"task": task, "policy": "noisy-expert", "seeds": [seed, seed + episodes - 1]}
     meta = {**ckpt.meta, "id_gate_calibration": {**earlier, **setup, **report}}
+    bar.close()
     update_stats(ckpt, stats, meta)
     return report
 

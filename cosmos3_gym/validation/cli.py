@@ -5,16 +5,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 
+from cosmos3_gym.envs.registry import add_embodiment_option
 from cosmos3_gym.sim.policies import spec_forms
 from cosmos3_gym.tasks import SPLITS
 from cosmos3_gym.validation.api import DEFAULT_SEED
+from cosmos3_gym.validation.metrics import HorizonWarning
 from cosmos3_gym.validation.policies import RANKING_POLICIES
 from cosmos3_gym.validation.scenarios import SCENARIOS
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--env", required=True, help="learned id, e.g. Cosmos3-Franka-Lift-v0")
+    add_embodiment_option(p)
     p.add_argument("--model", default="default", metavar="CKPT", help="checkpoint folder (default: the shipped model)")
     p.add_argument(
         "--policy",
@@ -117,6 +121,7 @@ def summary(r: dict) -> str:
             f"{'–' if cube is None else f'{cube:.1f} mm'}; open-loop success agreement "
             f"{c['open_loop_success']['success_agreement']:.2f}"
         )
+    lines += [f"  warning: {w}" for w in r.get("warnings", [])]
     if "files" in r:
         lines.append(f"  wrote {r.get('out', '')}/report.md")
     return "\n".join(lines)
@@ -130,28 +135,30 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        report = validate(
-            args.env,
-            args.model,
-            args.policy,
-            args.episodes,
-            args.horizon,
-            args.out,
-            seed=args.seed,
-            device=args.device,
-            ranking_policies=args.ranking_policies,
-            ranking_episodes=args.ranking_episodes,
-            scenarios=args.scenarios,
-            scenario_episodes=args.scenario_episodes,
-            inverse_dynamics=not args.no_id,
-            uncertainty_samples=args.uncertainty_samples,
-            video_episodes=args.video_episodes,
-            plots=not args.no_plots,
-            progress=not (args.no_progress or args.json),
-            split=args.split,
-            contact_episodes=args.contact_episodes,
-            family_episodes=args.family_episodes,
-        )
+        with warnings.catch_warnings():  # the summary (or the JSON) lists the horizon warnings
+            warnings.simplefilter("ignore", HorizonWarning)
+            report = validate(
+                args.env,
+                args.model,
+                args.policy,
+                args.episodes,
+                args.horizon,
+                args.out,
+                seed=args.seed,
+                device=args.device,
+                ranking_policies=args.ranking_policies,
+                ranking_episodes=args.ranking_episodes,
+                scenarios=args.scenarios,
+                scenario_episodes=args.scenario_episodes,
+                inverse_dynamics=not args.no_id,
+                uncertainty_samples=args.uncertainty_samples,
+                video_episodes=args.video_episodes,
+                plots=not args.no_plots,
+                progress=not (args.no_progress or args.json),
+                split=args.split,
+                contact_episodes=args.contact_episodes,
+                family_episodes=args.family_episodes,
+            )
     except ValidationArgumentError as e:
         print(f"cosmos3-gym validate: error: {e}", file=sys.stderr)
         return 2

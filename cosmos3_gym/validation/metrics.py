@@ -191,3 +191,27 @@ def calibration(uncertainty: np.ndarray, error: np.ndarray, length: np.ndarray, 
         for b in range(bins)
     ]
     return out
+
+
+class HorizonWarning(UserWarning):
+    """A validation metric that the report's horizon makes meaningless (also listed in ``report["warnings"]``)."""
+
+
+def horizon_warnings(report: dict) -> list[str]:
+    """Metrics of a validation report that its horizon leaves meaningless, as sentences: a MuJoCo success
+    that is the same for every ranking policy, the expert included (e.g. 0 % for all: Lift needs more than
+    16 steps), makes the success ranking compare nothing."""
+    rows = report.get("ranking", {}).get("policies", [])
+    rates = {r["success_mujoco"] for r in rows}
+    if len(rows) < 2 or len(rates) > 1:
+        return []
+    h, limit = report["horizon"], report["max_episode_steps"]
+    fix = (
+        f"--horizon {h} is short for {report['env_id']} (episodes run up to {limit} steps); use a longer one"
+        if h < limit
+        else "choose ranking policies of differing quality"
+    )
+    return [
+        f"every ranking policy succeeds on {rates.pop():.0%} in MuJoCo within {h} steps: the success "
+        f"ranking is meaningless; {fix}"
+    ]

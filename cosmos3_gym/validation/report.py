@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -75,8 +76,12 @@ def write_outputs(
     task: str,
     video_episodes: int = 2,
     plots: bool = True,
+    started: float | None = None,
 ) -> dict[str, str]:
-    """Write everything into ``out``; returns ``{artifact: file name}`` (also stored in report.json)."""
+    """Write everything into ``out``; returns ``{artifact: file name}`` (also stored in report.json).
+
+    ``started``: ``time.time()`` at the start of the run; ``report["wall_s"]`` is then updated in place to
+    include the writing (plots and video) before report.json and report.md record it."""
     out.mkdir(parents=True, exist_ok=True)
     files = write_tables(out, report, curves)
     if plots:
@@ -91,6 +96,8 @@ def write_outputs(
         except Exception as exc:  # no GL context or no ffmpeg: keep the numbers, say why the video is missing
             files["video_error"] = f"{type(exc).__name__}: {exc}"
     files["report_json"], files["report_md"] = "report.json", "report.md"
+    if started is not None:
+        report["wall_s"] = round(time.time() - started, 2)
     report = {**report, "files": files}
     (out / "report.json").write_text(json.dumps(report, indent=1, default=_json_default))
     (out / "report.md").write_text(markdown(report))
@@ -123,6 +130,7 @@ def markdown(r: dict[str, Any]) -> str:
         f"(seeds {r['seed']}…{r['seed'] + r['episodes'] - 1}), {r['wall_s']:.1f} s. "
         f"Machine-readable: {link('report_json', 'report.json')}.",
         "",
+        *[f"**Warning:** {w}\n" for w in r.get("warnings", [])],
         "## Open loop (the twin's actions replayed in the model from identical starts)",
         "",
         "Cells: median / 90th percentile / max over episodes at h steps after the start "
