@@ -1,8 +1,8 @@
 """Scale-out speed-ups on this machine: Ray collection against serial, DDP training against one rank.
 
 1. ``collect``: the same episodes collected serially and with ``--workers N`` (Ray started on demand,
-   its start-up included in the time); episodes/s of each, the speed-up, and whether the two datasets
-   are byte-identical.
+   its start-up included in the time), at two sizes; episodes/s of each, the speed-up, whether the two
+   datasets are byte-identical, and the marginal rates between the two sizes (start-up cancelled).
 2. ``train``: ``cosmos3-gym train`` for a fixed number of optimizer steps with one process (1 and N torch
    threads) and with ``torchrun --nproc-per-node N`` (gloo, one thread per rank), the same global batch;
    training samples/s from each run's ``train_log.csv`` (between its first and last logged step, so
@@ -11,7 +11,7 @@
 Results: ``results/scale_out.json`` with the hardware label and the load average before and after (other
 work on this shared 2-core machine slows every number).
 
-    python benchmarks/scale_out.py --episodes 400 --steps 60
+    python benchmarks/scale_out.py --episodes 600 --episodes-short 100 --steps 60
 """
 
 from __future__ import annotations
@@ -43,23 +43,34 @@ def _run(cmd: list[str], env: dict | None = None) -> float:
 
 
 def collect_speed(args: argparse.Namespace, tmp: Path) -> dict:
+    """Serial and Ray collection of ``--episodes`` and of ``--episodes-short`` episodes: end-to-end rates, and
+    the marginal rate (the extra episodes over the extra time), which cancels the fixed start-up costs
+    (interpreter, imports, Ray and its workers) and is what a long collection runs at."""
     base = [sys.executable, "-m", "cosmos3_gym", "collect", "--embodiment", args.embodiment, "--task", args.task]
-    base += ["--policy", args.policy, "--episodes", str(args.episodes)]
-    serial_s = _run([*base, "--out", str(tmp / "serial")])
-    ray_s = _run([*base, "--workers", str(args.workers), "--out", str(tmp / "ray")])
-    return {
-        "embodiment": args.embodiment,
-        "task": args.task,
-        "policy": args.policy,
-        "episodes": args.episodes,
-        "workers": args.workers,
-        "serial_s": round(serial_s, 2),
-        "ray_s": round(ray_s, 2),
-        "serial_episodes_per_s": round(args.episodes / serial_s, 2),
-        "ray_episodes_per_s": round(args.episodes / ray_s, 2),
-        "speedup": round(serial_s / ray_s, 2),
-        "datasets_identical": _files(tmp / "serial") == _files(tmp / "ray"),
+    base += ["--policy", args.policy]
+    row: dict = {"embodiment": args.embodiment, "task": args.task, "policy": args.policy, "workers": args.workers}
+    seconds: dict[tuple[str, int], float] = {}
+    for n in (args.episodes_short, args.episodes):
+        for side, extra in (("serial", []), ("ray", ["--workers", str(args.workers)])):
+            seconds[side, n] = _run([*base, "--episodes", str(n), *extra, "--out", str(tmp / f"{side}{n}")])
+        row[f"episodes_{n}"] = {
+            "serial_s": round(seconds["serial", n], 2),
+            "ray_s": round(seconds["ray", n], 2),
+            "serial_episodes_per_s": round(n / seconds["serial", n], 2),
+            "ray_episodes_per_s": round(n / seconds["ray", n], 2),
+            "speedup": round(seconds["serial", n] / seconds["ray", n], 2),
+            "datasets_identical": _files(tmp / f"serial{n}") == _files(tmp / f"ray{n}"),
+        }
+    extra = args.episodes - args.episodes_short
+    rate = {
+        side: extra / (seconds[side, args.episodes] - seconds[side, args.episodes_short]) for side in ("serial", "ray")
     }
+    row["marginal"] = {
+        "serial_episodes_per_s": round(rate["serial"], 2),
+        "ray_episodes_per_s": round(rate["ray"], 2),
+        "speedup": round(rate["ray"] / rate["serial"], 2),
+    }
+    return row
 
 
 def _log(path: Path) -> list[dict]:
@@ -68,7 +79,7 @@ def _log(path: Path) -> list[dict]:
 
 
 def train_speed(args: argparse.Namespace, tmp: Path) -> dict:
-    data = tmp / "serial"
+    data = tmp / f"serial{args.episodes}"
     flags = ["--data", str(data), "--size", args.size, "--steps", str(args.steps), "--batch-size", str(args.batch)]
     flags += ["--policy-batch", "0", "--val-every", str(args.steps), "--val-windows", "64", "--warmup", "5"]
     runs = {
@@ -108,7 +119,8 @@ def main() -> None:
     p.add_argument("--embodiment", default="franka")
     p.add_argument("--task", default="lift")
     p.add_argument("--policy", default="noisy-expert")
-    p.add_argument("--episodes", type=int, default=400)
+    p.add_argument("--episodes", type=int, default=600, help="episodes of the long collections")
+    p.add_argument("--episodes-short", type=int, default=100, help="episodes of the short collections")
     p.add_argument("--workers", type=int, default=2, help="Ray workers and torchrun ranks")
     p.add_argument("--size", default="small", help="model preset of the training runs")
     p.add_argument("--steps", type=int, default=60, help="optimizer steps per training run")

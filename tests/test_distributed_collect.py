@@ -58,7 +58,7 @@ def test_a_killed_worker_has_its_episode_rerun(tmp_path):
     killed = None
     deadline = time.monotonic() + 120
     while killed is None and proc.poll() is None and time.monotonic() < deadline:
-        pids = _ray_workers_running("run_episode")
+        pids = _ray_workers_running("run_episodes")
         if pids:
             os.kill(pids[0], signal.SIGKILL)
             killed = pids[0]

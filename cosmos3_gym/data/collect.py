@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -276,7 +277,7 @@ def collect(
             )
         seeds = range(start, start + episodes)
         if parallel:  # episodes run as Ray tasks; this process alone writes, in seed order
-            runs = ordered_map(run_episode, ((job, s) for s in seeds), workers, address)
+            runs = _fan_out(job, seeds, workers, address)
         else:
             runs = (rollout(env, new_policy(s), s) for s in seeds)
         desc = f"collect {emb.name}/{job.task}/{policy}" + (f" ({workers} workers)" if parallel else "")
@@ -322,11 +323,25 @@ class EpisodeJob:
 _BUILT: dict[EpisodeJob, tuple[gym.Env, PolicyFactory]] = {}
 
 
-def run_episode(job_seed: tuple[EpisodeJob, int]) -> dict[str, np.ndarray]:
-    """One episode in a worker process (a Ray task): the env and policy of ``job`` are built on the
-    worker's first episode and reused, exactly as the serial loop reuses them."""
-    job, seed = job_seed
+#: Most episodes per Ray task: a task costs Ray some milliseconds of CPU on this machine's two cores, an
+#: episode ~0.15 s, so a few per task keep that overhead small while a dead worker reruns little.
+EPISODES_PER_TASK = 8
+
+
+def run_episodes(job_seeds: tuple[EpisodeJob, Sequence[int]]) -> list[dict[str, np.ndarray]]:
+    """Episodes in a worker process (a Ray task): the env and policy of ``job`` are built on the worker's
+    first task and reused, exactly as the serial loop reuses them."""
+    job, seeds = job_seeds
     if job not in _BUILT:
         _BUILT[job] = job.build()
     env, factory = _BUILT[job]
-    return rollout(env, factory(seed), seed)
+    return [rollout(env, factory(seed), seed) for seed in seeds]
+
+
+def _fan_out(job: EpisodeJob, seeds: range, workers: int, address: str | None) -> Iterator[dict[str, np.ndarray]]:
+    """The episodes of ``seeds`` as Ray tasks of up to :data:`EPISODES_PER_TASK` (fewer for short runs, so
+    that every worker gets some), yielded one by one in seed order."""
+    per_task = max(1, min(EPISODES_PER_TASK, len(seeds) // (4 * workers)))
+    chunks = ((job, seeds[i : i + per_task]) for i in range(0, len(seeds), per_task))
+    for columns in ordered_map(run_episodes, chunks, workers, address):
+        yield from columns
