@@ -53,6 +53,7 @@ def summarize(name: str, r: dict) -> dict:
     row["ranking_spearman_return"] = rk.get("return", {}).get("spearman")
     row["id_tcp_error_mm"] = r["inverse_dynamics"].get("tcp_error_mm", {}).get("median")
     row["calibration_spearman"] = r["calibration"].get("spearman")
+    row["calibration_spearman_within_step"] = r["calibration"].get("spearman_within_step")
     for s in r["scenarios"]["rows"]:
         row[f"scenario_{s['scenario']}_cube_pos_mm"] = s["errors"]["cube_pos_mm"]["median"]
         row[f"scenario_{s['scenario']}_tcp_pos_mm"] = s["errors"]["tcp_pos_mm"]["median"]

@@ -203,3 +203,17 @@ def test_cli_split_choices(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["validate", "--env", "Cosmos3-Franka-Lift-v0", "--split", "test"])
     assert exc.value.code == 2 and "invalid choice: 'test'" in capsys.readouterr().err
+
+
+def test_calibration_separates_growth_along_a_rollout_from_ranking_episodes():
+    from cosmos3_gym.validation import metrics
+
+    rng = np.random.default_rng(0)
+    n, t = 30, 20
+    scale = rng.uniform(0.5, 2.0, (n, 1))  # some episodes are worse than others at every step
+    error = scale * np.arange(1, t + 1)[None] * 1e-3
+    length = np.full(n, t)
+    knows_episodes = metrics.calibration(scale * np.ones((1, t)), error, length)
+    knows_time = metrics.calibration(np.broadcast_to(np.arange(1.0, t + 1), (n, t)).copy(), error, length)
+    assert knows_episodes["spearman_within_step"] == pytest.approx(1.0)
+    assert knows_time["spearman"] > 0.5 and knows_time["spearman_within_step"] is None  # constant at each step

@@ -73,6 +73,27 @@ def test_single_and_vector_env_share_the_uncertainty_default(make, tiny_model):
     assert env.unwrapped.core.stepper.batch == 1 and venv.unwrapped.core.stepper.batch == 2
 
 
+def test_uncertainty_carries_over_chunks_until_the_next_reset(make):
+    """Each chunk's copies restart from the deterministic state; what the finished chunks spread is kept (in
+    quadrature) until a reset anchors the state again."""
+    env = make("Cosmos3-Franka-Lift-v0", uncertainty_samples=2)
+    core = env.unwrapped.core
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    unc, spread = [], []
+    for _ in range(40):
+        info = env.step(rng.uniform(-1, 1, 7).astype(np.float32))[-1]
+        unc.append(float(np.ravel(info["model_uncertainty"])[0]))
+        spread.append(float(core.spread[0]))
+    unc, spread = np.array(unc), np.array(spread)
+    np.testing.assert_allclose(unc[:16], spread[:16])  # first chunk: nothing inherited yet
+    carried = np.sqrt(spread[15] ** 2 + spread[31] ** 2)  # after two finished chunks
+    np.testing.assert_allclose(unc[32:], np.sqrt(carried**2 + spread[32:] ** 2), rtol=1e-9)
+    assert (unc[16:] >= unc[15] - 1e-12).all() and spread[16] < unc[16]
+    env.reset(seed=1)
+    assert core.uncertainty[0] == core.carried_var[0] == 0.0
+
+
 def test_bad_actions(make):
     env = make("Cosmos3-Franka-v0")
     env.reset(seed=0)

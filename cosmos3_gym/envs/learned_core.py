@@ -27,9 +27,11 @@ class Guards:
     """Opt-in protections against an agent exploiting model error; the defaults of the single and the
     vector env alike.
 
-    ``uncertainty_samples``: stochastic samples per env for the disagreement estimate (0 = off, the
-    default: each sample is another model pass per step, and the estimate tracks the error only weakly,
-    ``benchmarks/results/validation/summary.md``; ``info["model_uncertainty"]`` appears when it is on);
+    ``uncertainty_samples``: stochastic samples per env for the uncertainty estimate (0 = off, the
+    default: each sample is another model pass per step). ``info["model_uncertainty"]`` (m) is then the
+    samples' spread in the current chunk plus, in quadrature, what the chunks since the last reset left:
+    it grows along a rollout as the error does, but ranks episodes at the same step only weakly
+    (``benchmarks/results/uncertainty_report.md``);
     ``uncertainty_penalty``: reward −= penalty · uncertainty (m); ``max_uncertainty``: truncate when
     the estimate exceeds it (m); ``ood_sigma``: truncate when any state channel leaves the training
     distribution by more than this many standard deviations.
@@ -83,6 +85,10 @@ class LearnedSimCore:
         self.state_mask = torch.as_tensor(self.space.state_mask, device=self.device)
         self.residual_scale = torch.as_tensor(self.space.residual_scale, device=self.device)
         self.uncertainty = np.zeros(num_envs)
+        #: Variance (m²) inherited from the chunks since the last anchor (reset or a state set from the twin):
+        #: the copies restart from the deterministic state each chunk, so their spread alone forgets it.
+        self.carried_var = np.zeros(num_envs)
+        self.spread = np.zeros(num_envs)  # the current chunk's sample disagreement (m), before carrying
         #: Which arms hold the cube in the current state (an ``object_prior`` model's, CommandPrior.held).
         self.holding = np.zeros((num_envs, self.layout.num_arms), dtype=bool)
 
@@ -104,10 +110,17 @@ class LearnedSimCore:
             self.holding[i] = self.prior.held(self.state[i]) if self.prior.object_prior else False
         self.restart_chunks(np.asarray(index))
 
-    def restart_chunks(self, index: np.ndarray) -> None:
-        """Restart the model chunk of envs ``index`` from their current state history."""
+    def restart_chunks(self, index: np.ndarray, carry: bool = False) -> None:
+        """Restart the model chunk of envs ``index`` from their current state history. ``carry``: the state is
+        the model's own (a chunk boundary), so the chunk's final spread joins the inherited variance;
+        otherwise the state is an anchor (a reset, or a true state set by the caller) and that is cleared."""
         if len(index) == 0:
             return
+        if carry:
+            self.carried_var[index] = self.uncertainty[index] ** 2
+        else:
+            self.carried_var[index] = 0.0
+            self.uncertainty[index] = self.spread[index] = 0.0
         self.chunk_start[index] = self.state[index]
         k = 1 + self.guards.uncertainty_samples
         rows = np.concatenate([index + j * self.n for j in range(k)])
@@ -148,7 +161,8 @@ class LearnedSimCore:
         pred = self.space.states(self.chunk_start, delta[: self.n])
         if k > 1:
             copies = self.space.states(np.tile(self.chunk_start, (k - 1, 1)), delta[self.n :])
-            self.uncertainty = self._spread(pred, copies.reshape(k - 1, self.n, -1))
+            self.spread = self._spread(pred, copies.reshape(k - 1, self.n, -1))
+            self.uncertainty = np.sqrt(self.carried_var + self.spread**2)
         self.state = self._project(self.prior.grasp(self.state, pred, self.holding, tcp))
         if self.prior.object_prior:
             self.holding = self.prior.held(self.state, self.holding)
@@ -157,8 +171,9 @@ class LearnedSimCore:
         return self._outcome(raw)
 
     def _spread(self, pred: np.ndarray, copies: np.ndarray) -> np.ndarray:
-        """Mean distance (m) between stochastic samples and the deterministic prediction, over the
-        TCP and cube positions: the sample-disagreement uncertainty estimate ``(N,)``."""
+        """Mean distance (m) between stochastic samples and the deterministic prediction, over the TCP and
+        cube positions ``(N,)``: the disagreement within the current chunk. ``self.uncertainty`` adds to it
+        (in quadrature) what the earlier chunks since the last anchor left, as independent errors do."""
         parts = [self.layout.parts[p] for p in ("tcp_pos", "cube_pos")]
         idx = np.concatenate([np.arange(p.start, p.stop) for p in parts])
         return np.linalg.norm(copies[..., idx] - pred[None, :, idx], axis=-1).mean(0)
@@ -215,7 +230,7 @@ class LearnedSimCore:
     def after_step(self) -> None:
         """Re-begin the chunk of every env that used up its 16 transitions."""
         done = (self.stepper.rows[: self.n] >= self.stepper.chunk).cpu().numpy()
-        self.restart_chunks(np.flatnonzero(done))
+        self.restart_chunks(np.flatnonzero(done), carry=True)
 
     def qpos(self, i: int) -> np.ndarray:
         """A MuJoCo ``qpos`` of env ``i``'s predicted state (robot joints + cube pose) for rendering."""

@@ -168,11 +168,20 @@ def position_error_m(layout: ObsLayout, pred: np.ndarray, true: np.ndarray) -> n
 
 def calibration(uncertainty: np.ndarray, error: np.ndarray, length: np.ndarray, bins: int = 5) -> dict:
     """Does higher predicted uncertainty go with higher error? ``uncertainty`` ``(N, T)`` for steps 1..T,
-    ``error`` ``(N, T)`` (m) of the same steps. Rank correlation over all valid steps, and the error by
-    uncertainty quintile."""
+    ``error`` ``(N, T)`` (m) of the same steps. Rank correlation over all valid steps (errors grow along a
+    rollout, so this rewards knowing that too), the mean rank correlation across episodes at the same step
+    (``spearman_within_step``: which episodes are worse, time held fixed; steps with >= 5 episodes), and the
+    error by uncertainty quintile."""
     valid = np.arange(uncertainty.shape[1])[None] < length[:, None]
     u, e = uncertainty[valid], error[valid]
     out: dict = {"steps": int(u.size), **{f"{k}": v for k, v in correlations(u, e).items() if k != "n"}}
+    per_step = [
+        correlations(uncertainty[valid[:, t], t], error[valid[:, t], t])["spearman"]
+        for t in range(uncertainty.shape[1])
+        if valid[:, t].sum() >= 5
+    ]
+    per_step = [r for r in per_step if r is not None]
+    out["spearman_within_step"] = float(np.mean(per_step)) if per_step else None
     if u.size < bins:
         out["quintiles"] = []
         return out

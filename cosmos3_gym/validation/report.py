@@ -215,7 +215,8 @@ def markdown(r: dict[str, Any]) -> str:
     else:
         lines += [
             f"Spearman(uncertainty, error) over {cal['steps']} open-loop steps: {_fmt(cal['spearman'])} "
-            f"(Pearson {_fmt(cal['pearson'])}); error = mean of TCP and cube position errors "
+            f"(Pearson {_fmt(cal['pearson'])}); across episodes at the same step "
+            f"{_fmt(cal.get('spearman_within_step'))} (mean over steps); error = mean of TCP and cube position errors "
             f"({link('calibration', 'CSV')}).",
             "",
             "| quintile | uncertainty (mm) | median error (mm) | n |",
