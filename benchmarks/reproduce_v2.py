@@ -8,7 +8,9 @@ Stages (each skipped when its output is already complete, so a stopped run conti
    angles and speeds, a gripper passing near the cube (:mod:`cosmos3_gym.sim.contact_policies`);
 3. ``train``: ``cosmos3-gym train --init-from BASE --task-blind --object-prior`` on all of it: the base's
    weights and normalization, dynamics that no longer read the task, the held-cube prior;
-4. ``calibrate``: ``cosmos3-gym calibrate-id`` (inverse-dynamics residual gates, MuJoCo replay).
+4. ``calibrate``: ``cosmos3-gym calibrate-id`` (inverse-dynamics residual gates, MuJoCo replay);
+5. ``calibrate-uncertainty``: ``cosmos3-gym calibrate-uncertainty`` (the error heads behind the envs'
+   ``model_uncertainty``, fitted on MuJoCo replays of training-range seeds; 1.5 min).
 
 ``BASE`` is the v10 checkpoint, kept in ``results/experiments/v10/checkpoint``
 (``benchmarks/reproduce_default.py`` builds a sibling of it, 65 min). Collections run one after another,
@@ -123,7 +125,9 @@ def main() -> None:
     if (args.out / "config.json").is_file():
         train.append("--resume")
     calibrate = cli("calibrate-id", "--model", str(args.out))
+    uncertainty = cli("calibrate-uncertainty", "--model", str(args.out))
     stages = [("mix", mix), ("contact", contact), ("train", [train]), ("calibrate", [calibrate])]
+    stages.append(("calibrate-uncertainty", [uncertainty]))
     if args.dry_run:
         for name, cmds in stages:
             print(f"# {name}\n" + "\n".join(shlex.join(["cosmos3-gym", *c[3:]]) for c in cmds))

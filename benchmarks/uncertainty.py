@@ -1,11 +1,13 @@
 """Does the model's uncertainty predict its error? Open-loop replays of noisy-expert episodes, every row.
 
 For each embodiment × task, noisy-expert twin episodes (64 steps, a seed split's seeds) are replayed
-open loop in the learned core with ``uncertainty_samples`` stochastic copies. Three estimates are ranked
+open loop in the learned core with ``uncertainty_samples`` stochastic copies. Four estimates are ranked
 against the real error (mean of first-arm TCP and cube position errors, m, as ``cosmos3-gym validate``):
 
-- ``accumulated``: ``info["model_uncertainty"]``, the current chunk's sample spread plus, in quadrature,
-  what the chunks since the last anchor left;
+- ``model_uncertainty``: what the env reports: the checkpoint's error head where it has one
+  (``cosmos3-gym calibrate-uncertainty``), else ``accumulated``;
+- ``accumulated``: the current chunk's sample spread plus, in quadrature, what the chunks since the
+  last anchor left;
 - ``chunk_spread``: the current chunk's spread alone (what the estimate was before it carried);
 - ``step``: the step index alone, the baseline any estimate that grows along a rollout has to beat.
 
@@ -31,21 +33,12 @@ import cosmos3_gym
 from cosmos3_gym.model import checkpoint_digest
 from cosmos3_gym.tasks import SPLITS, split_seeds
 from cosmos3_gym.validation import metrics
-from cosmos3_gym.validation.backends import LearnedBackend, StepOut
-from cosmos3_gym.validation.rollouts import rollout
+from cosmos3_gym.validation.backends import LearnedBackend
 from cosmos3_gym.validation.suite import twin_run
 
 RESULTS = Path(__file__).resolve().parent / "results"
 HORIZON = 64
-ESTIMATES = ("accumulated", "chunk_spread", "step")
-
-
-class SpreadBackend(LearnedBackend):
-    """The learned backend reporting the current chunk's spread as its uncertainty."""
-
-    def step(self, actions: np.ndarray) -> StepOut:
-        out = super().step(actions)
-        return StepOut(out.obs, out.reward, out.terminated, out.success, self.core.spread.copy())
+ESTIMATES = ("model_uncertainty", "accumulated", "chunk_spread", "step")
 
 
 def _at(unc: np.ndarray, err: np.ndarray, length: np.ndarray, step: int) -> float | None:
@@ -61,15 +54,19 @@ def _scores(unc: np.ndarray, err: np.ndarray, length: np.ndarray) -> dict[str, f
 def row(embodiment: str, task: str, model: str, seeds: list[int], samples: int) -> dict:
     truth, starts, traj = twin_run(embodiment, task, seeds, "noisy-expert", HORIZON)
     truth.close()
-    out: dict = {"embodiment": embodiment, "task": task, "episodes": len(seeds)}
-    raw: dict = {}
-    for name, cls in (("accumulated", LearnedBackend), ("chunk_spread", SpreadBackend)):
-        backend = cls(embodiment, task, len(seeds), model, uncertainty_samples=samples)
-        pred = rollout(backend, starts, HORIZON, actions=traj.actions, lengths=traj.length, stop_on_termination=False)
-        backend.close()
-        err = metrics.position_error_m(truth.layout, pred.states[:, 1:], traj.states[:, 1:])
-        raw[name] = pred.uncertainty
-    raw["step"] = np.broadcast_to(np.arange(1, HORIZON + 1, dtype=float), err.shape).copy()
+    backend = LearnedBackend(embodiment, task, len(seeds), model, uncertainty_samples=samples)
+    core = backend.core
+    backend.start(starts)
+    n = len(seeds)
+    raw = {e: np.zeros((n, HORIZON)) for e in ESTIMATES}
+    err = np.zeros((n, HORIZON))
+    for t in range(HORIZON):
+        backend.step(traj.actions[:, t])
+        err[:, t] = metrics.position_error_m(truth.layout, core.state[None], traj.states[None, :, t + 1])[0]
+        raw["model_uncertainty"][:, t] = core.uncertainty
+        raw["accumulated"][:, t], raw["chunk_spread"][:, t], raw["step"][:, t] = core.accumulated, core.spread, t + 1
+    backend.close()
+    out: dict = {"embodiment": embodiment, "task": task, "episodes": n, "error_head": core.error_head is not None}
     for name, unc in raw.items():
         out[name] = _scores(unc, err, traj.length)
     out["_values"] = {"error": err, "length": traj.length, **raw}
@@ -106,8 +103,8 @@ def markdown(report: dict) -> str:
         "steps / mean Spearman across episodes at a fixed step / at step 16. Command: "
         f"`{report['command']}`.",
         "",
-        "| row | accumulated | chunk spread | step index |",
-        "|---|---|---|---|",
+        "| row | model_uncertainty | accumulated spread | chunk spread | step index |",
+        "|---|---|---|---|---|",
     ]
     for r in [*report["rows"], {"embodiment": "all", "task": "pooled", **report["pooled"]}]:
         cells = [" / ".join(_f(r[e][k]) for k in ("spearman", "within_step", "at_16")) for e in ESTIMATES]

@@ -283,6 +283,18 @@ def _calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _calibrate_uncertainty_args(p: argparse.ArgumentParser) -> None:
+    from cosmos3_gym.validation.uncertainty_head import add_arguments
+
+    add_arguments(p)
+
+
+def _calibrate_uncertainty(args: argparse.Namespace) -> int:
+    from cosmos3_gym.validation.uncertainty_head import run
+
+    return run(args)
+
+
 def _bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--env", default="Cosmos3-Franka-Lift-v0", help="a learned id (its twin is timed too)")
     add_embodiment_option(p)
@@ -318,6 +330,11 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
         "choose each embodiment's inverse-dynamics residual gate by MuJoCo replay; writes it into the checkpoint",
         _calibrate_args,
         _calibrate,
+    ),
+    "calibrate-uncertainty": (
+        "fit each embodiment's error head (the env's model_uncertainty) on MuJoCo replays; writes it in",
+        _calibrate_uncertainty_args,
+        _calibrate_uncertainty,
     ),
     "bench": ("env steps/s of the learned simulator against its MuJoCo twin", _bench_args, _bench),
     "demo": ("one episode in the learned simulator beside the MuJoCo twin: table, video, plot", _demo_args, _demo),

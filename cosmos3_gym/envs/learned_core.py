@@ -16,6 +16,7 @@ import torch
 
 from cosmos3_gym.model import Checkpoint, CommandPrior, ForwardStepper, ModelSpace, check_device, get_checkpoint
 from cosmos3_gym.model.config import STATE_DIM, TASK_NAMES
+from cosmos3_gym.model.error_head import ErrorHead, error_features
 from cosmos3_gym.sim.twin_env import MujocoTwinEnv
 from cosmos3_gym.tasks import compute_reward, is_success, is_terminated
 from cosmos3_gym.tokens.native import NativeActionMap
@@ -89,6 +90,13 @@ class LearnedSimCore:
         #: the copies restart from the deterministic state each chunk, so their spread alone forgets it.
         self.carried_var = np.zeros(num_envs)
         self.spread = np.zeros(num_envs)  # the current chunk's sample disagreement (m), before carrying
+        self.accumulated = np.zeros(num_envs)  # spread with the carried variance (m)
+        # What the error head reads besides the state: steps and commanded first-arm motion since the anchor.
+        self.since_anchor = np.zeros(num_envs)
+        self.motion = np.zeros(num_envs)
+        self.last_action = np.zeros((num_envs, self.emb.native_action_dim))
+        head = self.ckpt.stats[self.emb.name].error_head
+        self.error_head = ErrorHead(**head) if head else None
         #: Which arms hold the cube in the current state (an ``object_prior`` model's, CommandPrior.held).
         self.holding = np.zeros((num_envs, self.layout.num_arms), dtype=bool)
 
@@ -117,10 +125,10 @@ class LearnedSimCore:
         if len(index) == 0:
             return
         if carry:
-            self.carried_var[index] = self.uncertainty[index] ** 2
+            self.carried_var[index] = self.accumulated[index] ** 2
         else:
-            self.carried_var[index] = 0.0
-            self.uncertainty[index] = self.spread[index] = 0.0
+            self.carried_var[index] = self.since_anchor[index] = self.motion[index] = 0.0
+            self.uncertainty[index] = self.spread[index] = self.accumulated[index] = 0.0
         self.chunk_start[index] = self.state[index]
         k = 1 + self.guards.uncertainty_samples
         rows = np.concatenate([index + j * self.n for j in range(k)])
@@ -162,13 +170,23 @@ class LearnedSimCore:
         if k > 1:
             copies = self.space.states(np.tile(self.chunk_start, (k - 1, 1)), delta[self.n :])
             self.spread = self._spread(pred, copies.reshape(k - 1, self.n, -1))
-            self.uncertainty = np.sqrt(self.carried_var + self.spread**2)
+            self.accumulated = np.sqrt(self.carried_var + self.spread**2)
         self.state = self._project(self.prior.grasp(self.state, pred, self.holding, tcp))
+        self.since_anchor += 1
+        self.last_action = actions
+        self.motion += np.abs(actions[:, :3]).sum(-1)
+        if k > 1:
+            self.uncertainty = self.accumulated if self.error_head is None else self.error_head.predict(self.features())
         if self.prior.object_prior:
             self.holding = self.prior.held(self.state, self.holding)
         self.history = np.concatenate([self.history[:, 1:], self.state[:, None]], axis=1)
         self.elapsed += 1
         return self._outcome(raw)
+
+    def features(self) -> np.ndarray:
+        """The error head's inputs for the current step ``(N, F)`` (:func:`.error_features`)."""
+        z = (self.state - self.space.mean) / self.space.std
+        return error_features(self.spread, self.accumulated, self.since_anchor, self.motion, z, self.last_action)
 
     def _spread(self, pred: np.ndarray, copies: np.ndarray) -> np.ndarray:
         """Mean distance (m) between stochastic samples and the deterministic prediction, over the TCP and

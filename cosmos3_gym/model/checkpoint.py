@@ -41,7 +41,8 @@ class StateStats:
     inverse, in model-space (token) units (the scale an ``id_prior`` model generates; None before it);
     ``id_residual_gate``: factor on that generated residual at inference, chosen per embodiment by MuJoCo
     replay on training-range seeds (:mod:`cosmos3_gym.validation.calibrate`; 1 = uncalibrated, 0 = the
-    contract inverse alone)."""
+    contract inverse alone); ``error_head``: the learned error estimate of the env's ``model_uncertainty``
+    (:class:`~cosmos3_gym.model.error_head.ErrorHead` as a dict; None = the carried sample spread)."""
 
     embodiment: str
     domain_id: int
@@ -52,6 +53,7 @@ class StateStats:
     residual_std: list[float] | None = None
     action_residual_std: list[float] | None = None
     id_residual_gate: float = 1.0
+    error_head: dict | None = None
 
     @property
     def size(self) -> int:
