@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from cosmos3_gym.envs.registry import EMBODIMENT_HELP, embodiment_arg
 from cosmos3_gym.model.checkpoint import load_checkpoint, update_stats
 from cosmos3_gym.model.error_head import fit_ridge
 from cosmos3_gym.tasks import TASKS, TRAIN_SEED_LIMIT
@@ -97,7 +98,13 @@ def calibrate_error_heads(
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``cosmos3-gym calibrate-uncertainty``."""
     p.add_argument("--model", required=True, help="checkpoint folder to calibrate in place (its config.json)")
-    p.add_argument("--embodiments", nargs="+", default=None, help="default: every embodiment the checkpoint has")
+    p.add_argument(
+        "--embodiments",
+        nargs="+",
+        type=embodiment_arg,
+        default=None,
+        help=f"{EMBODIMENT_HELP} (default: every embodiment the checkpoint has)",
+    )
     p.add_argument("--episodes", type=int, default=40, help="noisy-expert episodes per embodiment and task")
     p.add_argument("--seed", type=int, default=SEED, help=f"first seed, in the training range (default {SEED})")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
