@@ -262,7 +262,7 @@ def collect(
     job = EpisodeJob(name, yaml, task.lower(), max_steps, policy, tuple(sorted(options.items())))
     env, new_policy = job.build()
     try:
-        emb = load_embodiment(embodiment)
+        emb = load_embodiment(name)
         agent_path = Path(agent).expanduser().resolve() if isinstance(agent, str | Path) else None
         info = _info(emb, job.task, policy, env, agent_path, {k: v for k, v in options.items() if k != "agent"})
         out = Path(out_dir).expanduser().resolve()

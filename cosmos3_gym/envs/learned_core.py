@@ -30,9 +30,9 @@ class Guards:
 
     ``uncertainty_samples``: stochastic samples per env for the uncertainty estimate (0 = off, the
     default: each sample is another model pass per step). ``info["model_uncertainty"]`` (m) is then the
-    samples' spread in the current chunk plus, in quadrature, what the chunks since the last reset left:
-    it grows along a rollout as the error does, but ranks episodes at the same step only weakly
-    (``benchmarks/results/uncertainty_report.md``);
+    checkpoint's learned error estimate (:mod:`cosmos3_gym.model.error_head`, fitted by ``cosmos3-gym
+    calibrate-uncertainty``), or without one the samples' spread in the current chunk plus, in quadrature,
+    what the chunks since the last anchor left (``benchmarks/results/uncertainty_report.md``);
     ``uncertainty_penalty``: reward −= penalty · uncertainty (m); ``max_uncertainty``: truncate when
     the estimate exceeds it (m); ``ood_sigma``: truncate when any state channel leaves the training
     distribution by more than this many standard deviations.
@@ -190,7 +190,7 @@ class LearnedSimCore:
 
     def _spread(self, pred: np.ndarray, copies: np.ndarray) -> np.ndarray:
         """Mean distance (m) between stochastic samples and the deterministic prediction, over the TCP and
-        cube positions ``(N,)``: the disagreement within the current chunk. ``self.uncertainty`` adds to it
+        cube positions ``(N,)``: the disagreement within the current chunk. ``self.accumulated`` adds to it
         (in quadrature) what the earlier chunks since the last anchor left, as independent errors do."""
         parts = [self.layout.parts[p] for p in ("tcp_pos", "cube_pos")]
         idx = np.concatenate([np.arange(p.start, p.stop) for p in parts])
