@@ -181,6 +181,8 @@ def validate(
     split: str = "select",
     contact_episodes: int = 0,
     family_episodes: int = 0,
+    workers: int = 1,
+    address: str | None = None,
 ) -> dict[str, Any]:
     """Compare the world model with MuJoCo on learned id ``env``; returns the report (JSON-able dict).
 
@@ -195,6 +197,7 @@ def validate(
     ``contact_episodes`` / ``family_episodes`` (0 = skip; the CLI runs 10 / 5): the contact and
     held-out-action suite (:mod:`cosmos3_gym.validation.suite`) on the seed ``split`` (``select`` |
     ``report``), not on ``seed``.
+    ``workers`` > 1 or ``address``: the suite's parts run as Ray tasks (a checkpoint ``model`` on the CPU only).
     """
     t0 = time.time()
     _check_suite_args(split, contact_episodes, family_episodes)
@@ -251,9 +254,14 @@ def validate(
     report["scenarios"] = _scenarios(p, [seed + i for i in range(scenario_episodes or episodes)], run, layout, progress)
     truth.close()
     if contact_episodes or family_episodes:
-        from cosmos3_gym.validation.suite import validate_suite
+        from cosmos3_gym.validation.suite import RowJob, validate_suite
 
-        report["suite"] = validate_suite(p.embodiment, p.task, p.factory, split, contact_episodes, family_episodes)
+        template = None
+        if isinstance(model, str | Path) and device == "cpu":
+            template = RowJob("expert", p.embodiment, p.task, str(model), (), uncertainty_samples)
+        report["suite"] = validate_suite(
+            p.embodiment, p.task, p.factory, split, contact_episodes, family_episodes, template, workers, address
+        )
     report["warnings"] = metrics.horizon_warnings(report)
     for text in report["warnings"]:
         warnings.warn(text, metrics.HorizonWarning, stacklevel=2)

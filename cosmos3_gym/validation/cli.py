@@ -83,6 +83,10 @@ def add_args(p: argparse.ArgumentParser) -> None:
         default=5,
         help="episodes per held-out action family (default 5; 0 = skip)",
     )
+    p.add_argument(
+        "--workers", type=int, default=1, help="run the contact / action-family suite as Ray tasks on N local CPUs"
+    )
+    p.add_argument("--address", default=None, help="run the suite on this Ray cluster (default $RAY_ADDRESS)")
     p.add_argument("--video-episodes", type=int, default=2, help="episodes in the side-by-side MP4 (0 = no video)")
     p.add_argument("--no-id", action="store_true", help="skip the inverse-dynamics check")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
@@ -130,6 +134,7 @@ def summary(r: dict) -> str:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from cosmos3_gym.data.fanout import FanoutError
     from cosmos3_gym.validation.api import ValidationArgumentError, validate
 
     if args.threads:
@@ -158,8 +163,10 @@ def run(args: argparse.Namespace) -> int:
                 split=args.split,
                 contact_episodes=args.contact_episodes,
                 family_episodes=args.family_episodes,
+                workers=args.workers,
+                address=args.address,
             )
-    except ValidationArgumentError as e:
+    except (ValidationArgumentError, ValueError, FanoutError) as e:
         print(f"cosmos3-gym validate: error: {e}", file=sys.stderr)
         return 2
     print(json.dumps(report, indent=1) if args.json else summary({**report, "out": args.out}))

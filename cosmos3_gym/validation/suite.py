@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cosmos3_gym.data.fanout import ordered_map, wants_ray
 from cosmos3_gym.sim.policies import policy_from_spec
@@ -112,11 +112,32 @@ def pooled_families(rows: Sequence[dict]) -> dict[str, dict[str, dict]]:
 
 
 def validate_suite(
-    embodiment: str, task: str, pred: BackendFactory, split: str, contact_episodes: int, family_episodes: int
+    embodiment: str,
+    task: str,
+    pred: BackendFactory,
+    split: str,
+    contact_episodes: int,
+    family_episodes: int,
+    template: RowJob | None = None,
+    workers: int = 1,
+    address: str | None = None,
 ) -> dict:
-    """The suite on one id for ``cosmos3-gym validate`` (0 episodes skips a part)."""
+    """The suite on one id for ``cosmos3-gym validate`` (0 episodes skips a part). With ``workers`` > 1 or an
+    ``address`` its parts run as Ray tasks (:func:`run_rows`) with the checkpoint and samples of ``template``
+    (a :class:`RowJob` as template), which ``pred`` must then be a backend of."""
     check_split(split)
     out: dict = {"split": split}
+    if wants_ray(workers, address):
+        if template is None:
+            raise ValueError("parallel suite rows need a checkpoint folder (or 'default'), not a backend factory")
+        parts = [("expert_agreement", "expert", contact_episodes), ("action_families", "families", family_episodes)]
+        if task in CONTACT_TASKS:
+            parts.insert(1, ("contact", "contact", contact_episodes))
+        todo = [(key, replace(template, section=sec, seeds=tuple(split_seeds(split, n)))) for key, sec, n in parts if n]
+        for (key, _), row in zip(todo, run_rows([job for _, job in todo], workers, address), strict=True):
+            row.pop("wall_s")
+            out[key] = row
+        return out
     if contact_episodes:
         seeds = split_seeds(split, contact_episodes)
         out["expert_agreement"] = expert_agreement(embodiment, task, pred, seeds)
@@ -133,19 +154,21 @@ SECTIONS = {"expert": expert_agreement, "contact": contact_and_replay, "families
 
 @dataclass(frozen=True)
 class RowJob:
-    """One row of a suite section: the checkpoint ``model`` (a folder or ``default``) on one id and seeds."""
+    """One row of a suite section: the checkpoint ``model`` (a folder or ``default``) on one id and seeds,
+    with ``samples`` stochastic copies in the learned core."""
 
     section: str
     embodiment: str
     task: str
     model: str
     seeds: tuple[int, ...]
+    samples: int = 0
 
 
 def run_row(job: RowJob) -> dict:
     """The row of ``job`` and its wall time (s); a worker process loads each checkpoint once."""
     t0 = time.time()
-    pred = lambda n: LearnedBackend(job.embodiment, job.task, n, job.model, uncertainty_samples=0)  # noqa: E731
+    pred = lambda n: LearnedBackend(job.embodiment, job.task, n, job.model, uncertainty_samples=job.samples)  # noqa: E731
     row = SECTIONS[job.section](job.embodiment, job.task, pred, job.seeds)
     return {**row, "wall_s": round(time.time() - t0, 1)}
 
