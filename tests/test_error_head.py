@@ -56,3 +56,20 @@ def test_calibration_refuses_seeds_outside_the_training_range(ckpt_copy, capsys)
     with pytest.raises(SystemExit, match=r"calibrate-uncertainty: .*training range"):
         main(["calibrate-uncertainty", "--model", str(ckpt_copy), "--seed", "99999", "--episodes", "5"])
     assert load_checkpoint(ckpt_copy).stats["franka"].error_head is None
+
+
+def test_a_head_of_other_features_is_refused_and_refitting_replaces_it(ckpt_copy):
+    from dataclasses import replace
+
+    from cosmos3_gym.model.checkpoint import update_stats
+
+    ckpt = load_checkpoint(ckpt_copy)
+    stale = ErrorHead([0.0] * 3, [1.0] * 3, [0.0] * 4).to_dict()  # fitted on another feature set
+    update_stats(ckpt, {**ckpt.stats, "franka": replace(ckpt.stats["franka"], error_head=stale)}, ckpt.meta)
+    with pytest.raises(ValueError, match=r"reads 3 features.*calibrate-uncertainty"):
+        gym.make("Cosmos3-Franka-Reach-v0", model=str(ckpt_copy), uncertainty_samples=2)
+    calibrate_error_heads(ckpt_copy, ["franka"], episodes=1, progress=False)  # not blocked by the stale head
+    env = gym.make("Cosmos3-Franka-Reach-v0", model=str(ckpt_copy), uncertainty_samples=2)
+    env.reset(seed=0)
+    assert np.isfinite(env.step(env.action_space.sample())[-1]["model_uncertainty"])
+    env.close()

@@ -16,7 +16,7 @@ import torch
 
 from cosmos3_gym.model import Checkpoint, CommandPrior, ForwardStepper, ModelSpace, check_device, get_checkpoint
 from cosmos3_gym.model.config import STATE_DIM, TASK_NAMES
-from cosmos3_gym.model.error_head import ErrorHead, error_features
+from cosmos3_gym.model.error_head import ErrorHead, error_features, feature_count
 from cosmos3_gym.sim.twin_env import MujocoTwinEnv
 from cosmos3_gym.tasks import compute_reward, is_success, is_terminated
 from cosmos3_gym.tokens.native import NativeActionMap
@@ -97,6 +97,8 @@ class LearnedSimCore:
         self.last_action = np.zeros((num_envs, self.emb.native_action_dim))
         head = self.ckpt.stats[self.emb.name].error_head
         self.error_head = ErrorHead(**head) if head else None
+        if self.error_head is not None:
+            self.error_head.check(feature_count(self.layout.size, self.emb.native_action_dim))
         #: Which arms hold the cube in the current state (an ``object_prior`` model's, CommandPrior.held).
         self.holding = np.zeros((num_envs, self.layout.num_arms), dtype=bool)
 
@@ -175,10 +177,10 @@ class LearnedSimCore:
         self.since_anchor += 1
         self.last_action = actions
         self.motion += np.abs(actions[:, :3]).sum(-1)
-        if k > 1:
-            self.uncertainty = self.accumulated if self.error_head is None else self.error_head.predict(self.features())
         if self.prior.object_prior:
             self.holding = self.prior.held(self.state, self.holding)
+        if k > 1:  # after every update of the step: the head reads what features() reads after it
+            self.uncertainty = self.accumulated if self.error_head is None else self.error_head.predict(self.features())
         self.history = np.concatenate([self.history[:, 1:], self.state[:, None]], axis=1)
         self.elapsed += 1
         return self._outcome(raw)
@@ -186,7 +188,9 @@ class LearnedSimCore:
     def features(self) -> np.ndarray:
         """The error head's inputs for the current step ``(N, F)`` (:func:`.error_features`)."""
         z = (self.state - self.space.mean) / self.space.std
-        return error_features(self.spread, self.accumulated, self.since_anchor, self.motion, z, self.last_action)
+        cube = np.linalg.norm(self.layout.get(self.state, "cube_rel_pos"), axis=-1)
+        held, act = self.holding.any(-1), self.last_action
+        return error_features(self.spread, self.accumulated, self.since_anchor, self.motion, cube, held, z, act)
 
     def _spread(self, pred: np.ndarray, copies: np.ndarray) -> np.ndarray:
         """Mean distance (m) between stochastic samples and the deterministic prediction, over the TCP and

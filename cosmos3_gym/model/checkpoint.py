@@ -144,6 +144,9 @@ def update_stats(ckpt: Checkpoint, stats: dict[str, StateStats], meta: dict[str,
     if _sha256(ckpt.path / WEIGHTS) != recorded:  # the weights changed since loading: do not bless them
         raise CheckpointError(f"{ckpt.path / WEIGHTS}: changed since it was loaded; reload and retry")
     _write_config(ckpt.path, ckpt.model.cfg.to_dict(), recorded, stats, meta)
+    # Envs made later in this process must see the new stats, not the copy get_checkpoint cached.
+    for key in [k for k, v in _CACHE.items() if v.path is not None and v.path.resolve() == ckpt.path.resolve()]:
+        del _CACHE[key]
 
 
 def checkpoint_digest(path: str | Path) -> str:

@@ -26,16 +26,33 @@ def error_features(
     accumulated: np.ndarray,
     since_anchor: np.ndarray,
     motion: np.ndarray,
+    cube_distance: np.ndarray,
+    holding: np.ndarray,
     state_z: np.ndarray,
     action: np.ndarray,
 ) -> np.ndarray:
-    """Per-env features ``(N, 4 + S + A)``: log spread and log carried spread (m), steps since the anchor /
-    :data:`STEP_SCALE`, log(1 + commanded first-arm translation since the anchor, action units), the state
-    normalized by the checkpoint's stats ``(N, S)``, and the native action's magnitudes ``(N, A)``."""
+    """Per-env features ``(N, 6 + 2 S + A)``: log spread and log carried spread (m), steps since the anchor /
+    :data:`STEP_SCALE`, log(1 + commanded first-arm translation since the anchor, action units), log of the
+    cube's distance to the first TCP (m) and whether an arm holds it (contact is where the model errs), the
+    state normalized by the checkpoint's stats ``(N, S)`` and its magnitude (how far from the data), and
+    the native action's magnitudes ``(N, A)``."""
     head = np.stack(
-        [np.log(spread + EPS_M), np.log(accumulated + EPS_M), since_anchor / STEP_SCALE, np.log1p(motion)], axis=-1
+        [
+            np.log(spread + EPS_M),
+            np.log(accumulated + EPS_M),
+            since_anchor / STEP_SCALE,
+            np.log1p(motion),
+            np.log(cube_distance + 1e-3),
+            holding.astype(np.float64),
+        ],
+        axis=-1,
     )
-    return np.concatenate([head, state_z, np.abs(action)], axis=-1)
+    return np.concatenate([head, state_z, np.abs(state_z), np.abs(action)], axis=-1)
+
+
+def feature_count(state_size: int, action_dim: int) -> int:
+    """Length of :func:`error_features` rows for a state of ``state_size`` and a native action of ``action_dim``."""
+    return 6 + 2 * state_size + action_dim
 
 
 @dataclass(frozen=True)
@@ -46,6 +63,14 @@ class ErrorHead:
     std: list[float]
     weights: list[float]
     fit: dict | None = None  # how it was fitted: seeds, samples, in-sample Spearman
+
+    def check(self, features: int) -> None:
+        """Refuse a head fitted on another feature set (an older package, another robot's layout)."""
+        if len(self.mean) != features or len(self.weights) != features + 1:
+            raise ValueError(
+                f"the checkpoint's error head reads {len(self.mean)} features, this package computes {features}: "
+                "fit it again with 'cosmos3-gym calibrate-uncertainty --model CKPT'"
+            )
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """Predicted error (m, >= 0) per row of ``features`` ``(N, F)``."""

@@ -20,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from cosmos3_gym.envs.registry import EMBODIMENT_HELP, embodiment_arg
-from cosmos3_gym.model.checkpoint import load_checkpoint, update_stats
+from cosmos3_gym.model.checkpoint import Checkpoint, load_checkpoint, update_stats
 from cosmos3_gym.model.error_head import fit_ridge
 from cosmos3_gym.tasks import TASKS, TRAIN_SEED_LIMIT
 from cosmos3_gym.validation import metrics
@@ -38,12 +38,12 @@ SAMPLES = 2
 def head_data(
     model: object, embodiment: str, task: str, seeds: Sequence[int], samples: int = SAMPLES
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Features ``(M, F)`` and real errors ``(M,)`` (m) of every valid open-loop step of ``seeds``."""
+    """Features ``(M, F)`` and real errors ``(M,)`` (m) of every valid open-loop step of ``seeds`` (the
+    features never read a head's output, so ``model`` may have one or not)."""
     truth, starts, traj = twin_run(embodiment, task, seeds, "noisy-expert", HORIZON)
     truth.close()
     backend = LearnedBackend(embodiment, task, len(seeds), model, uncertainty_samples=samples)
     core = backend.core
-    core.error_head = None  # the features never read a head's output; fit from the plain estimate
     backend.start(starts)
     feats, errs = [], []
     for t in range(HORIZON):
@@ -75,12 +75,14 @@ def calibrate_error_heads(
         raise ValueError(f"{model}: no stats for {unknown}; it covers {sorted(ckpt.stats)}")
     seeds = list(range(seed, seed + episodes))
     stats, report = dict(ckpt.stats), {}
+    # Fit on the model without heads: an old head (maybe of other features) must not be read or checked.
+    bare = Checkpoint(ckpt.model, {k: replace(v, error_head=None) for k, v in ckpt.stats.items()}, ckpt.meta)
     bar = tqdm(total=len(names) * len(TASKS), desc="calibrate-uncertainty", unit="row", disable=not progress)
     with bar:
         for name in names:
             xs, ys = [], []
             for task in TASKS:
-                x, y = head_data(ckpt, name, task, seeds)
+                x, y = head_data(bare, name, task, seeds)
                 xs.append(x)
                 ys.append(y)
                 bar.update()
