@@ -38,8 +38,9 @@ SAMPLES = 2
 def head_data(
     model: object, embodiment: str, task: str, seeds: Sequence[int], samples: int = SAMPLES
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Features ``(M, F)`` and real errors ``(M,)`` (m) of every valid open-loop step of ``seeds`` (the
-    features never read a head's output, so ``model`` may have one or not)."""
+    """Features ``(M, F)`` and real errors ``(M,)`` (m) of every valid open-loop step of ``seeds``. The
+    features never read a head's output; ``model`` must not carry a head of other features (the learned core
+    refuses one), so :func:`calibrate_error_heads` passes its checkpoint without heads."""
     truth, starts, traj = twin_run(embodiment, task, seeds, "noisy-expert", HORIZON)
     truth.close()
     backend = LearnedBackend(embodiment, task, len(seeds), model, uncertainty_samples=samples)
