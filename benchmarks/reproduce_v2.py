@@ -10,7 +10,7 @@ Stages (each skipped when its output is already complete, so a stopped run conti
    weights and normalization, dynamics that no longer read the task, the held-cube prior;
 4. ``calibrate``: ``cosmos3-gym calibrate-id`` (inverse-dynamics residual gates, MuJoCo replay);
 5. ``calibrate-uncertainty``: ``cosmos3-gym calibrate-uncertainty`` (the error heads behind the envs'
-   ``model_uncertainty``, fitted on MuJoCo replays of training-range seeds; 1.5 min).
+   ``model_uncertainty``, fitted on MuJoCo replays of training-range seeds; 6 min).
 
 ``BASE`` is the v10 checkpoint, kept in ``results/experiments/v10/checkpoint``
 (``benchmarks/reproduce_default.py`` builds a sibling of it, 65 min). Collections run one after another,

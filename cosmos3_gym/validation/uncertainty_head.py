@@ -60,7 +60,7 @@ def head_data(
 def calibrate_error_heads(
     model: str | Path,
     embodiments: Sequence[str] | None = None,
-    episodes: int = 40,
+    episodes: int = 160,
     seed: int = SEED,
     alpha: float = 10.0,
     progress: bool = True,
@@ -108,7 +108,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help=f"{EMBODIMENT_HELP} (default: every embodiment the checkpoint has)",
     )
-    p.add_argument("--episodes", type=int, default=40, help="noisy-expert episodes per embodiment and task")
+    p.add_argument("--episodes", type=int, default=160, help="noisy-expert episodes per embodiment and task")
     p.add_argument("--seed", type=int, default=SEED, help=f"first seed, in the training range (default {SEED})")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--json", action="store_true")
