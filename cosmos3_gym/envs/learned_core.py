@@ -91,7 +91,8 @@ class LearnedSimCore:
         self.carried_var = np.zeros(num_envs)
         self.spread = np.zeros(num_envs)  # the current chunk's sample disagreement (m), before carrying
         self.accumulated = np.zeros(num_envs)  # spread with the carried variance (m)
-        # What the error head reads besides the state: steps and commanded first-arm motion since the anchor.
+        # What the error head reads besides the state (kept only with uncertainty samples): steps and
+        # commanded first-arm motion since the anchor, and the last action.
         self.since_anchor = np.zeros(num_envs)
         self.motion = np.zeros(num_envs)
         self.last_action = np.zeros((num_envs, self.emb.native_action_dim))
@@ -169,21 +170,24 @@ class LearnedSimCore:
             prior = torch.as_tensor(np.tile(self.space.deltas(cmd, self.chunk_start), (k, 1)), device=self.device)
         delta = self.stepper.step(tokens, noise, prior).cpu().numpy()
         pred = self.space.states(self.chunk_start, delta[: self.n])
-        if k > 1:
-            copies = self.space.states(np.tile(self.chunk_start, (k - 1, 1)), delta[self.n :])
-            self.spread = self._spread(pred, copies.reshape(k - 1, self.n, -1))
-            self.accumulated = np.sqrt(self.carried_var + self.spread**2)
         self.state = self._project(self.prior.grasp(self.state, pred, self.holding, tcp))
-        self.since_anchor += 1
-        self.last_action = actions
-        self.motion += np.abs(actions[:, :3]).sum(-1)
         if self.prior.object_prior:
             self.holding = self.prior.held(self.state, self.holding)
-        if k > 1:  # after every update of the step: the head reads what features() reads after it
-            self.uncertainty = self.accumulated if self.error_head is None else self.error_head.predict(self.features())
+        if k > 1:  # last: the error head reads the step's final state and holding, as features() does later
+            copies = self.space.states(np.tile(self.chunk_start, (k - 1, 1)), delta[self.n :])
+            self._estimate_uncertainty(pred, copies.reshape(k - 1, self.n, -1), actions)
         self.history = np.concatenate([self.history[:, 1:], self.state[:, None]], axis=1)
         self.elapsed += 1
         return self._outcome(raw)
+
+    def _estimate_uncertainty(self, pred: np.ndarray, copies: np.ndarray, actions: np.ndarray) -> None:
+        """Update the spread, its carried sum, what the error head reads, and ``self.uncertainty`` (m)."""
+        self.spread = self._spread(pred, copies)
+        self.accumulated = np.sqrt(self.carried_var + self.spread**2)
+        self.since_anchor += 1
+        self.last_action = actions
+        self.motion += np.abs(actions[:, :3]).sum(-1)
+        self.uncertainty = self.accumulated if self.error_head is None else self.error_head.predict(self.features())
 
     def features(self) -> np.ndarray:
         """The error head's inputs for the current step ``(N, F)`` (:func:`.error_features`)."""
