@@ -19,7 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 import cosmos3_gym
-from cosmos3_gym.data.fanout import check_workers, ordered_map, require_ray, wants_ray
+from cosmos3_gym.data.fanout import ordered_map, require_ray, wants_ray
 from cosmos3_gym.data.format import (
     ACTION,
     CHUNKS_SIZE,
@@ -248,13 +248,12 @@ def collect(
     Returns:
         The dataset folder (resolved).
     """
-    check_workers(workers)
     options = {k: v for k, v in (policy_options or {}).items() if v is not None}
     if agent is not None:
         options["agent"] = agent
     agent = options.get("agent")
     _check_args(embodiment, task, episodes, policy, max_steps, append, overwrite, options)
-    parallel = wants_ray(workers, address)
+    parallel = wants_ray(workers, address)  # refuses a bad worker count
     if parallel:
         require_ray()  # before the disk is touched: a missing extra is a one-line error
     name = resolve_name(embodiment)
