@@ -9,8 +9,10 @@ Stages (each skipped when its output is already complete, so a stopped run conti
 3. ``train``: ``cosmos3-gym train --init-from BASE --task-blind --object-prior`` on all of it: the base's
    weights and normalization, dynamics that no longer read the task, the held-cube prior;
 4. ``calibrate``: ``cosmos3-gym calibrate-id`` (inverse-dynamics residual gates, MuJoCo replay);
-5. ``calibrate-uncertainty``: ``cosmos3-gym calibrate-uncertainty`` (the error heads behind the envs'
-   ``model_uncertainty``, fitted on MuJoCo replays of training-range seeds; 6 min).
+5. ``calibrate-contact``: ``cosmos3-gym calibrate-contact`` on the same data (the contact gates: a cube
+   that nothing touches keeps its pose; 1 min);
+6. ``calibrate-uncertainty``: ``cosmos3-gym calibrate-uncertainty`` (the error heads behind the envs'
+   ``model_uncertainty``, fitted on MuJoCo replays of training-range seeds of the gated model; 6 min).
 
 ``BASE`` is the v10 checkpoint, kept in ``results/experiments/v10/checkpoint``
 (``benchmarks/reproduce_default.py`` builds a sibling of it, 65 min). Collections run one after another,
@@ -125,9 +127,10 @@ def main() -> None:
     if (args.out / "config.json").is_file():
         train.append("--resume")
     calibrate = cli("calibrate-id", "--model", str(args.out))
+    gates = cli("calibrate-contact", "--model", str(args.out), "--data", *data)
     uncertainty = cli("calibrate-uncertainty", "--model", str(args.out))
     stages = [("mix", mix), ("contact", contact), ("train", [train]), ("calibrate", [calibrate])]
-    stages.append(("calibrate-uncertainty", [uncertainty]))
+    stages += [("calibrate-contact", [gates]), ("calibrate-uncertainty", [uncertainty])]
     if args.dry_run:
         for name, cmds in stages:
             print(f"# {name}\n" + "\n".join(shlex.join(["cosmos3-gym", *c[3:]]) for c in cmds))

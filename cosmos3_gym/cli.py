@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -283,16 +284,16 @@ def _calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _calibrate_uncertainty_args(p: argparse.ArgumentParser) -> None:
-    from cosmos3_gym.validation.uncertainty_head import add_arguments
+def _lazy(module: str) -> tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]:
+    """A command whose ``module`` defines ``add_arguments(parser)`` and ``run(args)``, imported when used."""
 
-    add_arguments(p)
+    def args(p: argparse.ArgumentParser) -> None:
+        importlib.import_module(module).add_arguments(p)
 
+    def run(a: argparse.Namespace) -> int:
+        return int(importlib.import_module(module).run(a))
 
-def _calibrate_uncertainty(args: argparse.Namespace) -> int:
-    from cosmos3_gym.validation.uncertainty_head import run
-
-    return run(args)
+    return args, run
 
 
 def _bench_args(p: argparse.ArgumentParser) -> None:
@@ -333,8 +334,11 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
     ),
     "calibrate-uncertainty": (
         "fit each embodiment's error head (the env's model_uncertainty) on MuJoCo replays; writes it in",
-        _calibrate_uncertainty_args,
-        _calibrate_uncertainty,
+        *_lazy("cosmos3_gym.validation.uncertainty_head"),
+    ),
+    "calibrate-contact": (
+        "fit each embodiment's contact gate (an untouched cube keeps its pose) on collected data; writes it in",
+        *_lazy("cosmos3_gym.training.contact_gate"),
     ),
     "bench": ("env steps/s of the learned simulator against its MuJoCo twin", _bench_args, _bench),
     "demo": ("one episode in the learned simulator beside the MuJoCo twin: table, video, plot", _demo_args, _demo),

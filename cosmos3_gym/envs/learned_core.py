@@ -170,7 +170,11 @@ class LearnedSimCore:
             prior = torch.as_tensor(np.tile(self.space.deltas(cmd, self.chunk_start), (k, 1)), device=self.device)
         delta = self.stepper.step(tokens, noise, prior).cpu().numpy()
         pred = self.space.states(self.chunk_start, delta[: self.n])
-        self.state = self._project(self.prior.grasp(self.state, pred, self.holding, tcp))
+        pred = self.prior.grasp(self.state, pred, self.holding, tcp)
+        if self.space.contact_gate is not None:  # an untouched cube keeps its pose (model/contact_gate.py)
+            held = self.holding if self.prior.object_prior else None
+            pred = self.space.contact_gate.apply(self.prior, self.history[:, -2], self.state, target, pred, held, tcp)
+        self.state = self._project(pred)
         if self.prior.object_prior:
             self.holding = self.prior.held(self.state, self.holding)
         if k > 1:  # last: the error head reads the step's final state and holding, as features() does later

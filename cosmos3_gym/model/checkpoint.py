@@ -42,7 +42,9 @@ class StateStats:
     ``id_residual_gate``: factor on that generated residual at inference, chosen per embodiment by MuJoCo
     replay on training-range seeds (:mod:`cosmos3_gym.validation.calibrate`; 1 = uncalibrated, 0 = the
     contract inverse alone); ``error_head``: the learned error estimate of the env's ``model_uncertainty``
-    (:class:`~cosmos3_gym.model.error_head.ErrorHead` as a dict; None = the carried sample spread)."""
+    (:class:`~cosmos3_gym.model.error_head.ErrorHead` as a dict; None = the carried sample spread);
+    ``contact_gate``: the learned "does the cube move" mode (:class:`~cosmos3_gym.model.contact_gate.ContactGate`
+    as a dict; None = the generator alone moves the cube)."""
 
     embodiment: str
     domain_id: int
@@ -54,6 +56,7 @@ class StateStats:
     action_residual_std: list[float] | None = None
     id_residual_gate: float = 1.0
     error_head: dict | None = None
+    contact_gate: dict | None = None
 
     @property
     def size(self) -> int:

@@ -68,15 +68,21 @@ class ModeRunner:
         tokens, gen = self._t(self.space.tokens(raw)), self._gen(seed)
         start = history[:, -1].astype(np.float64)
         state, out = start, np.zeros((b, rows, self.size))
+        before = history[:, -2].astype(np.float64) if history.shape[1] > 1 else start
         holding = self.prior.held(start) if self.prior.object_prior else None
+        gate = self.space.contact_gate
         for i in range(rows):
             prior = None
-            if self.model.cfg.residual_prior:
+            if self.model.cfg.residual_prior or gate is not None:
                 cmd = self.prior.commanded(state, raw[:, i], start, held=holding)
-                prior = self._t(self.space.deltas(cmd, start))
+                prior = self._t(self.space.deltas(cmd, start)) if self.model.cfg.residual_prior else None
             noise = None if gen is None else torch.randn(b, STATE_DIM, generator=gen, device=self.device)
             delta = stepper.step(tokens[:, i], noise, prior).cpu().numpy()
-            state = out[:, i] = self.prior.grasp(state, self.space.states(start, delta), holding)
+            nxt = self.prior.grasp(state, self.space.states(start, delta), holding)
+            if gate is not None:  # an untouched cube keeps its pose (model/contact_gate.py)
+                nxt = gate.apply(self.prior, before, state, self.prior.arm_tcp(cmd), nxt, holding)
+            before, state = state, nxt
+            out[:, i] = state
             holding = self.prior.held(state, holding) if holding is not None else None
         return out
 

@@ -13,6 +13,7 @@ import numpy as np
 from cosmos3_gym.embodiment.spec import MAX_ACTION_DIM
 from cosmos3_gym.model.checkpoint import Checkpoint
 from cosmos3_gym.model.config import STATE_DIM
+from cosmos3_gym.model.contact_gate import ContactGate
 from cosmos3_gym.tokens import Embodiment
 
 
@@ -48,6 +49,8 @@ class ModelSpace:
         #: Scale of the inverse-dynamics action residual (``MAX_ACTION_DIM``,) and its calibrated gate.
         self.action_residual_scale = stats.action_residual_scale(MAX_ACTION_DIM).astype(np.float32)
         self.id_gate = stats.id_residual_gate
+        #: The learned contact mode (None: the checkpoint has none).
+        self.contact_gate = ContactGate(**stats.contact_gate) if stats.contact_gate else None
         self.state_mask = np.zeros(STATE_DIM, np.float32)
         self.state_mask[: self.size] = 1.0
         self.action_mask = np.zeros(MAX_ACTION_DIM, np.float32)
