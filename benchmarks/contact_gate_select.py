@@ -75,7 +75,7 @@ def main() -> None:
         runs += [(f"{th:g}", th, True) for th in args.thresholds]
         for name, th, push_out in runs:
             ckpt = variant(src, Path(tmp) / f"ckpt_{name.replace(' ', '_').replace(',', '')}", th, push_out)
-            out = ckpt.with_suffix(".json")
+            out = Path(f"{ckpt}.json")  # not with_suffix: names like "0.5" have a dot
             cmd = [sys.executable, str(HERE / "fidelity.py"), "--model", str(ckpt), "--sections", "expert", "contact"]
             cmd += [
                 "--split",

@@ -14,6 +14,8 @@ from cosmos3_gym.envs.registry import EMBODIMENT_HELP, add_embodiment_option, em
 from cosmos3_gym.tasks import TASKS
 from cosmos3_gym.tokens import load_embodiment
 
+DATA_ROBOT_HELP = "a robot YAML whose datasets --data holds (repeatable; those on the search path need none)"
+
 
 def _embodiments_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("embodiment", nargs="*", type=embodiment_arg, help=f"{EMBODIMENT_HELP} (default: every known one)")
@@ -76,11 +78,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--data", nargs="+", required=True, metavar="DIR", help="datasets written by 'collect'")
     p.add_argument("--out", required=True, metavar="CKPT", help="checkpoint folder to write (or resume)")
-    add_embodiment_option(
-        p,
-        "a robot YAML whose datasets --data holds (repeatable; shipped robots and those on "
-        "$COSMOS3_GYM_EMBODIMENT_PATH need none)",
-    )
+    add_embodiment_option(p, DATA_ROBOT_HELP)
     add_config_args(p, TrainConfig)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
     mode = p.add_mutually_exclusive_group()
@@ -284,11 +282,13 @@ def _calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _lazy(module: str) -> tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]:
-    """A command whose ``module`` defines ``add_arguments(parser)`` and ``run(args)``, imported when used."""
+def _lazy(module: str, data: bool = False) -> tuple[Callable[..., None], Callable[..., int]]:
+    """A command from ``module``'s ``add_arguments(parser)``/``run(args)``; ``data``: adds ``--embodiment YAML``."""
 
     def args(p: argparse.ArgumentParser) -> None:
         importlib.import_module(module).add_arguments(p)
+        if data:
+            add_embodiment_option(p, DATA_ROBOT_HELP)
 
     def run(a: argparse.Namespace) -> int:
         return int(importlib.import_module(module).run(a))
@@ -338,7 +338,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
     ),
     "calibrate-contact": (
         "fit each embodiment's contact gate (an untouched cube keeps its pose) on collected data; writes it in",
-        *_lazy("cosmos3_gym.training.contact_gate"),
+        *_lazy("cosmos3_gym.training.contact_gate", data=True),
     ),
     "bench": ("env steps/s of the learned simulator against its MuJoCo twin", _bench_args, _bench),
     "demo": ("one episode in the learned simulator beside the MuJoCo twin: table, video, plot", _demo_args, _demo),

@@ -68,7 +68,7 @@ def test_every_embodiment_option_of_the_cli_takes_a_path(tmp_path, restore_regis
     path = str(make_robot(tmp_path))
     required = {"collect": ["--task", "lift", "--episodes", "1", "--policy", "expert", "--out", "x"]}
     required |= {"train": ["--data", "x", "--out", "y"], "validate": ["--env", "x"], "calibrate-id": ["--model", "m"]}
-    required |= {"calibrate-uncertainty": ["--model", "m"]}
+    required |= {"calibrate-uncertainty": ["--model", "m"], "calibrate-contact": ["--model", "m", "--data", "x"]}
     required |= {"remote-check": ["--endpoint", "http://localhost:1"]}
     found = []
     for name in COMMANDS:
@@ -91,6 +91,7 @@ def test_every_embodiment_option_of_the_cli_takes_a_path(tmp_path, restore_regis
         "bench",
         "embodiments",
         "calibrate-id",
+        "calibrate-contact",
         "remote-check",
     } <= set(found)
 

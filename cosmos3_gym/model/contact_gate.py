@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import torch
 
 from cosmos3_gym.model.prior import CommandPrior
 from cosmos3_gym.tokens.rotation import rot6d_to_matrix
@@ -43,29 +44,41 @@ def _table_axes(rot: np.ndarray) -> np.ndarray:
 def pusher_clearance(prior: CommandPrior, state: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For every arm of ``state (N, S)``: the distance (m) from its TCP to the cube's box in the table plane
     ``(N, arms)`` (0 inside), the TCP's offset from the box's nearest point along the cube's two table axes
-    ``(N, arms, 2)`` (:func:`_table_axes`), and whether the arm is a pusher there ``(N, arms)``: gripper
-    closed to under half the cube's size (not around it) and TCP below the cube's top face."""
+    ``(N, arms, 2)`` (:func:`_table_axes`), and whether the arm is a pusher there ``(N, arms)``
+    (:func:`_pushers`)."""
     lay, half = prior.layout, prior.emb.spec.workspace.cube_half_size
     cube = lay.get(state, "cube_pos")
     rot = rot6d_to_matrix(lay.get(state, "cube_rot6d"))
     axes = _table_axes(rot)
-    dist, offset, pusher = [], [], []
+    dist, offset = [], []
     for a in range(prior.num_arms):
         tcp = state[..., prior.pos[a]]
         local = np.take_along_axis(np.einsum("nji,nj->ni", rot, tcp - cube), axes, axis=-1)
         off = local - np.clip(local, -half, half)
         dist.append(np.linalg.norm(off, axis=-1))
         offset.append(local)
-        width = lay.arm(state, "gripper_width", a)[..., 0]
-        pusher.append((width < half) & (tcp[:, 2] - cube[:, 2] < half))
-    return np.stack(dist, -1), np.stack(offset, 1), np.stack(pusher, -1)
+    return np.stack(dist, -1), np.stack(offset, 1), _pushers(prior, state)
+
+
+def _pushers(prior: CommandPrior, state: np.ndarray) -> np.ndarray:
+    """Which arms of ``state (N, S)`` are pushers ``(N, arms)``: gripper closed to under half the cube's size
+    (not around it) and TCP below the cube's top face."""
+    lay, half = prior.layout, prior.emb.spec.workspace.cube_half_size
+    cube_z = lay.get(state, "cube_pos")[:, 2]
+    out = [
+        (lay.arm(state, "gripper_width", a)[..., 0] < half) & (state[:, prior.pos[a]][:, 2] - cube_z < half)
+        for a in range(prior.num_arms)
+    ]
+    return np.stack(out, -1)
 
 
 def push_out(prior: CommandPrior, state: np.ndarray, clearance_m: float) -> np.ndarray:
     """``state (N, S)`` with the cube moved along the table, the least distance, out of reach of every
     pusher arm nearer than ``clearance_m`` to its box (:func:`pusher_clearance`); others unchanged."""
-    dist, local, pusher = pusher_clearance(prior, state)
     lay, half = prior.layout, prior.emb.spec.workspace.cube_half_size
+    if not _pushers(prior, state).any():  # the cheap test first: most steps have no pusher at the cube
+        return state
+    dist, local, pusher = pusher_clearance(prior, state)
     hit = pusher & (dist < clearance_m)
     if not hit.any():
         return state
@@ -158,17 +171,22 @@ class ContactGate:
                 f"the checkpoint's contact gate reads {len(self.mean)} features, this package computes "
                 f"{GATE_FEATURES}: fit it again with 'cosmos3-gym calibrate-contact --model CKPT --data DATA'"
             )
-        # Arrays once: the gate runs every step.
-        object.__setattr__(self, "_arrays", [(np.asarray(w), np.asarray(b)) for w, b in self.layers])
+        # Tensors once: the gate runs every step. Torch, not NumPy: at 256 envs NumPy's threaded BLAS spun
+        # beside the model's torch thread and made the step 2.6x slower (1 ms per call against 0.1 ms).
+        tensors = [(torch.tensor(w, dtype=torch.float32), torch.tensor(b, dtype=torch.float32)) for w, b in self.layers]
+        object.__setattr__(self, "_tensors", tensors)
+        object.__setattr__(self, "_scale", (np.asarray(self.mean), np.asarray(self.std)))
 
     def probability(self, features: np.ndarray) -> np.ndarray:
         """``p(cube moves)`` per row of ``features (N, GATE_FEATURES)``."""
-        x = (features - np.asarray(self.mean)) / np.asarray(self.std)
-        arrays = self._arrays  # type: ignore[attr-defined]
-        for w, b in arrays[:-1]:
-            x = np.maximum(x @ w + b, 0.0)
-        w, b = arrays[-1]
-        return 1.0 / (1.0 + np.exp(-(x @ w + b)[:, 0]))
+        mean, std = self._scale  # type: ignore[attr-defined]
+        layers = self._tensors  # type: ignore[attr-defined]
+        with torch.inference_mode():
+            x = torch.from_numpy(((features - mean) / std).astype(np.float32))
+            for w, b in layers[:-1]:
+                x = torch.relu(x @ w + b)
+            w, b = layers[-1]
+            return torch.sigmoid(x @ w + b)[:, 0].numpy().astype(np.float64)
 
     def apply(
         self,
