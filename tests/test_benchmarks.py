@@ -177,3 +177,25 @@ def test_v2_recipe_plan_uses_training_seeds_only_and_every_dataset(bench_main, c
     assert outs == set(train[train.index("--data") + 1 : train.index("--out")])
     assert {"--task-blind", "--object-prior"} <= set(train) and train[train.index("--init-from") + 1] == "BASE"
     assert any(" calibrate-id " in line and str(tmp_path / "v12") in line for line in lines)
+
+
+def test_short_recipe_plan_is_a_tiny_model_on_training_seeds(bench_main, capsys, tmp_path):
+    """The short recipe collects on training seeds, trains a tiny model from nothing on all of it, then fits
+    the contact gates on the same data and calibrates the result."""
+    from cosmos3_gym.tasks import split_seeds
+
+    bench_main("reproduce_short", "--data", str(tmp_path), "--out", str(tmp_path / "m"), "--dry-run")
+    lines = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("cosmos3-gym")]
+    collects = [c for c in lines if c[1] == "collect"]
+    (train,) = [c for c in lines if c[1] == "train"]
+    (gates,) = [c for c in lines if c[1] == "calibrate-contact"]
+    seeds = [
+        s
+        for c in collects
+        for s in range(int(c[c.index("--seed") + 1]), int(c[c.index("--seed") + 1]) + int(c[c.index("--episodes") + 1]))
+    ]
+    assert len(seeds) == len(set(seeds)) and max(seeds) < min(split_seeds("select", 1))
+    outs = [c[c.index("--out") + 1] for c in collects]
+    assert outs == train[train.index("--data") + 1 : train.index("--out")] == gates[gates.index("--data") + 1 :]
+    assert train[train.index("--size") + 1] == "tiny" and "--init-from" not in train
+    assert any(c[1] == "calibrate-id" for c in lines)
