@@ -19,13 +19,12 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 from reproduce_default import collect_commands
-from reproduce_v2 import RESULTS, ROOT, _complete, _out, cli, contact_commands, ray_cluster, run_collections
+from reproduce_v2 import RESULTS, _out, cli, contact_commands, run_stage
 
 SCALE = 0.25
 CONTACT_EPISODES = 60
@@ -58,18 +57,10 @@ def main() -> None:
     record: dict = {"command": shlex.join([sys.executable, *sys.argv]), "stages": {}}
     t_start = time.time()
     for name, cmds in stages:
-        t0 = time.time()
-        if name == "collect":
-            if not all(_complete(c) for c in cmds):
-                with ray_cluster(args.workers) as address:
-                    run_collections(cmds, address)
-        else:
-            subprocess.run(cmds[0], check=True, cwd=ROOT)
-        record["stages"][name] = {"commands": [shlex.join(["cosmos3-gym", *c[3:]]) for c in cmds],
-                                  "wall_s": round(time.time() - t0, 1)}  # fmt: skip
-        record["total_wall_s"] = round(time.time() - t_start, 1)
-        path.write_text(json.dumps(record, indent=1) + "\n")
-        print(f"{name}: {record['stages'][name]['wall_s']} s", flush=True)
+        record["total_wall_s"] = round(time.time() - t_start, 1)  # the stages before this one
+        run_stage(name, cmds, name == "collect", args.workers, record, path)
+    record["total_wall_s"] = round(time.time() - t_start, 1)
+    path.write_text(json.dumps(record, indent=1) + "\n")
 
 
 if __name__ == "__main__":

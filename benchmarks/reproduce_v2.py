@@ -140,18 +140,24 @@ def main() -> None:
     if path.is_file():  # a continued run keeps the wall times of the stages it finds complete
         record["stages"] = json.loads(path.read_text()).get("stages", {})
     for name, cmds in stages:
-        t0 = time.time()
-        if name in ("mix", "contact"):
-            if all(_complete(c) for c in cmds) and name in record["stages"]:
-                continue
-            with ray_cluster(args.workers) as address:
-                run_collections(cmds, address)
-        else:
-            subprocess.run(cmds[0], check=True, cwd=ROOT)
-        record["stages"][name] = {"commands": [shlex.join(["cosmos3-gym", *c[3:]]) for c in cmds],
-                                  "wall_s": round(time.time() - t0, 1)}  # fmt: skip
-        path.write_text(json.dumps(record, indent=1) + "\n")
-        print(f"{name}: {record['stages'][name]['wall_s']} s", flush=True)
+        if name in ("mix", "contact") and all(_complete(c) for c in cmds) and name in record["stages"]:
+            continue
+        run_stage(name, cmds, name in ("mix", "contact"), args.workers, record, path)
+
+
+def run_stage(name: str, cmds: list[list[str]], collect: bool, workers: int, record: dict, path: Path) -> None:
+    """Run one stage (``collect``: its incomplete collections on a local Ray cluster of ``workers``; else its
+    one command), add its commands and wall time to ``record["stages"]`` and write ``record`` to ``path``."""
+    t0 = time.time()
+    if collect:
+        with ray_cluster(workers) as address:
+            run_collections(cmds, address)
+    else:
+        subprocess.run(cmds[0], check=True, cwd=ROOT)
+    record["stages"][name] = {"commands": [shlex.join(["cosmos3-gym", *c[3:]]) for c in cmds],
+                              "wall_s": round(time.time() - t0, 1)}  # fmt: skip
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    print(f"{name}: {record['stages'][name]['wall_s']} s", flush=True)
 
 
 if __name__ == "__main__":
