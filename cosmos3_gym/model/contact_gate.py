@@ -9,9 +9,10 @@ there — the arm's commanded motion, its opening, and the cube's own motion and
 motion" and no arm holds the cube, the cube keeps its pose exactly; elsewhere the generator's prediction
 stands. A held cube is the :class:`~cosmos3_gym.model.prior.CommandPrior`'s business.
 
-Contact also bounds where the cube can be: a closed gripper never ends inside it. The generator lets a pusher
-sink 2 cm into a cube that it moves at a third of the pusher's speed, and the scripted expert, seeing the
-pusher past the cube's centre, backs off and re-approaches until the episode ends. So after the gate, a
+Contact also bounds where the cube can be: a closed gripper never ends inside it. The generator let a
+pusher's TCP end inside the cube (18 mm from its centre, where MuJoCo's pusher keeps 30) and moved the cube
+at a third of the pusher's speed; the scripted expert, its pusher past the cube's face, backed off and
+re-approached until the episode ended (Franka Push). So after the gate, a
 cube that a closed gripper at its height comes nearer than the gate's ``clearance_m`` (the clearance the
 recorded transitions keep, :func:`clearance`) is pushed out along the table, as the pusher would push it.
 """
@@ -43,21 +44,19 @@ def _table_axes(rot: np.ndarray) -> np.ndarray:
 
 def pusher_clearance(prior: CommandPrior, state: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For every arm of ``state (N, S)``: the distance (m) from its TCP to the cube's box in the table plane
-    ``(N, arms)`` (0 inside), the TCP's offset from the box's nearest point along the cube's two table axes
-    ``(N, arms, 2)`` (:func:`_table_axes`), and whether the arm is a pusher there ``(N, arms)``
-    (:func:`_pushers`)."""
+    ``(N, arms)`` (0 inside), the TCP's coordinates from the cube's centre along its two table axes ``(N,
+    arms, 2)`` (:func:`_table_axes`), and whether the arm is a pusher there ``(N, arms)`` (:func:`_pushers`)."""
     lay, half = prior.layout, prior.emb.spec.workspace.cube_half_size
     cube = lay.get(state, "cube_pos")
     rot = rot6d_to_matrix(lay.get(state, "cube_rot6d"))
     axes = _table_axes(rot)
-    dist, offset = [], []
+    dist, coords = [], []
     for a in range(prior.num_arms):
         tcp = state[..., prior.pos[a]]
         local = np.take_along_axis(np.einsum("nji,nj->ni", rot, tcp - cube), axes, axis=-1)
-        off = local - np.clip(local, -half, half)
-        dist.append(np.linalg.norm(off, axis=-1))
-        offset.append(local)
-    return np.stack(dist, -1), np.stack(offset, 1), _pushers(prior, state)
+        dist.append(np.linalg.norm(local - np.clip(local, -half, half), axis=-1))
+        coords.append(local)
+    return np.stack(dist, -1), np.stack(coords, 1), _pushers(prior, state)
 
 
 def _pushers(prior: CommandPrior, state: np.ndarray) -> np.ndarray:
