@@ -172,8 +172,8 @@ class LearnedSimCore:
         pred = self.space.states(self.chunk_start, delta[: self.n])
         pred = self.prior.grasp(self.state, pred, self.holding, tcp)
         if self.space.contact_gate is not None:  # an untouched cube keeps its pose (model/contact_gate.py)
-            held = self.holding if self.prior.object_prior else None
-            pred = self.space.contact_gate.apply(self.prior, self.history[:, -2], self.state, target, pred, held, tcp)
+            gate = self.space.contact_gate
+            pred = gate.apply(self.prior, self.history[:, -2], self.state, target, pred, self.holding, tcp)
         self.state = self._project(pred)
         if self.prior.object_prior:
             self.holding = self.prior.held(self.state, self.holding)
