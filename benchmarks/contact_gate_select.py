@@ -1,7 +1,7 @@
 """Choose the contact gate's threshold on the select split (never the report split).
 
-For each threshold (and without a gate, and with the gate alone at the package's default threshold, no
-pusher clearance), a copy of the checkpoint with that threshold runs the suite's ``expert`` and ``contact``
+For each threshold (and without a gate, and with the gate alone at :data:`GATE_ALONE`, no pusher
+clearance), a copy of the checkpoint with that threshold runs the suite's ``expert`` and ``contact``
 sections (:mod:`fidelity`) on Push and Lift of every embodiment, select seeds; the chosen threshold (with
 the clearance) has the highest sum of the mean closed-loop expert agreement and the mean open-loop success
 agreement over those rows. Writes ``results/contact_gate_select.{json,md}``.
@@ -24,10 +24,11 @@ from hardware import hardware_label
 
 from cosmos3_gym.model import checkpoint_digest
 from cosmos3_gym.model.checkpoint import default_checkpoint_path
-from cosmos3_gym.training.contact_gate import THRESHOLD
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
+#: The threshold of the gate-alone run (the fit's own decision point, before any choice).
+GATE_ALONE = 0.5
 
 
 def variant(src: Path, dst: Path, threshold: float | None, push_out: bool = True) -> Path:
@@ -71,7 +72,7 @@ def main() -> None:
     src = default_checkpoint_path() if args.model == "default" else Path(args.model)
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        runs = [("no gate", None, False), (f"{THRESHOLD:g}, no push-out", THRESHOLD, False)]
+        runs = [("no gate", None, False), (f"{GATE_ALONE:g}, no push-out", GATE_ALONE, False)]
         runs += [(f"{th:g}", th, True) for th in args.thresholds]
         for name, th, push_out in runs:
             ckpt = variant(src, Path(tmp) / f"ckpt_{name.replace(' ', '_').replace(',', '')}", th, push_out)

@@ -57,7 +57,6 @@ def main() -> None:
     record: dict = {"command": shlex.join([sys.executable, *sys.argv]), "stages": {}}
     t_start = time.time()
     for name, cmds in stages:
-        record["total_wall_s"] = round(time.time() - t_start, 1)  # the stages before this one
         run_stage(name, cmds, name == "collect", args.workers, record, path)
     record["total_wall_s"] = round(time.time() - t_start, 1)
     path.write_text(json.dumps(record, indent=1) + "\n")

@@ -31,6 +31,9 @@ from cosmos3_gym.tokens.rotation import rot6d_to_matrix
 MOVE_M = 2e-4
 #: Number of gate features (:func:`gate_features`).
 GATE_FEATURES = 10
+#: Decision threshold on p(move) below which a cube stays, chosen on the select split
+#: (``benchmarks/results/contact_gate_select.md``): what ``calibrate-contact`` writes by default.
+THRESHOLD = 0.7
 #: The quantile of the recorded pusher clearances taken as the least one (:func:`clearance`).
 CLEARANCE_QUANTILE = 0.01
 
@@ -160,7 +163,7 @@ class ContactGate:
     mean: list[float]
     std: list[float]
     layers: list[list[list]]
-    threshold: float = 0.5
+    threshold: float = THRESHOLD
     clearance_m: float | None = None
     fit: dict | None = None
 

@@ -20,15 +20,13 @@ from tqdm import tqdm
 
 from cosmos3_gym.data.dataset import StateDataset, concat, load_dataset
 from cosmos3_gym.model.checkpoint import load_checkpoint, update_stats
-from cosmos3_gym.model.contact_gate import MOVE_M, ContactGate, clearance, gate_features
+from cosmos3_gym.model.contact_gate import MOVE_M, THRESHOLD, ContactGate, clearance, gate_features
 from cosmos3_gym.model.prior import CommandPrior
 from cosmos3_gym.tokens import Embodiment, load_embodiment
 
 HIDDEN = (64, 64)
 #: Training passes over the frames (4 gave held-out recall 0.93-0.96, 30 gave 0.95-0.98).
 EPOCHS = 30
-#: Default decision threshold on p(move), chosen on the select split (benchmarks/results/contact_gate_select.json).
-THRESHOLD = 0.5
 
 
 def gate_data(ds: StateDataset, emb: Embodiment) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
