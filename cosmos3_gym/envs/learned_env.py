@@ -14,6 +14,7 @@ import numpy as np
 from cosmos3_gym.embodiment.spaces import action_space, check_action, observation_space
 from cosmos3_gym.envs.learned_core import Guards, LearnedSimCore
 from cosmos3_gym.model import Checkpoint
+from cosmos3_gym.tasks import effector
 
 BACKENDS = ("native", "mujoco", "remote")
 
@@ -71,6 +72,7 @@ class LearnedEnv(gym.Env):
         return obs, {
             "is_success": False,
             "goal_distance": float(np.linalg.norm(obs["achieved_goal"] - obs["desired_goal"])),
+            "effector": effector(self.core.layout, obs["observation"]),
         }
 
     def step(self, action: np.ndarray):
@@ -92,6 +94,7 @@ class LearnedEnv(gym.Env):
             "reward_distance": float(-info["goal_distance"][0]) if self.core.reward_type == "dense" else 0.0,
             "cosmos3_action": info["cosmos3_action"][0],
             "guard_truncated": bool(info["guard_truncated"][0]),
+            "effector": info["effector"][0],
         }
         if "model_uncertainty" in info:
             out["model_uncertainty"] = float(info["model_uncertainty"][0])
@@ -100,10 +103,12 @@ class LearnedEnv(gym.Env):
         return self._single(self.core.obs()), total, bool(terminated[0]), bool(info["guard_truncated"][0]), out
 
     def compute_reward(self, achieved_goal: np.ndarray, desired_goal: np.ndarray, info: Any) -> np.ndarray:
-        """Batched reward for HER relabelling, identical to the twin's."""
-        from cosmos3_gym.tasks import compute_reward
+        """Batched reward for HER relabelling, identical to the twin's (``info``: one step's info dict or a
+        sequence of them; the staged dense reward reads their ``effector``)."""
+        from cosmos3_gym.tasks import compute_reward, effector_from_info
 
-        return compute_reward(achieved_goal, desired_goal, self.task, self.core.reward_type)
+        eff, ws = effector_from_info(info), self.emb.spec.workspace
+        return compute_reward(achieved_goal, desired_goal, self.task, self.core.reward_type, eff, ws)
 
     def render(self) -> np.ndarray | None:
         if self.render_mode == "rgb_array":

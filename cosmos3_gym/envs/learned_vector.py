@@ -90,6 +90,7 @@ class LearnedVectorEnv(gym.vector.VectorEnv):
             "is_success": success,
             "goal_distance": info["goal_distance"],
             "cosmos3_action": info["cosmos3_action"],
+            "effector": info["effector"],
         }
         if "model_uncertainty" in info:
             infos["model_uncertainty"] = info["model_uncertainty"]

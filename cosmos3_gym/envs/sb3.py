@@ -53,6 +53,7 @@ class LearnedSB3VecEnv(VecEnv):
                 "is_success": bool(success[i]),
                 "goal_distance": float(info["goal_distance"][i]),
                 "TimeLimit.truncated": bool(truncated[i] and not terminated[i]),
+                "effector": info["effector"][i],
             }
             for i in range(self.num_envs)
         ]
@@ -78,11 +79,13 @@ class LearnedSB3VecEnv(VecEnv):
 
     def env_method(self, method_name: str, *args: Any, indices: Any = None, **kwargs: Any) -> list[Any]:
         if method_name == "compute_reward":  # HER relabelling: one batched call serves every index
-            from cosmos3_gym.tasks import compute_reward
+            from cosmos3_gym.tasks import compute_reward, effector_from_info
 
             achieved, desired = args[0], args[1]
-            reward = compute_reward(achieved, desired, self.core.task, self.core.reward_type)
             infos = args[2] if len(args) > 2 else None
+            core = self.core
+            eff = effector_from_info(infos)
+            reward = compute_reward(achieved, desired, core.task, core.reward_type, eff, core.emb.spec.workspace)
             penalty = self.core.guards.uncertainty_penalty
             if (
                 penalty

@@ -2,7 +2,8 @@
 
 An episode runs until termination or the task's time limit (Reach 50, Push/Lift 100 steps); its
 *success* is ``is_success`` at the last step (the Fetch / SB3 ``EvalCallback`` convention) and its
-*return* is the sum of the task's dense rewards (−goal distance, m), never a training penalty. The
+*return* is the sum of the task's dense rewards (Reach −goal distance in m; Push and Lift the staged
+reward in [0, 1] per step), never a training penalty. The
 learned evaluation uses no guards: it reports what the world model itself predicts for the policy.
 Actions are deterministic (``predict(deterministic=True)``).
 """
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from cosmos3_gym.sim.twin_env import MujocoTwinEnv
-from cosmos3_gym.tasks import compute_reward, is_success
+from cosmos3_gym.tasks import goal_distance, is_success
 
 #: Twins stepped in lockstep per wave, so the agent predicts for a batch instead of one obs at a time.
 TWIN_BATCH = 10
@@ -100,7 +101,7 @@ class Evaluator:
             active &= ~terminated
             if not active.any():
                 break
-        dense = -compute_reward(ach, goal, self.task, "dense")
+        dense = goal_distance(ach, goal)
         return _summarise(ret, is_success(ach, goal, self.task), dense)
 
     def close(self) -> None:

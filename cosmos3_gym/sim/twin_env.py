@@ -16,7 +16,17 @@ import numpy as np
 from cosmos3_gym.embodiment.spaces import action_space, check_action, observation_space
 from cosmos3_gym.sim.controller import EEDeltaController
 from cosmos3_gym.sim.state import ObsReader
-from cosmos3_gym.tasks import compute_reward, get_task, goal_distance, is_success, is_terminated, sample_goal
+from cosmos3_gym.tasks import (
+    check_reward_type,
+    compute_reward,
+    effector,
+    effector_from_info,
+    get_task,
+    goal_distance,
+    is_success,
+    is_terminated,
+    sample_goal,
+)
 from cosmos3_gym.tokens import Embodiment, load_embodiment
 
 #: Std of the joint noise added to the home pose at reset (rad or m).
@@ -29,7 +39,7 @@ class MujocoTwinEnv(gym.Env):
     Args:
         embodiment: shipped name or YAML path.
         task: ``reach`` | ``push`` | ``lift``.
-        reward_type: ``dense`` (−distance) or ``sparse`` (−1/0, Fetch).
+        reward_type: ``dense`` (Reach −distance; Push and Lift staged in [0, 1]) or ``sparse`` (−1/0, Fetch).
         render_mode: ``rgb_array`` (off-screen, camera ``scene_cam``) or ``human`` (needs a display).
         width, height: render size in pixels.
     """
@@ -47,8 +57,7 @@ class MujocoTwinEnv(gym.Env):
     ) -> None:
         self.emb = embodiment if isinstance(embodiment, Embodiment) else load_embodiment(embodiment)
         self.task = get_task(task)
-        compute_reward(np.zeros(3), np.zeros(3), self.task, reward_type)  # validates reward_type
-        self.reward_type = reward_type
+        self.reward_type = check_reward_type(reward_type)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
         self.render_mode, self.width, self.height = render_mode, width, height
@@ -97,15 +106,17 @@ class MujocoTwinEnv(gym.Env):
         raw = self.controller.step(self.data, action)
         obs = self._obs()
         info = self._info(obs, raw)
-        reward = float(compute_reward(obs["achieved_goal"], obs["desired_goal"], self.task, self.reward_type))
+        reward = float(self.compute_reward(obs["achieved_goal"], obs["desired_goal"], info))
         terminated = bool(is_terminated(self.layout.get(obs["observation"], "cube_pos"), self.emb.spec.workspace))
         if self.render_mode == "human":
             self.render()
         return obs, reward, terminated, False, info
 
     def compute_reward(self, achieved_goal: np.ndarray, desired_goal: np.ndarray, info: Any) -> np.ndarray:
-        """Batched reward for HER relabelling: ``(..., 3), (..., 3) → (...)``."""
-        return compute_reward(achieved_goal, desired_goal, self.task, self.reward_type)
+        """Batched reward for HER relabelling: ``(..., 3), (..., 3) → (...)``; ``info`` is one step's info
+        dict or a sequence of them (the staged dense reward reads their ``effector``)."""
+        eff = effector_from_info(info)
+        return compute_reward(achieved_goal, desired_goal, self.task, self.reward_type, eff, self.emb.spec.workspace)
 
     def render(self) -> np.ndarray | None:
         if self.render_mode == "rgb_array":
@@ -176,6 +187,7 @@ class MujocoTwinEnv(gym.Env):
         info: dict[str, Any] = {
             "is_success": bool(is_success(obs["achieved_goal"], obs["desired_goal"], self.task)),
             "goal_distance": d,
+            "effector": effector(self.layout, obs["observation"]),
         }
         if raw is not None:
             info["cosmos3_action"] = raw

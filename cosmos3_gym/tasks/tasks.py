@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cosmos3_gym.embodiment.spec import Workspace
+from cosmos3_gym.tasks.rewards import staged_reward
 
 REWARD_TYPES = ("dense", "sparse")
 
@@ -39,6 +40,13 @@ TASKS: dict[str, Task] = {
 }
 
 
+def check_reward_type(reward_type: str) -> str:
+    """``reward_type`` itself, or a one-line ValueError naming the allowed ones."""
+    if reward_type not in REWARD_TYPES:
+        raise ValueError(f"unknown reward_type {reward_type!r}; allowed: {', '.join(REWARD_TYPES)}")
+    return reward_type
+
+
 def get_task(name: str) -> Task:
     """Look a task up by case-insensitive name (``reach``, ``push``, ``lift``)."""
     key = name.lower()
@@ -57,14 +65,32 @@ def is_success(achieved: np.ndarray, desired: np.ndarray, task: Task) -> np.ndar
     return goal_distance(achieved, desired) < task.threshold_m
 
 
-def compute_reward(achieved: np.ndarray, desired: np.ndarray, task: Task, reward_type: str) -> np.ndarray:
-    """Reward ``(...)`` float64: ``-distance`` (dense) or ``-(distance >= threshold)`` (sparse, Fetch)."""
+def compute_reward(
+    achieved: np.ndarray,
+    desired: np.ndarray,
+    task: Task,
+    reward_type: str,
+    effector: np.ndarray | None = None,
+    ws: Workspace | None = None,
+) -> np.ndarray:
+    """Reward ``(...)`` float64 for goals ``(..., 3)``.
+
+    ``sparse``: ``-(distance >= threshold)`` (Fetch). ``dense``: Reach ``-distance`` (m, Fetch); Push and
+    Lift the staged reward in ``[0, 1]`` of :mod:`cosmos3_gym.tasks.rewards`, which also reads the TCPs and
+    openings ``effector (..., arms, 4)`` and the workspace ``ws``.
+    """
     d = goal_distance(achieved, desired)
-    if reward_type == "dense":
-        return -d
     if reward_type == "sparse":
         return -(d >= task.threshold_m).astype(np.float64)
-    raise ValueError(f"unknown reward_type {reward_type!r}; allowed: {', '.join(REWARD_TYPES)}")
+    check_reward_type(reward_type)
+    if task.name == "reach":
+        return -d
+    if effector is None or ws is None:
+        raise ValueError(
+            f"the dense {task.name} reward needs the effector (TCPs and openings) and the workspace; "
+            "pass info from the env's step(), which carries info['effector']"
+        )
+    return staged_reward(task.name, ws, effector, achieved, desired, d < task.threshold_m)
 
 
 def is_terminated(cube_pos: np.ndarray, ws: Workspace) -> np.ndarray:

@@ -18,7 +18,7 @@ import numpy as np
 
 from cosmos3_gym.embodiment.layout import ObsLayout
 from cosmos3_gym.sim.twin_env import MujocoTwinEnv
-from cosmos3_gym.tasks import compute_reward, is_success
+from cosmos3_gym.tasks import goal_distance, is_success
 
 Obs = dict[str, np.ndarray]
 
@@ -38,7 +38,8 @@ class StartState:
 
 @dataclass
 class StepOut:
-    """Batched outcome of one step: obs dict of ``(N, ...)``, reward/terminated/success ``(N,)``,
+    """Batched outcome of one step: obs dict of ``(N, ...)``, reward/terminated/success ``(N,)`` (reward:
+    −goal distance in m on every task, so returns compare alike across tasks and backends),
     ``uncertainty`` ``(N,)`` in m (sample disagreement) or None when the backend has no estimate."""
 
     obs: Obs
@@ -111,9 +112,9 @@ class MujocoBackend:
     def step(self, actions: np.ndarray) -> StepOut:
         obs, rew, term, succ = [], [], [], []
         for env, a in zip(self.envs, actions, strict=True):
-            o, r, t, _, info = env.step(a)
+            o, _, t, _, info = env.step(a)
             obs.append(o)
-            rew.append(r)
+            rew.append(-info["goal_distance"])
             term.append(t)
             succ.append(info["is_success"])
         return StepOut(_batch(obs), np.array(rew), np.array(term, dtype=bool), np.array(succ, dtype=bool))
@@ -181,10 +182,11 @@ class LearnedBackend:
         return self.core.obs()
 
     def step(self, actions: np.ndarray) -> StepOut:
-        reward, terminated, success, info = self.core.step(np.clip(actions, -1.0, 1.0))
+        _, terminated, success, info = self.core.step(np.clip(actions, -1.0, 1.0))
         self.core.after_step()
         unc = info.get("model_uncertainty")
-        return StepOut(self.core.obs(), reward, terminated, success, None if unc is None else np.asarray(unc))
+        unc = None if unc is None else np.asarray(unc)
+        return StepOut(self.core.obs(), -info["goal_distance"], terminated, success, unc)
 
     def qpos(self, i: int) -> np.ndarray:
         return self.core.qpos(i)
@@ -223,7 +225,7 @@ class BiasedBackend:
     def step(self, actions: np.ndarray) -> StepOut:
         out = self.inner.step(actions)
         obs = self._bias(out.obs)
-        reward = compute_reward(obs["achieved_goal"], obs["desired_goal"], self.task, "dense")
+        reward = -goal_distance(obs["achieved_goal"], obs["desired_goal"])
         return StepOut(
             obs,
             reward,
@@ -274,7 +276,7 @@ class FrozenCubeBackend:
     def step(self, actions: np.ndarray) -> StepOut:
         out = self.inner.step(actions)
         obs = self._freeze(out.obs)
-        reward = compute_reward(obs["achieved_goal"], obs["desired_goal"], self.task, "dense")
+        reward = -goal_distance(obs["achieved_goal"], obs["desired_goal"])
         success = is_success(obs["achieved_goal"], obs["desired_goal"], self.task)
         # A cube that never moves never leaves the table.
         return StepOut(obs, reward, np.zeros(self.num_envs, dtype=bool), success, out.uncertainty)
