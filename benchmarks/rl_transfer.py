@@ -1,14 +1,21 @@
 """Sim-to-"real" transfer: agents trained inside the world model vs directly in MuJoCo, both judged on MuJoCo.
 
-For each row (Reach on all five embodiments, Franka Push, Franka Lift) it trains (a) in the learned id
-and (b) in the MuJoCo twin (SB3 DummyVecEnv, or SubprocVecEnv with ``--vec subproc``), with the same
-algorithm, hyperparameters (:func:`cosmos3_gym.rl.algo_kwargs`), num_envs, seed and env-step budget,
-then evaluates both on the twin over seeds 10_000…10_099 (deterministic actions; success = success at
-the episode's last step). (a) is also evaluated in the learned env (what the model believes). Wall
-clock and env steps/s are for training only (evaluation excluded). Results:
-``<out>/rl_transfer.csv``, ``.json`` (hardware label, command, budgets, hyperparameters) and ``.md``.
+For each row (embodiment × Reach, Push, Lift) it trains (a) in the learned id and (b) in the MuJoCo twin
+(SB3 DummyVecEnv; ``--vec subproc`` a process per env; ``--vec shards`` a process per core), with the same
+algorithm, hyperparameters (:func:`cosmos3_gym.rl.algo_kwargs`), num_envs, PPO seed and budget, then
+evaluates both on the twin (deterministic actions; success = success at the episode's last step). (a) is
+also evaluated in the learned env (what the model believes). The budget is env steps (``--steps``) and,
+with ``--time-limit``, training wall-clock per side as well (whichever ends first): equal steps, or
+equal wall-clock. Seeds come from ``--split`` (:mod:`cosmos3_gym.tasks.splits`): ``select`` for choosing
+hyperparameters, ``report`` for what README shows. Wall clock and env steps/s are for training only
+(evaluation excluded). Results: ``<out>/rl_transfer.csv``, ``.json`` (hardware label, command, budgets,
+hyperparameters) and ``.md``; with ``--eval-every``, ``<out>/curves/<row>.png``: MuJoCo success against
+training wall-clock for both sides. Each side's run folder (``<out>/runs/<row>/{model,twin}``) keeps the
+agent (``final_model.zip``) beside its ``config.json``, ``summary.json`` and ``eval.csv``.
 
-    python benchmarks/rl_transfer.py --model default --algo ppo --steps 50000 --workers 2
+    python benchmarks/rl_transfer.py --model default --algo ppo --steps 50000 --rows franka-reach --workers 2
+    python benchmarks/rl_transfer.py --rows franka-lift --num-envs 256 --vec shards --steps 100000000 \
+        --time-limit 1800 --eval-every 1000000 --split report --out benchmarks/results/rl_contact
     python benchmarks/rl_transfer.py --model /tmp/tiny --steps 2000 --rows franka-reach \
         --eval-episodes 10 --out /tmp/rlt
 """
@@ -30,13 +37,11 @@ from cosmos3_gym.data.fanout import ordered_map, wants_ray
 from cosmos3_gym.model import checkpoint_digest
 from cosmos3_gym.registration import robot_name
 from cosmos3_gym.rl import ALGOS, RLConfig, algo_kwargs, train_agent
+from cosmos3_gym.tasks import SPLITS, rl_seeds, split_seeds
 
 RESULTS = Path(__file__).resolve().parent / "results"
 GUARDS = ("uncertainty_penalty", "ood_sigma", "imagination_horizon", "reanchor_every")
-ROWS = [(emb, "reach") for emb in ("franka", "ur5e", "widowx", "agibot", "umi")] + [
-    ("franka", "push"),
-    ("franka", "lift"),
-]
+ROWS = [(emb, task) for task in ("reach", "push", "lift") for emb in ("franka", "ur5e", "widowx", "agibot", "umi")]
 
 
 def row_name(emb: str, task: str) -> str:
@@ -57,9 +62,10 @@ def run_row(emb: str, task: str, args: argparse.Namespace, out: Path) -> dict:
         "num_envs": args.num_envs,
         "model": args.model,
         "seed": args.seed,
-        "eval_every": 0,
+        "eval_every": args.eval_every,
         "eval_episodes": args.eval_episodes,
-        "eval_seed": 10_000,
+        "eval_seed": args.eval_seed,
+        "time_limit_s": args.time_limit,
         "device": args.device,
         "progress": not args.no_progress,
     }
@@ -78,6 +84,8 @@ def run_row(emb: str, task: str, args: argparse.Namespace, out: Path) -> dict:
         )
     a, b = results["model"], results["twin"]
     ea, eb = a["final_eval"], b["final_eval"]
+    if args.eval_every:
+        plot_curves(out / row_name(emb, task), args.out / "curves" / f"{row_name(emb, task)}.png")
     return {
         "row": row_name(emb, task),
         "embodiment": emb,
@@ -97,6 +105,8 @@ def run_row(emb: str, task: str, args: argparse.Namespace, out: Path) -> dict:
         "model_train_s": a["train_wall_s"],
         "twin_train_s": b["train_wall_s"],
         "wall_ratio": _ratio(a["train_wall_s"], b["train_wall_s"]),
+        "model_steps": a["num_timesteps"],
+        "twin_steps": b["num_timesteps"],
         "model_steps_per_s": a["env_steps_per_s"],
         "twin_steps_per_s": b["env_steps_per_s"],
         "steps_per_s_ratio": _ratio(a["env_steps_per_s"], b["env_steps_per_s"]),
@@ -120,10 +130,33 @@ MD_COLS = [
     ("model_train_s", "train s (a)"),
     ("twin_train_s", "train s (b)"),
     ("wall_ratio", "a/b"),
+    ("model_steps", "steps (a)"),
+    ("twin_steps", "steps (b)"),
     ("model_steps_per_s", "steps/s (a)"),
     ("twin_steps_per_s", "steps/s (b)"),
     ("steps_per_s_ratio", "a/b"),
 ]
+
+
+def plot_curves(row_dir: Path, png: Path) -> None:
+    """MuJoCo success against training wall-clock (evaluation excluded) of both sides of one row."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    for side, label in (("model", "(a) trained in the world model"), ("twin", "(b) trained in MuJoCo")):
+        rows = list(csv.DictReader((row_dir / side / "eval.csv").open()))
+        t = [float(r["train_s"]) / 60 for r in rows]
+        ax.plot(t, [float(r["twin_success_rate"]) for r in rows], marker="o", label=label)
+    ax.set(xlabel="training wall-clock (min)", ylabel="success on MuJoCo", ylim=(-0.02, 1.02), title=row_dir.name)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
 
 
 def _row_task(job: tuple[str, str, argparse.Namespace]) -> dict:
@@ -152,8 +185,10 @@ def markdown(rows: list[dict], meta: dict) -> str:
     hw = meta["hardware"]
     lines = [
         "# RL transfer: trained in the world model (a) vs in MuJoCo (b), both evaluated on MuJoCo\n",
-        f"{meta['algo']}, {meta['steps']} env steps, {meta['num_envs']} envs, seed {meta['seed']}, "
-        f"{meta['eval_episodes']} twin eval seeds from 10000; model `{meta['model']}`.  ",
+        f"{meta['algo']}, {meta['steps']} env steps"
+        + (f" or {meta['time_limit_s']} s of training per side" if meta.get("time_limit_s") else "")
+        + f", {meta['num_envs']} envs, PPO seed {meta['seed']}, {meta['eval_episodes']} twin eval seeds from "
+        f"{meta['eval_seeds'][0]} ({meta.get('split', 'no')} split); model `{meta['model']}`.  ",
         f"Hardware: {hw['cpu']}, {hw['cores']} cores, torch {hw['torch']} ({hw['torch_threads']} thread), "
         f"load average {meta['loadavg_start']} → {meta['loadavg_end']}, {hw['date']}.  ",
         f"Command: `{meta['command']}`\n",
@@ -180,7 +215,7 @@ def write(out: Path, rows: list[dict], meta: dict) -> None:
 def merge(folders: list[Path], out: Path) -> None:
     """One table from runs of one configuration that trained disjoint row subsets (one process each)."""
     runs = [json.loads((f / "rl_transfer.json").read_text()) for f in folders]
-    same = ("algo", "steps", "num_envs", "seed", "eval_episodes", "model")
+    same = ("algo", "steps", "num_envs", "seed", "eval_episodes", "model", "eval_seeds", "time_limit_s")
     for r in runs[1:]:
         diff = [k for k in same if r[k] != runs[0][k]]
         if diff:
@@ -204,9 +239,12 @@ def main() -> None:
     p.add_argument("--rows", default=",".join(names), help=f"comma-separated subset of {', '.join(names)}")
     p.add_argument("--algo", default="ppo", choices=ALGOS)
     p.add_argument("--num-envs", type=int, default=8)
-    p.add_argument("--eval-episodes", type=int, default=100, help="twin evaluation seeds 10000, 10001, ...")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--vec", default="dummy", choices=("dummy", "subproc"), help="VecEnv of the twin runs")
+    p.add_argument("--eval-episodes", type=int, default=100, help="twin evaluation episodes (seeds of --split)")
+    p.add_argument("--split", default="report", choices=SPLITS, help="seed split of the PPO and evaluation seeds")
+    p.add_argument("--seed", type=int, default=None, help="PPO seed (default: the split's first RL seed)")
+    p.add_argument("--time-limit", type=float, default=None, help="training wall-clock (s) per side, --steps a cap")
+    p.add_argument("--eval-every", type=int, default=0, help="env steps between evaluations (curves); 0: end only")
+    p.add_argument("--vec", default="dummy", choices=("dummy", "subproc", "shards"), help="VecEnv of the twin runs")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on 2 shared cores)")
     p.add_argument("--no-progress", action="store_true")
@@ -234,6 +272,9 @@ def main() -> None:
     if unknown or not chosen:
         raise SystemExit(f"--rows: unknown {unknown or 'empty'}; allowed: {', '.join(names)}")
     torch.set_num_threads(args.threads)
+    if args.seed is None:
+        args.seed = rl_seeds(args.split, 1)[0]
+    args.eval_seed = split_seeds(args.split, 1)[0]
     args.out.mkdir(parents=True, exist_ok=True)
     load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
@@ -242,7 +283,8 @@ def main() -> None:
         rows = list(ordered_map(_row_task, jobs, args.workers, args.address))
     else:
         rows = [run_row(e, t, args, args.out / "runs") for e, t, _ in jobs]
-    cfg = RLConfig(env_id="Cosmos3-Franka-Reach-v0", algo=args.algo, steps=args.steps, num_envs=args.num_envs)
+    first = f"Cosmos3-{robot_name(jobs[0][0])}-{jobs[0][1].capitalize()}-v0"
+    cfg = RLConfig(env_id=first, algo=args.algo, steps=args.steps, num_envs=args.num_envs, seed=args.seed)
     hyper = _jsonable(algo_kwargs(cfg))
     meta = {
         "algo": args.algo,
@@ -250,11 +292,14 @@ def main() -> None:
         "num_envs": args.num_envs,
         "seed": args.seed,
         "eval_episodes": args.eval_episodes,
-        "eval_seeds": [10_000, 10_000 + args.eval_episodes - 1],
+        "split": args.split,
+        "eval_seeds": [args.eval_seed, args.eval_seed + args.eval_episodes - 1],
+        "time_limit_s": args.time_limit,
+        "eval_every": args.eval_every,
         "model": args.model,
         "weights_sha256": checkpoint_digest(args.model),
         "vec": args.vec,
-        "hyperparameters_reach": hyper,
+        "hyperparameters": hyper,
         "command": "python " + " ".join(sys.argv),
         "workers": args.workers,
         "total_s": round(time.perf_counter() - t0, 1),

@@ -35,10 +35,30 @@ def test_rl_transfer_rows_guards_and_merge(bench_main, tiny_model, tmp_path):
     for r in report["rows"]:
         assert 0 <= r["model_twin_success"] <= 1 and 0 <= r["twin_twin_success"] <= 1
         assert r["model_steps_per_s"] > 0 and r["twin_steps_per_s"] > 0
-    assert report["weights_sha256"] and report["hyperparameters_reach"]["policy_kwargs"]["features_extractor_class"]
+    assert report["weights_sha256"] and report["hyperparameters"]["policy_kwargs"]["features_extractor_class"]
     with (tmp_path / "m" / "rl_transfer.csv").open() as fh:
         assert len(list(csv.DictReader(fh))) == 2
     assert "umi-reach" in (tmp_path / "m" / "rl_transfer.md").read_text()
+
+
+def test_rl_transfer_equal_wall_clock_curves_and_sharded_twins(bench_main, tiny_model, tmp_path):
+    """--time-limit stops both sides by training wall-clock, --eval-every draws the row's curve, the twin side
+    runs in worker processes, and the seeds come from the chosen split."""
+    bench_main(
+        "rl_transfer",
+        *("--model", tiny_model, "--rows", "franka-lift", "--num-envs", "64", "--steps", "10000000"),
+        *("--time-limit", "3", "--eval-every", "3200", "--eval-episodes", "2", "--vec", "shards"),
+        *("--split", "select", "--no-progress", "--out", str(tmp_path)),
+    )
+    report = json.loads((tmp_path / "rl_transfer.json").read_text())
+    (row,) = report["rows"]
+    assert report["seed"] == 100 and report["eval_seeds"] == [200_000, 200_001] and report["time_limit_s"] == 3
+    assert row["model_steps"] < 10_000_000 and row["twin_steps"] < 10_000_000
+    assert report["hyperparameters"]["gamma"] == 0.8  # 64 envs: the massively parallel PPO recipe
+    assert (tmp_path / "curves" / "franka-lift.png").stat().st_size > 1000
+    for side in ("model", "twin"):
+        summary = json.loads((tmp_path / "runs" / "franka-lift" / side / "summary.json").read_text())
+        assert summary["stopped_by_time_limit"]
 
 
 def test_rl_transfer_rows_as_ray_tasks_equal_serial_rows(bench_main, tiny_model, tmp_path):

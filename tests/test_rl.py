@@ -233,3 +233,63 @@ def test_goal_features_standardize_and_expose_the_goal_error(tiny_model):
     np.testing.assert_allclose(out[-3:], np.clip(err, -10, 10), rtol=1e-4, atol=1e-4)
     with pytest.raises(ValueError, match="channels"):
         GoalFeatures(env.observation_space, **{**kw, "obs_mean": kw["obs_mean"][:-1]})
+
+
+def test_sharded_twins_match_one_process():
+    """ShardedVecEnv (2 worker processes) steps, resets, ends episodes and answers env_method exactly as a
+    DummyVecEnv of the same twins does, in env order."""
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from cosmos3_gym.rl.envs import _twin_factory
+    from cosmos3_gym.rl.shards import ShardedVecEnv
+
+    fns = [_twin_factory("Cosmos3-Franka-Push-MuJoCo-v0") for _ in range(3)]
+    ref, sharded = DummyVecEnv(fns), ShardedVecEnv(fns, workers=2)
+    try:
+        assert sharded.bounds == [(0, 1), (1, 3)]
+        for venv in (ref, sharded):
+            venv.seed(7)
+        for k, v in ref.reset().items():
+            np.testing.assert_array_equal(v, sharded.reset()[k] if k == "observation" else v)
+        rng = np.random.default_rng(0)
+        for _ in range(100):  # to the 100-step time limit: auto-reset and terminal observations
+            act = rng.uniform(-1, 1, (3, *ref.action_space.shape)).astype(np.float32)
+            for venv in (ref, sharded):
+                venv.step_async(act)
+            (o1, r1, d1, i1), (o2, r2, d2, i2) = ref.step_wait(), sharded.step_wait()
+            for k in o1:
+                np.testing.assert_array_equal(o1[k], o2[k])
+            np.testing.assert_array_equal(r1, r2)
+            np.testing.assert_array_equal(d1, d2)
+        assert d1.all() and all("terminal_observation" in i for i in i2)
+        assert [i["goal_distance"] for i in i1] == [i["goal_distance"] for i in i2]
+        ach, goal = o2["achieved_goal"][0], o2["desired_goal"][0]
+        rewards = sharded.env_method("compute_reward", ach, goal, i2[0], indices=[2, 0])
+        assert len(rewards) == 2 and sharded.get_attr("reward_type", [1]) == ["dense"]
+    finally:
+        ref.close()
+        sharded.close()
+
+
+def test_her_relabels_the_staged_lift_reward(tiny_model, tmp_path):
+    """HER on Lift: relabelled rewards are the staged reward of the stored TCPs and openings (in [0, 1])."""
+    cfg = RLConfig(env_id="Cosmos3-Franka-Lift-v0", algo="sac-her", steps=220, num_envs=2, model=tiny_model)
+    env, _ = make_train_env(cfg.check())
+    agent = SAC("MultiInputPolicy", env, **algo_kwargs(cfg))
+    agent.learn(cfg.steps)
+    batch = agent.replay_buffer.sample(64)
+    rewards = batch.rewards.numpy()[:, 0]
+    assert np.all((rewards >= 0.0) & (rewards <= 1.0)) and rewards.std() > 0
+    env.close()
+
+
+def test_parallel_ppo_recipe_and_time_limit(capsys, tiny_model, tmp_path):
+    kw = algo_kwargs(RLConfig(env_id="Cosmos3-Franka-Lift-v0", num_envs=256, steps=10**6, model=tiny_model))
+    assert (kw["n_steps"], kw["batch_size"], kw["gamma"], kw["gae_lambda"]) == (50, 400, 0.8, 0.9)
+    assert algo_kwargs(RLConfig(env_id=ENV, num_envs=8, model=tiny_model))["gamma"] == 0.95  # few envs: as before
+    s = rl(capsys, tiny_model, tmp_path, "--steps", "100000", "--eval-every", "0", "--time-limit", "2")
+    assert s["stopped_by_time_limit"] and s["num_timesteps"] < 100_000 and s["train_wall_s"] < 30
+    row = list(csv.DictReader((tmp_path / "eval.csv").open()))[-1]
+    assert 2.0 <= float(row["train_s"]) <= float(row["wall_s"])
+    with pytest.raises(SystemExit, match="time_limit_s must be > 0"):
+        rl(capsys, tiny_model, tmp_path / "bad", "--time-limit", "0")

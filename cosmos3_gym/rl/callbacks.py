@@ -19,6 +19,7 @@ from cosmos3_gym.rl.evaluate import Evaluator
 EVAL_FIELDS = (
     "timesteps",
     "wall_s",
+    "train_s",
     "twin_success_rate",
     "twin_mean_return",
     "twin_final_distance",
@@ -74,14 +75,20 @@ class EvalCallback(BaseCallback):
         csv_path: Path,
         learned: bool = True,
         wall_offset: float = 0.0,
+        train_offset: float = 0.0,
     ) -> None:
         super().__init__()
         self.evaluator, self.seeds, self.every, self.csv_path = evaluator, seeds, every, Path(csv_path)
         self.learned, self.wall_offset = learned and evaluator.model is not None, wall_offset
+        self.train_offset = train_offset
         self.next_at = 0
         self.start = time.perf_counter()
         self.rows: list[dict[str, Any]] = []
         self.seconds = 0.0  # spent evaluating, so that a run can report training throughput without it
+
+    def train_seconds(self) -> float:
+        """Training wall-clock so far (s), evaluations excluded, earlier runs of a resumed one included."""
+        return self.train_offset + time.perf_counter() - self.start - self.seconds
 
     def _on_training_start(self) -> None:
         self.start = time.perf_counter()
@@ -100,6 +107,7 @@ class EvalCallback(BaseCallback):
         row: dict[str, Any] = {
             "timesteps": agent.num_timesteps,
             "wall_s": round(self.wall_offset + time.perf_counter() - self.start, 2),
+            "train_s": round(self.train_seconds(), 2),
         }
         row.update(
             {k: v for k, v in self.evaluator.twin(agent, self.seeds).as_dict("twin_").items() if k in EVAL_FIELDS}
@@ -121,9 +129,23 @@ class EvalCallback(BaseCallback):
         logger = getattr(agent, "_logger", None)  # absent on an agent loaded but never trained
         if logger is not None:
             for key, value in row.items():
-                if key not in ("timesteps", "wall_s"):
+                if key not in ("timesteps", "wall_s", "train_s"):
                     logger.record(f"eval/{key}", value)
             logger.dump(agent.num_timesteps)
         self.rows.append(row)
         self.seconds += time.perf_counter() - t0
         return row
+
+
+class TimeLimitCallback(BaseCallback):
+    """Stop learning once ``evals.train_seconds()`` reaches ``limit_s`` (training wall-clock, evaluation
+    excluded), so runs on two simulators can be given equal time."""
+
+    def __init__(self, limit_s: float, evals: EvalCallback) -> None:
+        super().__init__()
+        self.limit_s, self.evals = limit_s, evals
+        self.hit = False
+
+    def _on_step(self) -> bool:
+        self.hit = self.evals.train_seconds() >= self.limit_s
+        return not self.hit

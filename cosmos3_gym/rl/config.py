@@ -51,6 +51,14 @@ class RLConfig:
         metadata={"help": "world-model checkpoint folder ('default': the shipped one)", "metavar": "CKPT"},
     )
     seed: int = field(default=0, metadata={"help": "seed of the agent and the training envs"})
+    time_limit_s: float | None = field(
+        default=None,
+        metadata={
+            "flag": "--time-limit",
+            "help": "stop after this much training wall-clock (s, evaluation excluded), before --steps if sooner",
+            "metavar": "SECONDS",
+        },
+    )
     eval_every: int = field(default=10_000, metadata={"help": "env steps between evaluations (0 = end only)"})
     eval_episodes: int = field(default=20, metadata={"help": "episodes per evaluation and env"})
     eval_seed: int = field(default=10_000, metadata={"help": "first evaluation seed (then +1, +2, ...)"})
@@ -116,7 +124,7 @@ class RLConfig:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.uncertainty_penalty < 0:
             raise ValueError(f"uncertainty_penalty must be >= 0, got {self.uncertainty_penalty}")
-        for name in ("max_uncertainty", "ood_sigma"):
+        for name in ("max_uncertainty", "ood_sigma", "time_limit_s"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ValueError(f"{name} must be > 0 (or unset), got {value}")
@@ -161,17 +169,45 @@ def episode_steps(cfg: RLConfig) -> int:
     return min(limit, cfg.imagination_horizon) if cfg.imagination_horizon else limit
 
 
+#: From this many envs on, PPO uses the massively parallel recipe (:func:`algo_kwargs`).
+PARALLEL_ENVS = 64
+
+
 def algo_kwargs(cfg: RLConfig) -> dict[str, Any]:
     """SB3 constructor arguments for ``cfg.algo`` (the defaults we use for these dense-reward tasks).
 
     Both families see :class:`~cosmos3_gym.rl.features.GoalFeatures` (standardized observation + goal
-    error) and use ``gamma=0.95`` (Fetch/HER practice: episodes of 50-100 steps, reward −distance)
-    and two 256-unit layers. PPO collects ~2048 transitions per update; SAC does one gradient step per
-    transition (replay ratio 1, ``num_envs`` steps per vector step) — the update, not the env, bounds
-    its speed on a CPU. (One step per vector step learned nothing on Franka Reach in 20k transitions.)
+    error). SAC and PPO on fewer than :data:`PARALLEL_ENVS` envs use ``gamma=0.95`` (Fetch/HER practice:
+    episodes of 50-100 steps) and two 256-unit layers; PPO collects ~2048 transitions per update; SAC
+    does one gradient step per transition (replay ratio 1, ``num_envs`` steps per vector step) — the
+    update, not the env, bounds its speed on a CPU. (One step per vector step learned nothing on Franka
+    Reach in 20k transitions.)
+
+    PPO on :data:`PARALLEL_ENVS` or more envs follows ManiSkill3's GPU-parallel PPO baselines for
+    PushCube / PickCube with their normalized staged dense reward: 50-step rollouts per env, ``gamma=0.8``,
+    GAE ``lambda=0.9``, 32 minibatches, 8 epochs, ``target_kl=0.1``, gradient norm 0.5, three 256-unit
+    layers and an initial action std of ``exp(-0.5)``.
     """
     common: dict[str, Any] = {"gamma": 0.95, "seed": cfg.seed, "device": cfg.device, "verbose": 0}
     features = goal_features_kwargs(cfg.target.embodiment, cfg.target.task, cfg.model)
+    if cfg.algo == "ppo" and cfg.num_envs >= PARALLEL_ENVS:
+        n_steps = max(min(50, cfg.steps // cfg.num_envs), 1)
+        rollout = n_steps * cfg.num_envs
+        batch = max(d for d in range(1, rollout // 32 + 1) if rollout % d == 0) if rollout >= 32 else rollout
+        return {
+            **common,
+            "gamma": 0.8,
+            "n_steps": n_steps,
+            "batch_size": batch,
+            "n_epochs": 8,
+            "learning_rate": 3e-4,
+            "gae_lambda": 0.9,
+            "clip_range": 0.2,
+            "ent_coef": 0.0,
+            "max_grad_norm": 0.5,
+            "target_kl": 0.1,
+            "policy_kwargs": {"net_arch": {"pi": [256] * 3, "vf": [256] * 3}, "log_std_init": -0.5, **features},
+        }
     if cfg.algo == "ppo":
         # ~2048 transitions per update, fewer when the whole budget is smaller (at least one update).
         n_steps = max(min(2048, cfg.steps) // cfg.num_envs, 8)
@@ -208,11 +244,12 @@ def algo_kwargs(cfg: RLConfig) -> dict[str, Any]:
     if cfg.algo == "sac-her":
         from stable_baselines3 import HerReplayBuffer
 
-        # copy_info_dict: relabelled rewards subtract the stored model uncertainty too (the penalty).
+        # copy_info_dict: relabelled rewards subtract the stored model uncertainty too (the penalty)
         kw["replay_buffer_class"] = HerReplayBuffer
         kw["replay_buffer_kwargs"] = {
             "n_sampled_goal": 4,
             "goal_selection_strategy": "future",
-            "copy_info_dict": cfg.uncertainty_penalty > 0,
+            # (and the staged dense reward of Push and Lift reads the stored TCPs and openings).
+            "copy_info_dict": cfg.uncertainty_penalty > 0 or cfg.target.task != "reach",
         }
     return kw

@@ -2,12 +2,14 @@
 
 Learned: one batched :class:`~cosmos3_gym.envs.sb3.LearnedSB3VecEnv` (all envs in one model pass)
 with the run's guards, optionally wrapped by :class:`~cosmos3_gym.rl.reanchor.ReanchorVecEnv`.
-Twin: ``num_envs`` MuJoCo twins in SB3's ``DummyVecEnv`` (or ``SubprocVecEnv``), each with the
-registered time limit. Both end in a ``VecMonitor`` so SB3 logs episode returns and lengths.
+Twin: ``num_envs`` MuJoCo twins in SB3's ``DummyVecEnv`` (or ``SubprocVecEnv``, one process per env, or
+:class:`~cosmos3_gym.rl.shards.ShardedVecEnv`, one process per core), each with the registered time
+limit. Both end in a ``VecMonitor`` so SB3 logs episode returns and lengths.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import gymnasium as gym
@@ -15,7 +17,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv,
 
 from cosmos3_gym.rl.config import RLConfig
 
-VEC_KINDS = ("dummy", "subproc")
+VEC_KINDS = ("dummy", "subproc", "shards")
 
 
 def _twin_factory(env_id: str) -> Any:
@@ -28,10 +30,15 @@ def _twin_factory(env_id: str) -> Any:
 
 
 def make_twin_vec(env_id: str, num_envs: int, vec: str = "dummy") -> VecEnv:
-    """``num_envs`` twins of ``env_id`` (a ``…-MuJoCo-v0`` id) as an SB3 VecEnv (``dummy`` | ``subproc``)."""
+    """``num_envs`` twins of ``env_id`` (a ``…-MuJoCo-v0`` id) as an SB3 VecEnv: ``dummy`` (this process),
+    ``subproc`` (a process per env) or ``shards`` (a process per CPU core, envs split evenly)."""
     if vec not in VEC_KINDS:
         raise ValueError(f"vec must be one of {', '.join(VEC_KINDS)}, got {vec!r}")
     fns = [_twin_factory(env_id) for _ in range(num_envs)]
+    if vec == "shards":
+        from cosmos3_gym.rl.shards import ShardedVecEnv
+
+        return ShardedVecEnv(fns, os.cpu_count() or 1)
     return DummyVecEnv(fns) if vec == "dummy" else SubprocVecEnv(fns, start_method="spawn")
 
 

@@ -25,7 +25,7 @@ from typing import Any
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.callbacks import CallbackList, CheckpointCallback
 
-from cosmos3_gym.rl.callbacks import EvalCallback, TqdmCallback
+from cosmos3_gym.rl.callbacks import EvalCallback, TimeLimitCallback, TqdmCallback
 from cosmos3_gym.rl.config import RLConfig, algo_kwargs
 from cosmos3_gym.rl.envs import make_train_env
 from cosmos3_gym.rl.evaluate import Evaluator
@@ -71,11 +71,12 @@ def _check_resume(out: Path, cfg: RLConfig) -> None:
                 raise ValueError(f"--resume: {out} holds a run with {key}={saved[key]!r}, not {getattr(cfg, key)!r}")
 
 
-def _last_wall(csv_path: Path) -> float:
+def _last(csv_path: Path, column: str) -> float:
+    """``column`` of the last row of an ``eval.csv`` (0 without one, or for a column it lacks)."""
     if not csv_path.is_file():
         return 0.0
     rows = list(csv.DictReader(csv_path.open()))
-    return float(rows[-1]["wall_s"]) if rows else 0.0
+    return float(rows[-1].get(column) or 0.0) if rows else 0.0
 
 
 def _prepare_out(out: Path, resume: bool, overwrite: bool) -> None:
@@ -124,23 +125,28 @@ def train_agent(cfg: RLConfig, resume: bool = False, vec: str = "dummy", overwri
         anchor.agent = agent
     evaluator = Evaluator(target.embodiment, target.task, cfg.model if target.learned else None, cfg.device)
     seeds = list(range(cfg.eval_seed, cfg.eval_seed + cfg.eval_episodes))
+    every = cfg.checkpoint_every or cfg.eval_every or cfg.steps
+    saver = CheckpointCallback(max(every // cfg.num_envs, 1), str(ckpt_dir), PREFIX, save_replay_buffer=cls is SAC)
     evals = EvalCallback(
         evaluator,
         seeds,
         cfg.eval_every,
         out / "eval.csv",
         learned=target.learned,
-        wall_offset=_last_wall(out / "eval.csv") if latest else 0.0,
+        wall_offset=_last(out / "eval.csv", "wall_s") if latest else 0.0,
+        train_offset=_last(out / "eval.csv", "train_s") if latest else 0.0,
     )
-    every = cfg.checkpoint_every or cfg.eval_every or cfg.steps
-    saver = CheckpointCallback(max(every // cfg.num_envs, 1), str(ckpt_dir), PREFIX, save_replay_buffer=cls is SAC)
+    callbacks = [evals, saver, TqdmCallback(cfg.steps, cfg.progress)]
+    limit = TimeLimitCallback(cfg.time_limit_s, evals) if cfg.time_limit_s else None
+    if limit is not None:
+        callbacks.append(limit)
     start_steps, t0 = agent.num_timesteps, time.perf_counter()
     if cfg.steps > agent.num_timesteps:
         agent.learn(
             cfg.steps - agent.num_timesteps,
             reset_num_timesteps=latest is None,
             tb_log_name="run",
-            callback=CallbackList([evals, saver, TqdmCallback(cfg.steps, cfg.progress)]),
+            callback=CallbackList(callbacks),
         )
     wall, eval_time = time.perf_counter() - t0, evals.seconds
     agent.save(ckpt_dir / f"{PREFIX}_{agent.num_timesteps}_steps.zip")
@@ -161,6 +167,7 @@ def train_agent(cfg: RLConfig, resume: bool = False, vec: str = "dummy", overwri
         "new_steps": new_steps,
         "wall_s": round(wall, 2),
         "train_wall_s": round(wall - eval_time, 2),
+        "stopped_by_time_limit": bool(limit is not None and limit.hit),
         "env_steps_per_s": round(new_steps / max(wall - eval_time, 1e-9), 1),
         "final_eval": final,
         "final_model": str((out / "final_model.zip").resolve()),
