@@ -115,3 +115,49 @@ def test_grasp_keeps_a_held_cube_in_the_predicted_grip_and_fingers_out_of_it():
     assert not carry.held(opened, carry.held(held)).any()
     # Without the flag nothing changes.
     np.testing.assert_array_equal(CommandPrior(emb).grasp(held, pred), pred)
+
+
+def test_a_grasp_forms_only_from_open_fingers():
+    """Fingers already about the cube's size cannot come down around it: no grasp forms from them."""
+    emb = load_embodiment("franka")
+    carry, half = CommandPrior(emb, object_prior=True), emb.spec.workspace.cube_half_size
+    cube = np.array([0.5, 0.0, emb.spec.workspace.table_z + half])
+    grasp = _state_with(emb, cube + np.array([0.0, 0.0, 0.005]), cube, 2 * half)
+    opened = _state_with(emb, cube + np.array([0.0, 0.0, 0.005]), cube, 2 * half + 0.03)
+    narrow_above = _state_with(emb, cube + np.array([0.0, 0.0, 0.1]), cube, 2 * half - 0.002)
+    closing = carry.since_open(grasp, carry.since_open(opened))  # open around the cube, then closed on it
+    assert closing.tolist() == [1] and carry.held(grasp, None, closing).all()
+    ago = carry.since_open(narrow_above)
+    for _ in range(3):  # came down already narrow
+        ago = carry.since_open(narrow_above, ago)
+    assert not carry.held(grasp, None, carry.since_open(grasp, ago)).any()
+    assert carry.held(grasp).all()  # no memory (a start state): judged from the state alone
+    assert carry.held(grasp, carry.held(grasp), carry.since_open(grasp, ago)).all()  # a grasp once formed lasts
+
+
+@pytest.mark.parametrize("embodiment", list_embodiments())
+def test_an_unheld_cube_falls_to_the_table_and_a_held_one_does_not(embodiment):
+    emb = load_embodiment(embodiment)
+    carry, ws = CommandPrior(emb, object_prior=True), emb.spec.workspace
+    rest = ws.table_z + ws.cube_half_size
+    tcp = np.array([0.45, 0.0, 0.3])
+    cube = np.array([0.45, 0.0, rest + 0.1])
+    state = _state_with(emb, tcp, cube, 0.0)
+    free = np.zeros((1, emb.layout.num_arms), dtype=bool)
+    z = emb.layout.parts["cube_pos"].start + 2
+    before, path = state[None], [state[None]]
+    for _ in range(40):
+        nxt = carry.fall(before, path[-1], path[-1], free)
+        before = path[-1]
+        path.append(nxt)
+    heights = np.array([p[0, z] for p in path])
+    assert np.all(np.diff(heights) <= 0) and heights[-1] == pytest.approx(rest)
+    # Free fall: 10 cm take sqrt(2 h / g) = 0.14 s, to within a control step.
+    k = int(np.argmax(heights <= rest + 1e-9))
+    assert abs(k / emb.fps - np.sqrt(2 * 0.1 / 9.81)) <= 1 / emb.fps
+    holding = np.ones_like(free)
+    np.testing.assert_array_equal(carry.fall(state[None], state[None], state[None], holding), state[None])
+    on_table = _state_with(emb, tcp, np.array([0.45, 0.0, rest]), 0.0)[None]
+    np.testing.assert_array_equal(carry.fall(on_table, on_table, on_table, free), on_table)
+    # Without the flag nothing changes.
+    np.testing.assert_array_equal(CommandPrior(emb).fall(state[None], state[None], state[None], free), state[None])

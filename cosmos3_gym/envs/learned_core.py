@@ -18,7 +18,7 @@ from cosmos3_gym.model import Checkpoint, CommandPrior, ForwardStepper, ModelSpa
 from cosmos3_gym.model.config import STATE_DIM, TASK_NAMES
 from cosmos3_gym.model.error_head import ErrorHead, error_features, feature_count
 from cosmos3_gym.sim.twin_env import MujocoTwinEnv
-from cosmos3_gym.tasks import compute_reward, is_success, is_terminated
+from cosmos3_gym.tasks import compute_reward, effector, goal_distance, is_success, is_terminated
 from cosmos3_gym.tokens.native import NativeActionMap
 from cosmos3_gym.tokens.rotation import matrix_to_rot6d, rot6d_to_matrix
 
@@ -102,6 +102,8 @@ class LearnedSimCore:
             self.error_head.check(feature_count(self.layout.size, self.emb.native_action_dim))
         #: Which arms hold the cube in the current state (an ``object_prior`` model's, CommandPrior.held).
         self.holding = np.zeros((num_envs, self.layout.num_arms), dtype=bool)
+        #: Steps since each arm's gripper was open around the cube (CommandPrior.since_open).
+        self.open_ago = np.zeros((num_envs, self.layout.num_arms), dtype=np.int64)
 
     # -- resets ----------------------------------------------------------------------------------------
     def reset(self, index: np.ndarray, seeds: list[int | None]) -> None:
@@ -130,6 +132,7 @@ class LearnedSimCore:
         if carry:
             self.carried_var[index] = self.accumulated[index] ** 2
         else:
+            self.open_ago[index] = self.prior.since_open(self.state[index])
             self.carried_var[index] = self.since_anchor[index] = self.motion[index] = 0.0
             self.uncertainty[index] = self.spread[index] = self.accumulated[index] = 0.0
         self.chunk_start[index] = self.state[index]
@@ -171,12 +174,15 @@ class LearnedSimCore:
         delta = self.stepper.step(tokens, noise, prior).cpu().numpy()
         pred = self.space.states(self.chunk_start, delta[: self.n])
         pred = self.prior.grasp(self.state, pred, self.holding, tcp)
+        pred = self.prior.gripper(self.state, pred, actions[:, 6::7], self.holding)  # closed stays closed
         if self.space.contact_gate is not None:  # an untouched cube keeps its pose (model/contact_gate.py)
             gate = self.space.contact_gate
             pred = gate.apply(self.prior, self.history[:, -2], self.state, target, pred, self.holding, tcp)
+        pred = self.prior.fall(self.history[:, -2], self.state, pred, self.holding)  # nothing holds it: it falls
         self.state = self._project(pred)
         if self.prior.object_prior:
-            self.holding = self.prior.held(self.state, self.holding)
+            self.open_ago = self.prior.since_open(self.state, self.open_ago)
+            self.holding = self.prior.held(self.state, self.holding, self.open_ago)
         if k > 1:  # last: the error head reads the step's final state and holding, as features() does later
             copies = self.space.states(np.tile(self.chunk_start, (k - 1, 1)), delta[self.n :])
             self._estimate_uncertainty(pred, copies.reshape(k - 1, self.n, -1), actions)
@@ -230,12 +236,14 @@ class LearnedSimCore:
 
     def _outcome(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         achieved = self.achieved_goal(self.state)
-        reward = compute_reward(achieved, self.goal, self.task, self.reward_type)
+        eff, ws = effector(self.layout, self.state), self.emb.spec.workspace
+        reward = compute_reward(achieved, self.goal, self.task, self.reward_type, eff, ws)
         success = is_success(achieved, self.goal, self.task)
-        terminated = is_terminated(self.layout.get(self.state, "cube_pos"), self.emb.spec.workspace)
+        terminated = is_terminated(self.layout.get(self.state, "cube_pos"), ws)
         info: dict[str, Any] = {
             "cosmos3_action": raw,
-            "goal_distance": -compute_reward(achieved, self.goal, self.task, "dense"),
+            "goal_distance": goal_distance(achieved, self.goal),
+            "effector": eff,
         }
         guard = np.zeros(self.n, dtype=bool)
         if self.guards.uncertainty_samples:

@@ -70,6 +70,7 @@ class ModeRunner:
         state, out = start, np.zeros((b, rows, self.size))
         before = history[:, -2].astype(np.float64) if history.shape[1] > 1 else start
         holding = self.prior.held(start) if self.prior.object_prior else None
+        open_ago = self.prior.since_open(start)
         gate = self.space.contact_gate
         for i in range(rows):
             prior = None
@@ -79,11 +80,18 @@ class ModeRunner:
             noise = None if gen is None else torch.randn(b, STATE_DIM, generator=gen, device=self.device)
             delta = stepper.step(tokens[:, i], noise, prior).cpu().numpy()
             nxt = self.prior.grasp(state, self.space.states(start, delta), holding)
+            if holding is not None:  # a gripper commanded closed stays closed
+                grip = self.prior.nmap.from_raw(self.prior.arm_tcp(state), raw[:, i])[:, 6::7]
+                nxt = self.prior.gripper(state, nxt, grip, holding)
             if gate is not None:  # an untouched cube keeps its pose (model/contact_gate.py)
                 nxt = gate.apply(self.prior, before, state, self.prior.arm_tcp(cmd), nxt, holding)
+            if holding is not None:  # nothing holds it: it falls
+                nxt = self.prior.fall(before, state, nxt, holding)
             before, state = state, nxt
             out[:, i] = state
-            holding = self.prior.held(state, holding) if holding is not None else None
+            if holding is not None:
+                open_ago = self.prior.since_open(state, open_ago)
+                holding = self.prior.held(state, holding, open_ago)
         return out
 
     def inverse_dynamics(

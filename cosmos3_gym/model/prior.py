@@ -47,6 +47,17 @@ GRASP_NEAR = 2.0
 #: A grasp held lasts until the gripper opens this far beyond the cube's size (m): a release opens it by
 #: centimetres within a few steps, the model's width drifts by millimetres while holding.
 RELEASE_WIDTH_M = 0.01
+#: A new grasp forms only within this many control steps after the gripper was open wider than the grasp
+#: band near the cube (:meth:`CommandPrior.since_open`).
+OPEN_WITHIN = 2
+#: How far one control step may open a gripper commanded to close (native command <= 0), m: MuJoCo's open
+#: more than this in under 0.1 % of such steps (contacts pushing the fingers apart).
+CLOSING_SLACK_M = 0.003
+#: Gravity of the fall prior (m/s²).
+GRAVITY = 9.81
+#: A cube whose lowest corner is more than this above the table (m) is in the air: nothing but a holding
+#: gripper keeps it there (the table is the only other support in these scenes).
+AIRBORNE_M = 0.003
 
 
 class CommandPrior:
@@ -129,9 +140,32 @@ class CommandPrior:
             out[..., self.cube_rel] = start[..., self.cube_rel] - (out[..., self.pos[0]] - start[..., self.pos[0]])
         return out
 
-    def held(self, state: np.ndarray, holding: np.ndarray | None = None) -> np.ndarray:
+    def since_open(self, state: np.ndarray, ago: np.ndarray | None = None) -> np.ndarray:
+        """Control steps ``(..., arms)`` since each arm's gripper was open wider than the grasp band with the
+        cube near its TCP: 0 where it is so in ``state (..., S)``, else ``ago + 1`` (``ago`` None: a start
+        state, where ``OPEN_WITHIN + 1`` stands for "not recently")."""
+        lay, half = self.layout, self.emb.spec.workspace.cube_half_size
+        cube = lay.get(state, "cube_pos")
+        now = np.stack(
+            [
+                (lay.arm(state, "gripper_width", a)[..., 0] >= 2 * half + GRASP_WIDTH_TOL_M)
+                & (np.linalg.norm(cube - state[..., self.pos[a]], axis=-1) < GRASP_NEAR * half)
+                for a in range(self.num_arms)
+            ],
+            axis=-1,
+        )
+        return np.where(now, 0, OPEN_WITHIN + 1 if ago is None else ago + 1)
+
+    def held(
+        self, state: np.ndarray, holding: np.ndarray | None = None, open_ago: np.ndarray | None = None
+    ) -> np.ndarray:
         """Which arm holds the cube in ``state (..., S)``: ``(..., arms)`` bool. ``holding (..., arms)``: the
-        grasps held the step before (a rollout's memory; None: none). See :data:`GRASP_WIDTH_TOL_M`."""
+        grasps held the step before (a rollout's memory; None: none). See :data:`GRASP_WIDTH_TOL_M`.
+
+        ``open_ago (..., arms)``: :meth:`since_open` of ``state``. With it, a new grasp forms only within
+        :data:`OPEN_WITHIN` steps of the fingers being open around the cube: fingers already about the
+        cube's size cannot come down around it (they land on its top), and an agent trained inside the model
+        had learned to "grasp" exactly that way, which MuJoCo never allows."""
         lay, half = self.layout, self.emb.spec.workspace.cube_half_size
         cube = lay.get(state, "cube_pos")
         out = []
@@ -139,6 +173,8 @@ class CommandPrior:
             width = lay.arm(state, "gripper_width", a)[..., 0]
             near = np.linalg.norm(cube - state[..., self.pos[a]], axis=-1) < GRASP_NEAR * half
             grasp = np.abs(width - 2 * half) < GRASP_WIDTH_TOL_M
+            if open_ago is not None:
+                grasp &= open_ago[..., a] <= OPEN_WITHIN
             if holding is not None:
                 grasp = grasp | (holding[..., a] & (width < 2 * half + RELEASE_WIDTH_M))
             out.append(near & grasp)
@@ -166,6 +202,50 @@ class CommandPrior:
             was_open = lay.arm(prev, "gripper_width", a)[..., 0] > 2 * half - GRASP_WIDTH_TOL_M
             around = (np.linalg.norm(cube - out[..., self.pos[a]], axis=-1) < half) & was_open
             width[around] = np.maximum(width[around], 2 * half)
+        return out
+
+    def gripper(self, prev: np.ndarray, pred: np.ndarray, commands: np.ndarray, holding: np.ndarray) -> np.ndarray:
+        """``pred (..., S)`` with every gripper commanded to close (native command ``commands (..., arms)``
+        <= 0) kept from opening (an ``object_prior`` model; otherwise ``pred`` unchanged): on a cube it holds
+        (``holding (..., arms)``, from ``prev``) it stays at the cube's size, elsewhere it opens at most
+        :data:`CLOSING_SLACK_M` beyond its width in ``prev``. The generator alone let closed grippers creep
+        open: a held cube slipped out after ~80 steps of lifting, and a closed pusher opened by 2-3 cm on
+        contact, which MuJoCo's position-controlled fingers never do."""
+        if not self.object_prior:
+            return pred
+        lay, half = self.layout, self.emb.spec.workspace.cube_half_size
+        out = np.array(pred, dtype=np.float64, copy=True)
+        for a in range(self.num_arms):
+            closing = np.asarray(commands)[..., a] <= 0.0
+            width, before = lay.arm(out, "gripper_width", a)[..., 0], lay.arm(prev, "gripper_width", a)[..., 0]
+            capped = np.where(closing, np.minimum(width, before + CLOSING_SLACK_M), width)
+            lay.arm(out, "gripper_width", a)[..., 0] = np.where(closing & holding[..., a], 2 * half, capped)
+        return out
+
+    def fall(self, before: np.ndarray, prev: np.ndarray, pred: np.ndarray, holding: np.ndarray) -> np.ndarray:
+        """``pred (..., S)`` with a cube no arm held in ``prev`` falling freely wherever it is in the air
+        (an ``object_prior`` model; otherwise ``pred`` unchanged).
+
+        The fall starts with the cube's vertical speed over ``before → prev`` (upward speed dropped), adds
+        gravity for one control step and stops where the cube's lowest corner touches the table; its
+        horizontal position and orientation stay as predicted. Without it a released cube hung in the air
+        wherever the generator left it (nothing in the data shows a cube drop), and the contact gate, which
+        keeps an untouched cube's pose, held it there for good."""
+        if not self.object_prior:
+            return pred
+        lay, ws = self.layout, self.emb.spec.workspace
+        z = lay.parts["cube_pos"].start + 2
+        rot = rot6d_to_matrix(pred[..., lay.parts["cube_rot6d"]])
+        rest = ws.table_z + ws.cube_half_size * np.abs(rot[..., 2, :]).sum(-1)
+        free = ~np.asarray(holding).any(-1) & (pred[..., z] > rest + AIRBORNE_M)
+        if not free.any():
+            return pred
+        out = np.array(pred, dtype=np.float64, copy=True)
+        dt = 1.0 / self.emb.fps
+        speed = np.minimum(prev[..., z] - before[..., z], 0.0) - GRAVITY * dt * dt
+        land = prev[..., z] + speed
+        land = np.where(land < rest + AIRBORNE_M, rest, land)  # within the airborne margin it has landed
+        out[..., z] = np.where(free, land, pred[..., z])
         return out
 
     def _carry(
