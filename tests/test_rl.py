@@ -293,3 +293,21 @@ def test_parallel_ppo_recipe_and_time_limit(capsys, tiny_model, tmp_path):
     assert 2.0 <= float(row["train_s"]) <= float(row["wall_s"])
     with pytest.raises(SystemExit, match="time_limit_s must be > 0"):
         rl(capsys, tiny_model, tmp_path / "bad", "--time-limit", "0")
+
+
+def test_behaviour_cloning_warm_start(capsys, tiny_model, tmp_path):
+    """The warm start clones the expert's labels (its error falls well below an untrained actor's) and
+    a run with --bc-episodes records it."""
+    from cosmos3_gym.rl.warmstart import behaviour_clone, demonstrations
+
+    obs, actions = demonstrations("franka", "lift", 2)
+    assert len(actions) == 200 and obs["observation"].shape[0] == 200 and np.abs(actions).max() <= 1.0
+    cfg = RLConfig(env_id="Cosmos3-Franka-Lift-v0", num_envs=2, model=tiny_model)
+    env, _ = make_train_env(cfg.check())
+    agent = PPO("MultiInputPolicy", env, **algo_kwargs(cfg))
+    before = float(((agent.predict(obs, deterministic=True)[0] - actions) ** 2).mean())
+    after = behaviour_clone(agent, obs, actions, epochs=40)
+    assert after < 0.5 * before and float(agent.policy.log_std.exp().mean()) == pytest.approx(np.exp(-1.5))
+    env.close()
+    s = rl(capsys, tiny_model, tmp_path, "--steps", "64", "--eval-every", "0", "--bc-episodes", "1", "--bc-epochs", "2")
+    assert s["bc_episodes"] == 1 and s["bc_mse"] > 0

@@ -108,6 +108,14 @@ class RLConfig:
             "group": GUARDS,
         },
     )
+    bc_episodes: int = field(
+        default=0,
+        metadata={
+            "help": "warm start: behaviour-clone the scripted expert on N noisy twin episodes before RL (0 = off)",
+            "metavar": "N",
+        },
+    )
+    bc_epochs: int = field(default=60, metadata={"help": "epochs of the behaviour cloning", "metavar": "N"})
     progress: bool = field(default=True, metadata={"help": "progress bar"})
 
     def check(self) -> RLConfig:
@@ -119,7 +127,7 @@ class RLConfig:
         for name in ("steps", "num_envs", "eval_episodes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("eval_every", "checkpoint_every", "uncertainty_samples"):
+        for name in ("eval_every", "checkpoint_every", "uncertainty_samples", "bc_episodes", "bc_epochs"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.uncertainty_penalty < 0:

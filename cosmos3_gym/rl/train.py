@@ -114,6 +114,7 @@ def train_agent(cfg: RLConfig, resume: bool = False, vec: str = "dummy", overwri
     env, anchor = make_train_env(cfg, vec)
     tb = str(out / "tb") if importlib.util.find_spec("tensorboard") else None
     latest = latest_checkpoint(ckpt_dir) if resume else None
+    bc_mse, bc_s = None, 0.0
     if latest is not None:
         agent = cls.load(latest[0], env=env, device=cfg.device, tensorboard_log=tb)
         buffer = ckpt_dir / f"{PREFIX}_replay_buffer_{latest[1]}_steps.pkl"
@@ -121,6 +122,14 @@ def train_agent(cfg: RLConfig, resume: bool = False, vec: str = "dummy", overwri
             agent.load_replay_buffer(buffer)
     else:
         agent = cls("MultiInputPolicy", env, tensorboard_log=tb, **algo_kwargs(cfg))
+        if cfg.bc_episodes:  # a fresh run only: a resumed agent already carries its warm start
+            from cosmos3_gym.rl.warmstart import behaviour_clone, demonstrations
+
+            t_bc = time.perf_counter()
+            model = cfg.model if target.learned else None
+            obs, actions = demonstrations(target.embodiment, target.task, cfg.bc_episodes, cfg.seed, model)
+            bc_mse = behaviour_clone(agent, obs, actions, cfg.bc_epochs, seed=cfg.seed)
+            bc_s = time.perf_counter() - t_bc
     if anchor is not None:
         anchor.agent = agent
     evaluator = Evaluator(target.embodiment, target.task, cfg.model if target.learned else None, cfg.device)
@@ -133,8 +142,8 @@ def train_agent(cfg: RLConfig, resume: bool = False, vec: str = "dummy", overwri
         cfg.eval_every,
         out / "eval.csv",
         learned=target.learned,
-        wall_offset=_last(out / "eval.csv", "wall_s") if latest else 0.0,
-        train_offset=_last(out / "eval.csv", "train_s") if latest else 0.0,
+        wall_offset=_last(out / "eval.csv", "wall_s") if latest else bc_s,  # the warm start is training time
+        train_offset=_last(out / "eval.csv", "train_s") if latest else bc_s,
     )
     callbacks = [evals, saver, TqdmCallback(cfg.steps, cfg.progress)]
     limit = TimeLimitCallback(cfg.time_limit_s, evals) if cfg.time_limit_s else None
@@ -166,7 +175,7 @@ def train_agent(cfg: RLConfig, resume: bool = False, vec: str = "dummy", overwri
         "num_timesteps": agent.num_timesteps,
         "new_steps": new_steps,
         "wall_s": round(wall, 2),
-        "train_wall_s": round(wall - eval_time, 2),
+        "train_wall_s": round(wall - eval_time + bc_s, 2),  # the warm start included
         "stopped_by_time_limit": bool(limit is not None and limit.hit),
         "env_steps_per_s": round(new_steps / max(wall - eval_time, 1e-9), 1),
         "final_eval": final,
@@ -176,6 +185,9 @@ def train_agent(cfg: RLConfig, resume: bool = False, vec: str = "dummy", overwri
         "reanchor_twin_steps": anchor.twin_steps if anchor is not None else 0,
         "tensorboard": tb,
         "guards": {k: getattr(cfg, k) for k in cfg.guards_used()},
+        "bc_episodes": cfg.bc_episodes,
+        "bc_mse": bc_mse,
+        "bc_s": round(bc_s, 2),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     env.close()
