@@ -66,6 +66,7 @@ def run_row(emb: str, task: str, args: argparse.Namespace, out: Path) -> dict:
         "eval_episodes": args.eval_episodes,
         "eval_seed": args.eval_seed,
         "time_limit_s": args.time_limit,
+        "bc_episodes": args.bc_episodes,
         "device": args.device,
         "progress": not args.no_progress,
     }
@@ -185,7 +186,9 @@ def markdown(rows: list[dict], meta: dict) -> str:
     hw = meta["hardware"]
     lines = [
         "# RL transfer: trained in the world model (a) vs in MuJoCo (b), both evaluated on MuJoCo\n",
-        f"{meta['algo']}, {meta['steps']} env steps"
+        f"{meta['algo']}"
+        + (f" after cloning the expert on {meta['bc_episodes']} episodes" if meta.get("bc_episodes") else "")
+        + f", {meta['steps']} env steps"
         + (f" or {meta['time_limit_s']} s of training per side" if meta.get("time_limit_s") else "")
         + f", {meta['num_envs']} envs, PPO seed {meta['seed']}, {meta['eval_episodes']} twin eval seeds from "
         f"{meta['eval_seeds'][0]} ({meta.get('split', 'no')} split); model `{meta['model']}`.  ",
@@ -215,7 +218,7 @@ def write(out: Path, rows: list[dict], meta: dict) -> None:
 def merge(folders: list[Path], out: Path) -> None:
     """One table from runs of one configuration that trained disjoint row subsets (one process each)."""
     runs = [json.loads((f / "rl_transfer.json").read_text()) for f in folders]
-    same = ("algo", "steps", "num_envs", "seed", "eval_episodes", "model", "eval_seeds", "time_limit_s")
+    same = ("algo", "steps", "num_envs", "seed", "eval_episodes", "model", "eval_seeds", "time_limit_s", "bc_episodes")
     for r in runs[1:]:
         diff = [k for k in same if r[k] != runs[0][k]]
         if diff:
@@ -244,6 +247,12 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=None, help="PPO seed (default: the split's first RL seed)")
     p.add_argument("--time-limit", type=float, default=None, help="training wall-clock (s) per side, --steps a cap")
     p.add_argument("--eval-every", type=int, default=0, help="env steps between evaluations (curves); 0: end only")
+    p.add_argument(
+        "--bc-episodes",
+        type=int,
+        default=0,
+        help="warm start both sides: clone the expert on N episodes of their own simulator (0: pure RL)",
+    )
     p.add_argument("--vec", default="dummy", choices=("dummy", "subproc", "shards"), help="VecEnv of the twin runs")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on 2 shared cores)")
@@ -296,6 +305,7 @@ def main() -> None:
         "eval_seeds": [args.eval_seed, args.eval_seed + args.eval_episodes - 1],
         "time_limit_s": args.time_limit,
         "eval_every": args.eval_every,
+        "bc_episodes": args.bc_episodes,
         "model": args.model,
         "weights_sha256": checkpoint_digest(args.model),
         "vec": args.vec,

@@ -43,12 +43,12 @@ def test_rl_transfer_rows_guards_and_merge(bench_main, tiny_model, tmp_path):
 
 def test_rl_transfer_equal_wall_clock_curves_and_sharded_twins(bench_main, tiny_model, tmp_path):
     """--time-limit stops both sides by training wall-clock, --eval-every draws the row's curve, the twin side
-    runs in worker processes, and the seeds come from the chosen split."""
+    runs in worker processes, the seeds come from the chosen split, and both sides can start from a clone."""
     bench_main(
         "rl_transfer",
         *("--model", tiny_model, "--rows", "franka-lift", "--num-envs", "64", "--steps", "10000000"),
         *("--time-limit", "3", "--eval-every", "3200", "--eval-episodes", "2", "--vec", "shards"),
-        *("--split", "select", "--no-progress", "--out", str(tmp_path)),
+        *("--split", "select", "--bc-episodes", "1", "--no-progress", "--out", str(tmp_path)),
     )
     report = json.loads((tmp_path / "rl_transfer.json").read_text())
     (row,) = report["rows"]
@@ -58,7 +58,7 @@ def test_rl_transfer_equal_wall_clock_curves_and_sharded_twins(bench_main, tiny_
     assert (tmp_path / "curves" / "franka-lift.png").stat().st_size > 1000
     for side in ("model", "twin"):
         summary = json.loads((tmp_path / "runs" / "franka-lift" / side / "summary.json").read_text())
-        assert summary["stopped_by_time_limit"]
+        assert summary["stopped_by_time_limit"] and summary["bc_episodes"] == 1 and summary["bc_s"] > 0
 
 
 def test_rl_transfer_rows_as_ray_tasks_equal_serial_rows(bench_main, tiny_model, tmp_path):
