@@ -235,6 +235,8 @@ class CommandPrior:
             return pred
         lay, ws = self.layout, self.emb.spec.workspace
         z = lay.parts["cube_pos"].start + 2
+        if not (pred[..., z] > ws.table_z + ws.cube_half_size + AIRBORNE_M).any():
+            return pred  # every cube at most a flat cube's resting height: none is in the air (most steps)
         rot = rot6d_to_matrix(pred[..., lay.parts["cube_rot6d"]])
         rest = ws.table_z + ws.cube_half_size * np.abs(rot[..., 2, :]).sum(-1)
         free = ~np.asarray(holding).any(-1) & (pred[..., z] > rest + AIRBORNE_M)
