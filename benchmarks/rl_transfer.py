@@ -140,7 +140,8 @@ MD_COLS = [
 
 
 def plot_curves(row_dir: Path, png: Path) -> None:
-    """MuJoCo success against training wall-clock (evaluation excluded) of both sides of one row."""
+    """MuJoCo success against training wall-clock (evaluation excluded) of both sides of one row, and the
+    model-trained agent's success inside the model."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -150,8 +151,12 @@ def plot_curves(row_dir: Path, png: Path) -> None:
     for side, label in (("model", "(a) trained in the world model"), ("twin", "(b) trained in MuJoCo")):
         rows = list(csv.DictReader((row_dir / side / "eval.csv").open()))
         t = [float(r["train_s"]) / 60 for r in rows]
-        ax.plot(t, [float(r["twin_success_rate"]) for r in rows], marker="o", label=label)
-    ax.set(xlabel="training wall-clock (min)", ylabel="success on MuJoCo", ylim=(-0.02, 1.02), title=row_dir.name)
+        line = ax.plot(t, [float(r["twin_success_rate"]) for r in rows], marker="o", label=label)[0]
+        if side == "model":  # what the model believes: the gap to the line above is the model's error
+            inside = [float(r["learned_success_rate"]) for r in rows]
+            ax.plot(t, inside, ls="--", color=line.get_color(), label="(a) its success inside the model")
+    ax.set(xlabel="training wall-clock (min)", ylabel="success (on MuJoCo unless marked)", ylim=(-0.02, 1.02))
+    ax.set_title(row_dir.name)
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=8)
     png.parent.mkdir(parents=True, exist_ok=True)
