@@ -311,3 +311,12 @@ def test_behaviour_cloning_warm_start(capsys, tiny_model, tmp_path):
     env.close()
     s = rl(capsys, tiny_model, tmp_path, "--steps", "64", "--eval-every", "0", "--bc-episodes", "1", "--bc-epochs", "2")
     assert s["bc_episodes"] == 1 and s["bc_mse"] > 0
+
+
+def test_demonstrations_never_use_evaluation_seeds():
+    from cosmos3_gym.rl.warmstart import demonstrations
+
+    with pytest.raises(ValueError, match="no evaluation-split seed"):
+        demonstrations("franka", "lift", 1, seed=20)  # 50000 + 200000: the select split's first seed
+    with pytest.raises(ValueError, match="at least one episode"):
+        demonstrations("franka", "lift", 0)

@@ -18,7 +18,8 @@ import torch
 
 #: Std of the AR(1) action noise on the demonstrations (native units).
 DEMO_NOISE = 0.3
-#: Episode seeds of the demonstrations start here: training seeds, below every evaluation split.
+#: Demonstration episode ``e`` of RL seed ``s`` resets with seed ``DEMO_SEED + 10 000 · s + e``; seeds that would
+#: land in an evaluation split (:mod:`cosmos3_gym.tasks.splits`) are refused.
 DEMO_SEED = 50_000
 
 
@@ -39,12 +40,20 @@ def demonstrations(
 
         env = LearnedEnv(embodiment, task, model=model)
         twin = env.core.twin  # the expert reads the layout and spec, which the two share
+    from cosmos3_gym.tasks.splits import EPISODE_SEEDS
+
+    first, last = DEMO_SEED + seed * 10_000, DEMO_SEED + seed * 10_000 + episodes - 1
+    if episodes < 1 or any(first < pool.stop and last >= pool.start for pool in EPISODE_SEEDS.values()):
+        raise ValueError(
+            f"demonstrations: {episodes} episodes of seed {seed} would reset with seeds {first}..{last}; "
+            "at least one episode, and no evaluation-split seed (200000-399999), allowed"
+        )
     rng = np.random.default_rng(seed)
     obs_rows: dict[str, list[np.ndarray]] = {}
     labels: list[np.ndarray] = []
     for ep in range(episodes):
         expert = make_expert(twin)
-        obs, _ = env.reset(seed=DEMO_SEED + seed * 10_000 + ep)
+        obs, _ = env.reset(seed=first + ep)
         expert.reset(obs)
         noise = np.zeros(env.action_space.shape)
         for _ in range(twin.task.max_episode_steps):
