@@ -320,3 +320,18 @@ def test_demonstrations_never_use_evaluation_seeds():
         demonstrations("franka", "lift", 1, seed=20)  # 50000 + 200000: the select split's first seed
     with pytest.raises(ValueError, match="at least one episode"):
         demonstrations("franka", "lift", 0)
+
+
+def test_resume_upgrades_an_older_eval_csv(capsys, tiny_model, tmp_path):
+    """A run whose eval.csv predates a column resumes with aligned rows and its old rows kept."""
+    rl(capsys, tiny_model, tmp_path, "--algo", "ppo", "--steps", "32", "--eval-every", "0")
+    path = tmp_path / "eval.csv"
+    rows = list(csv.DictReader(path.open()))
+    with path.open("w", newline="") as fh:  # as an older version wrote it: no train_s
+        writer = csv.DictWriter(fh, fieldnames=[k for k in rows[0] if k != "train_s"], extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    rl(capsys, tiny_model, tmp_path, "--algo", "ppo", "--steps", "64", "--eval-every", "0", "--resume")
+    new = list(csv.DictReader(path.open()))
+    assert [r["timesteps"] for r in new] == [rows[0]["timesteps"], "64"] and new[0]["train_s"] == ""
+    assert float(new[1]["train_s"]) > 0 and float(new[1]["twin_success_rate"]) <= 1.0

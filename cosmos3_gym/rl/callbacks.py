@@ -121,6 +121,8 @@ class EvalCallback(BaseCallback):
                 }
             )
         fresh = not self.csv_path.exists()
+        if not fresh:
+            _upgrade_header(self.csv_path)
         with self.csv_path.open("a", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=EVAL_FIELDS)
             if fresh:
@@ -135,6 +137,20 @@ class EvalCallback(BaseCallback):
         self.rows.append(row)
         self.seconds += time.perf_counter() - t0
         return row
+
+
+def _upgrade_header(path: Path) -> None:
+    """Rewrite an ``eval.csv`` of an older run (fewer columns) with :data:`EVAL_FIELDS`, its rows kept and the
+    new columns empty, so a resumed run appends aligned rows."""
+    with path.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        if tuple(reader.fieldnames or ()) == EVAL_FIELDS:
+            return
+        rows = list(reader)
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=EVAL_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 class TimeLimitCallback(BaseCallback):
