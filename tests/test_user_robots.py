@@ -6,6 +6,7 @@ import json
 import shutil
 
 import gymnasium as gym
+import numpy as np
 import pytest
 import yaml
 from gymnasium.utils.env_checker import check_env
@@ -138,3 +139,20 @@ def test_ray_workers_collect_a_robot_registered_in_the_driver(tmp_path, restore_
     serial = collect("mybot", "reach", 3, "expert", tmp_path / "serial", progress=False)
     a, b = load_dataset(out), load_dataset(serial)
     assert a.num_episodes == 3 and (a.state == b.state).all() and (a.action == b.action).all()
+
+
+def test_a_robot_without_gripper_width_observation_gets_the_staged_reward_without_grasps(tmp_path, restore_registry):
+    """The observation layout needs no ``gripper_width``: the effector's openings are NaN and the staged Lift
+    reward then never credits a grasp (training a model does need the opening, for the contract inverse)."""
+    path = make_robot(tmp_path / "robots")
+    doc = yaml.safe_load(path.read_text())
+    doc["observation"] = [p for p in doc["observation"] if p != "gripper_width"]
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    cosmos3_gym.register_embodiment(path)
+    twin = gym.make("Cosmos3-MyBot-Lift-MuJoCo-v0")
+    _, info = twin.reset(seed=0)
+    assert np.isnan(info["effector"][:, 3]).all()
+    for _ in range(5):
+        _, reward, *_ = twin.step(twin.action_space.sample())
+        assert 0.0 <= reward <= 1 / 3  # reach only
+    twin.close()

@@ -132,7 +132,8 @@ class LearnedSimCore:
         if carry:
             self.carried_var[index] = self.accumulated[index] ** 2
         else:
-            self.open_ago[index] = self.prior.since_open(self.state[index])
+            if self.prior.object_prior:  # the grasp memory only an object_prior model keeps
+                self.open_ago[index] = self.prior.since_open(self.state[index])
             self.carried_var[index] = self.since_anchor[index] = self.motion[index] = 0.0
             self.uncertainty[index] = self.spread[index] = self.accumulated[index] = 0.0
         self.chunk_start[index] = self.state[index]

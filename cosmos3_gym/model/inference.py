@@ -70,7 +70,7 @@ class ModeRunner:
         state, out = start, np.zeros((b, rows, self.size))
         before = history[:, -2].astype(np.float64) if history.shape[1] > 1 else start
         holding = self.prior.held(start) if self.prior.object_prior else None
-        open_ago = self.prior.since_open(start)
+        open_ago = self.prior.since_open(start) if holding is not None else None
         gate = self.space.contact_gate
         for i in range(rows):
             prior = None
