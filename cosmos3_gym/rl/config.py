@@ -111,7 +111,7 @@ class RLConfig:
     bc_episodes: int = field(
         default=0,
         metadata={
-            "help": "warm start: behaviour-clone the scripted expert on N noisy twin episodes before RL (0 = off)",
+            "help": "warm start: clone the scripted expert from N noisy episodes of the simulator trained in (0 = off)",
             "metavar": "N",
         },
     )
@@ -252,12 +252,12 @@ def algo_kwargs(cfg: RLConfig) -> dict[str, Any]:
     if cfg.algo == "sac-her":
         from stable_baselines3 import HerReplayBuffer
 
-        # copy_info_dict: relabelled rewards subtract the stored model uncertainty too (the penalty)
+        # copy_info_dict: relabelled rewards subtract the stored model uncertainty too (the penalty), and
+        # the staged dense reward of Push and Lift reads the stored TCPs and openings.
         kw["replay_buffer_class"] = HerReplayBuffer
         kw["replay_buffer_kwargs"] = {
             "n_sampled_goal": 4,
             "goal_selection_strategy": "future",
-            # (and the staged dense reward of Push and Lift reads the stored TCPs and openings).
             "copy_info_dict": cfg.uncertainty_penalty > 0 or cfg.target.task != "reach",
         }
     return kw
