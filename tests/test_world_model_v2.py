@@ -133,6 +133,12 @@ def test_a_grasp_forms_only_from_open_fingers():
     assert not carry.held(grasp, None, carry.since_open(grasp, ago)).any()
     assert carry.held(grasp).all()  # no memory (a start state): judged from the state alone
     assert carry.held(grasp, carry.held(grasp), carry.since_open(grasp, ago)).all()  # a grasp once formed lasts
+    # Fingers closing in the air above the cube grasp nothing, though a held cube may sit that far off.
+    above, opened_above = (
+        _state_with(emb, cube + np.array([0.0, 0.0, 1.5 * half]), cube, w) for w in (2 * half, 2 * half + 0.03)
+    )
+    assert not carry.held(above, None, carry.since_open(above, carry.since_open(opened_above))).any()
+    assert carry.held(above, np.ones((1,), dtype=bool)).all()
 
 
 @pytest.mark.parametrize("embodiment", list_embodiments())
@@ -161,3 +167,33 @@ def test_an_unheld_cube_falls_to_the_table_and_a_held_one_does_not(embodiment):
     np.testing.assert_array_equal(carry.fall(on_table, on_table, on_table, free), on_table)
     # Without the flag nothing changes.
     np.testing.assert_array_equal(CommandPrior(emb).fall(state[None], state[None], state[None], free), state[None])
+
+
+@pytest.mark.parametrize("embodiment", list_embodiments())
+def test_nothing_goes_through_the_table_and_the_floor_never_forbids_what_mujoco_does(embodiment):
+    from cosmos3_gym.model.prior import CUBE_SINK, TCP_FLOOR_M
+    from cosmos3_gym.sim.twin_env import MujocoTwinEnv
+
+    emb = load_embodiment(embodiment)
+    prior, lay, ws = CommandPrior(emb, object_prior=True), emb.layout, emb.spec.workspace
+    half = ws.cube_half_size
+    below = _state_with(emb, np.array([0.5, 0.0, ws.table_z - 0.03]), np.array([0.55, 0.0, ws.table_z]), 0.0)
+    out = prior.floor(below[None])[0]
+    assert lay.arm(out, "tcp_pos", 0)[2] == pytest.approx(ws.table_z + TCP_FLOOR_M)
+    assert out[lay.parts["cube_pos"]][2] == pytest.approx(ws.table_z + (1 - CUBE_SINK) * half)
+    np.testing.assert_allclose(lay.get(out, "cube_rel_pos"), lay.get(out, "cube_pos") - lay.arm(out, "tcp_pos", 0))
+    above = _state_with(emb, np.array([0.5, 0.0, ws.table_z + 0.1]), np.array([0.55, 0.0, ws.table_z + half]), 0.0)
+    for arm in range(1, lay.num_arms):  # the other arms too
+        lay.arm(above, "tcp_pos", arm)[2] = ws.table_z + 0.1
+    np.testing.assert_array_equal(prior.floor(above[None]), above[None])
+    np.testing.assert_array_equal(CommandPrior(emb).floor(below[None]), below[None])  # off without the flag
+    # The twin pressing down at random tilts stays above both floors (benchmarks/table_floor.py measures more).
+    env, rng = MujocoTwinEnv(emb, "lift"), np.random.default_rng(0)
+    obs, _ = env.reset(seed=60_000)
+    for _ in range(40):
+        a = rng.uniform(-1, 1, env.action_space.shape)
+        a[2::7] = -1.0
+        obs, _, terminated, _, _ = env.step(a)
+        np.testing.assert_array_equal(prior.floor(obs["observation"][None])[0], obs["observation"])
+        if terminated:
+            break

@@ -180,6 +180,7 @@ class LearnedSimCore:
             gate = self.space.contact_gate
             pred = gate.apply(self.prior, self.history[:, -2], self.state, target, pred, self.holding, tcp)
         pred = self.prior.fall(self.history[:, -2], self.state, pred, self.holding)  # nothing holds it: it falls
+        pred = self.prior.floor(pred)  # nothing goes through the table
         self.state = self._project(pred)
         if self.prior.object_prior:
             self.open_ago = self.prior.since_open(self.state, self.open_ago)

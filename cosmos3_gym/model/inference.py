@@ -86,7 +86,7 @@ class ModeRunner:
             if gate is not None:  # an untouched cube keeps its pose (model/contact_gate.py)
                 nxt = gate.apply(self.prior, before, state, self.prior.arm_tcp(cmd), nxt, holding)
             if holding is not None:  # nothing holds it: it falls
-                nxt = self.prior.fall(before, state, nxt, holding)
+                nxt = self.prior.floor(self.prior.fall(before, state, nxt, holding))  # nor through the table
             before, state = state, nxt
             out[:, i] = state
             if holding is not None:

@@ -36,14 +36,18 @@ from cosmos3_gym.tokens.native import NativeActionMap
 from cosmos3_gym.tokens.rotation import matrix_to_rot6d, rot6d_to_matrix
 
 #: A grasp forms when an arm's gripper opening is within this of the cube's size (m) with the cube's centre
-#: near the TCP (:data:`GRASP_NEAR`): the twins' grasps sit within 0.3 mm and 7 mm of these on every
+#: at the TCP (:data:`GRASP_FORM_NEAR`): the twins' grasps sit within 0.3 mm and 7 mm of these on every
 #: embodiment; an open gripper is centimetres wider, a closed pusher (Push) nearly shut. A grasp already
-#: formed lasts while the cube stays that near and the gripper no wider than :data:`RELEASE_WIDTH_M` above
-#: the cube's size.
+#: formed lasts while the cube stays near (:data:`GRASP_NEAR`) and the gripper no wider than
+#: :data:`RELEASE_WIDTH_M` above the cube's size.
 GRASP_WIDTH_TOL_M = 0.004
 #: How near the TCP a held cube's centre stays, in cube half-sizes (chosen on the select split: 1, 1.5 and 2
 #: gave the same closed-loop Lift agreement, 2 the best open-loop one).
 GRASP_NEAR = 2.0
+#: How near the TCP the cube's centre must be for a new grasp to form, in cube half-sizes: the fingers span the
+#: cube (the twins' grasps form with it within 7 mm). At :data:`GRASP_NEAR` an agent trained inside the model
+#: "grasped" by closing its fingers in the air 3 cm above the cube's centre.
+GRASP_FORM_NEAR = 1.0
 #: A grasp held lasts until the gripper opens this far beyond the cube's size (m): a release opens it by
 #: centimetres within a few steps, the model's width drifts by millimetres while holding.
 RELEASE_WIDTH_M = 0.01
@@ -58,6 +62,12 @@ GRAVITY = 9.81
 #: A cube whose lowest corner is more than this above the table (m) is in the air: nothing but a holding
 #: gripper keeps it there (the table is the only other support in these scenes).
 AIRBORNE_M = 0.003
+#: Lowest a TCP goes above the table (m): the fingers rest on it first. MuJoCo's TCPs stayed 5.3 mm or more
+#: above it on all five robots under random tilting actions pressing down (``benchmarks/table_floor.py``).
+TCP_FLOOR_M = 0.004
+#: How far below its resting height a cube pressed onto the table may sink, in cube half-sizes: MuJoCo's soft
+#: contacts let a cube pressed by closed fingers sink up to 0.79 half-sizes (WidowX) in the same probe.
+CUBE_SINK = 0.9
 
 
 class CommandPrior:
@@ -171,13 +181,13 @@ class CommandPrior:
         out = []
         for a in range(self.num_arms):
             width = lay.arm(state, "gripper_width", a)[..., 0]
-            near = np.linalg.norm(cube - state[..., self.pos[a]], axis=-1) < GRASP_NEAR * half
-            grasp = np.abs(width - 2 * half) < GRASP_WIDTH_TOL_M
+            dist = np.linalg.norm(cube - state[..., self.pos[a]], axis=-1)
+            grasp = (np.abs(width - 2 * half) < GRASP_WIDTH_TOL_M) & (dist < GRASP_FORM_NEAR * half)
             if open_ago is not None:
                 grasp &= open_ago[..., a] <= OPEN_WITHIN
             if holding is not None:
-                grasp = grasp | (holding[..., a] & (width < 2 * half + RELEASE_WIDTH_M))
-            out.append(near & grasp)
+                grasp = grasp | (holding[..., a] & (width < 2 * half + RELEASE_WIDTH_M) & (dist < GRASP_NEAR * half))
+            out.append(grasp)
         return np.stack(out, axis=-1)
 
     def grasp(
@@ -248,6 +258,26 @@ class CommandPrior:
         land = prev[..., z] + speed
         land = np.where(land < rest + AIRBORNE_M, rest, land)  # within the airborne margin it has landed
         out[..., z] = np.where(free, land, pred[..., z])
+        return out
+
+    def floor(self, pred: np.ndarray) -> np.ndarray:
+        """``pred (..., S)`` with nothing through the table (an ``object_prior`` model; otherwise unchanged):
+        every TCP at least :data:`TCP_FLOOR_M` above it, the cube's centre at most :data:`CUBE_SINK` half-sizes
+        below a flat cube's resting height (its other channels kept). Nothing in the data shows the table
+        stopping a TCP or a cube pressed into it, and an agent trained inside the model had learned to drive
+        its TCP centimetres through it."""
+        if not self.object_prior:
+            return pred
+        lay, ws = self.layout, self.emb.spec.workspace
+        z, tcp_z = lay.parts["cube_pos"].start + 2, [p.start + 2 for p in self.pos]
+        tcp_floor, cube_floor = ws.table_z + TCP_FLOOR_M, ws.table_z + (1 - CUBE_SINK) * ws.cube_half_size
+        if not ((pred[..., tcp_z] < tcp_floor).any() or (pred[..., z] < cube_floor).any()):
+            return pred  # most steps
+        out = np.array(pred, dtype=np.float64, copy=True)
+        out[..., tcp_z] = np.maximum(out[..., tcp_z], tcp_floor)
+        out[..., z] = np.maximum(out[..., z], cube_floor)
+        if self.cube_rel is not None:
+            out[..., self.cube_rel] = out[..., lay.parts["cube_pos"]] - out[..., self.pos[0]]
         return out
 
     def _carry(
