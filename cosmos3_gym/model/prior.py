@@ -36,18 +36,14 @@ from cosmos3_gym.tokens.native import NativeActionMap
 from cosmos3_gym.tokens.rotation import matrix_to_rot6d, rot6d_to_matrix
 
 #: A grasp forms when an arm's gripper opening is within this of the cube's size (m) with the cube's centre
-#: at the TCP (:data:`GRASP_FORM_NEAR`): the twins' grasps sit within 0.3 mm and 7 mm of these on every
+#: near the TCP (:data:`GRASP_NEAR`): the twins' grasps sit within 0.3 mm and 7 mm of these on every
 #: embodiment; an open gripper is centimetres wider, a closed pusher (Push) nearly shut. A grasp already
-#: formed lasts while the cube stays near (:data:`GRASP_NEAR`) and the gripper no wider than
-#: :data:`RELEASE_WIDTH_M` above the cube's size.
+#: formed lasts while the cube stays that near and the gripper no wider than :data:`RELEASE_WIDTH_M` above
+#: the cube's size.
 GRASP_WIDTH_TOL_M = 0.004
 #: How near the TCP a held cube's centre stays, in cube half-sizes (chosen on the select split: 1, 1.5 and 2
 #: gave the same closed-loop Lift agreement, 2 the best open-loop one).
 GRASP_NEAR = 2.0
-#: How near the TCP the cube's centre must be for a new grasp to form, in cube half-sizes: the fingers span the
-#: cube (the twins' grasps form with it within 7 mm). At :data:`GRASP_NEAR` an agent trained inside the model
-#: "grasped" by closing its fingers in the air 3 cm above the cube's centre.
-GRASP_FORM_NEAR = 1.0
 #: A grasp held lasts until the gripper opens this far beyond the cube's size (m): a release opens it by
 #: centimetres within a few steps, the model's width drifts by millimetres while holding.
 RELEASE_WIDTH_M = 0.01
@@ -181,13 +177,13 @@ class CommandPrior:
         out = []
         for a in range(self.num_arms):
             width = lay.arm(state, "gripper_width", a)[..., 0]
-            dist = np.linalg.norm(cube - state[..., self.pos[a]], axis=-1)
-            grasp = (np.abs(width - 2 * half) < GRASP_WIDTH_TOL_M) & (dist < GRASP_FORM_NEAR * half)
+            near = np.linalg.norm(cube - state[..., self.pos[a]], axis=-1) < GRASP_NEAR * half
+            grasp = np.abs(width - 2 * half) < GRASP_WIDTH_TOL_M
             if open_ago is not None:
                 grasp &= open_ago[..., a] <= OPEN_WITHIN
             if holding is not None:
-                grasp = grasp | (holding[..., a] & (width < 2 * half + RELEASE_WIDTH_M) & (dist < GRASP_NEAR * half))
-            out.append(grasp)
+                grasp = grasp | (holding[..., a] & (width < 2 * half + RELEASE_WIDTH_M))
+            out.append(near & grasp)
         return np.stack(out, axis=-1)
 
     def grasp(
