@@ -219,3 +219,30 @@ def test_short_recipe_plan_is_a_tiny_model_on_training_seeds(bench_main, capsys,
     assert outs == train[train.index("--data") + 1 : train.index("--out")] == gates[gates.index("--data") + 1 :]
     assert train[train.index("--size") + 1] == "tiny" and "--init-from" not in train
     assert any(c[1] == "calibrate-id" for c in lines)
+
+
+def test_rl_seeds_summarizes_every_seed_and_resumes(bench_main, tiny_model, tmp_path):
+    """One rl_transfer run per seed, a per-row summary of both sides, and a finished seed is not rerun."""
+    argv = ("--seeds", "1000", "1001", "--out", str(tmp_path), "--", "--model", tiny_model, "--rows", "umi-reach")
+    argv += ("--steps", "256", "--num-envs", "2", "--eval-episodes", "2", "--split", "report", "--no-progress")
+    bench_main("rl_seeds", *argv)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    row = summary["rows"]["umi-reach"]
+    assert row["seeds"] == [1000, 1001] and len(row["model"]) == len(row["twin"]) == 2
+    assert row["model_mean"] == pytest.approx(sum(row["model"]) / 2, abs=1e-3)
+    first = (tmp_path / "seed1000" / "rl_transfer.json").stat().st_mtime_ns
+    bench_main("rl_seeds", *argv)
+    assert (tmp_path / "seed1000" / "rl_transfer.json").stat().st_mtime_ns == first
+    with pytest.raises(SystemExit, match="sets --seed"):
+        bench_main("rl_seeds", "--seeds", "1000", "--out", str(tmp_path), "--", "--seed", "3")
+
+
+def test_table_floor_probe_stays_above_the_priors_floors(bench_main, tmp_path):
+    """What the twins allow is what the floor prior must allow: no TCP below TCP_FLOOR_M, no deeper sink."""
+    from cosmos3_gym.model.prior import CUBE_SINK, TCP_FLOOR_M
+
+    bench_main("table_floor", "--episodes", "1", "--out", str(tmp_path / "floor.json"))
+    result = json.loads((tmp_path / "floor.json").read_text())
+    assert result["tcp_min_above_table_mm"] >= 1000 * TCP_FLOOR_M
+    assert result["cube_max_sink_half_sizes"] <= CUBE_SINK
+    assert set(result["rows"]) == {p.stem for p in (BENCHMARKS.parent / "embodiments").glob("*.yaml")}
