@@ -27,6 +27,7 @@ from hardware import hardware_label
 
 import cosmos3_gym  # noqa: F401  (registers the ids)
 from cosmos3_gym.embodiment import list_embodiments
+from cosmos3_gym.embodiment.layout import ObsLayout
 from cosmos3_gym.model.prior import CUBE_SINK, TCP_FLOOR_M
 from cosmos3_gym.registration import robot_name
 
@@ -34,8 +35,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 SEED0 = 60_000  # twin physics only: no model is trained, chosen or reported on these seeds
 
 
-def _press_cube(obs: dict, lay, steps: int, t: int, dim: int) -> np.ndarray:
-    """Above the cube for the first half of the episode (P-control on cube − TCP), then straight down on it."""
+def _press_cube(obs: dict, lay: ObsLayout, steps: int, t: int, dim: int) -> np.ndarray:
+    """Native action ``(dim,)``: the first arm above the cube for the first half of the episode (P-control on
+    cube − TCP), then straight down on it, fingers closed (AgiBot's second arm holds still)."""
     a = np.zeros(dim)
     rel = lay.get(obs["observation"], "cube_rel_pos")
     a[0:2] = np.clip(rel[:2] * 20.0, -1, 1)
@@ -45,7 +47,8 @@ def _press_cube(obs: dict, lay, steps: int, t: int, dim: int) -> np.ndarray:
 
 
 def probe(name: str, episodes: int, steps: int = 100) -> dict:
-    """Lowest TCP height (m above the table) and deepest cube sink (m below it) per episode kind."""
+    """Per episode kind: the lowest TCP height above the table and the deepest cube-centre sink below a flat
+    cube's resting height (mm, and in half-sizes)."""
     env = gym.make(f"Cosmos3-{robot_name(name)}-Lift-MuJoCo-v0").unwrapped
     ws, lay, dim = env.emb.spec.workspace, env.emb.layout, env.action_space.shape[0]
     rng = np.random.default_rng(SEED0)
