@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from cosmos3_gym.tasks.splits import EPISODE_SEEDS
+
 #: Std of the AR(1) action noise on the demonstrations (native units).
 DEMO_NOISE = 0.3
 #: Demonstration episode ``e`` of RL seed ``s`` resets with seed ``DEMO_SEED + 10 000 · s + e``; seeds that would
@@ -30,6 +32,12 @@ def demonstrations(
 
     ``model``: a world-model checkpoint to run them in (the learned simulator: an agent warm-started so and
     trained in it has never seen MuJoCo); None: the MuJoCo twin."""
+    first, last = DEMO_SEED + seed * 10_000, DEMO_SEED + seed * 10_000 + episodes - 1
+    if episodes < 1 or any(first < pool.stop and last >= pool.start for pool in EPISODE_SEEDS.values()):
+        raise ValueError(  # checked before any simulator is built
+            f"demonstrations: {episodes} episodes of seed {seed} would reset with seeds {first}..{last}; "
+            "at least one episode, and no evaluation-split seed (200000-399999), allowed"
+        )
     from cosmos3_gym.sim.experts import make_expert
     from cosmos3_gym.sim.twin_env import MujocoTwinEnv
 
@@ -40,14 +48,6 @@ def demonstrations(
 
         env = LearnedEnv(embodiment, task, model=model)
         twin = env.core.twin  # the expert reads the layout and spec, which the two share
-    from cosmos3_gym.tasks.splits import EPISODE_SEEDS
-
-    first, last = DEMO_SEED + seed * 10_000, DEMO_SEED + seed * 10_000 + episodes - 1
-    if episodes < 1 or any(first < pool.stop and last >= pool.start for pool in EPISODE_SEEDS.values()):
-        raise ValueError(
-            f"demonstrations: {episodes} episodes of seed {seed} would reset with seeds {first}..{last}; "
-            "at least one episode, and no evaluation-split seed (200000-399999), allowed"
-        )
     rng = np.random.default_rng(seed)
     obs_rows: dict[str, list[np.ndarray]] = {}
     labels: list[np.ndarray] = []
