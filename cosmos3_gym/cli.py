@@ -123,18 +123,11 @@ def _collect_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", required=True, choices=tuple(TASKS))
     p.add_argument("--episodes", type=int, required=True, help="number of episodes to collect (>= 1)")
     kinds = policy_kinds("collect")
-    p.add_argument(
-        "--policy",
-        required=True,
-        choices=kinds,
-        help="; ".join(f"{k}: {get_policy_kind(k).summary}" for k in kinds),
-    )
+    summaries = "; ".join(f"{k}: {get_policy_kind(k).summary}" for k in kinds)
+    p.add_argument("--policy", required=True, choices=kinds, help=summaries)
     p.add_argument("--agent", default=None, metavar="PATH.zip", help="the stable-baselines3 agent of --policy agent")
     p.add_argument(
-        "--checkpoint",
-        default=None,
-        metavar="CKPT",
-        help="the world model of --policy policy-head (default: the shipped model)",
+        "--checkpoint", metavar="CKPT", help="the world model of --policy policy-head or planner (default: the shipped)"
     )
     p.add_argument("--out", required=True, metavar="DIR", help="dataset folder (LeRobot v3.0 layout)")
     p.add_argument(
@@ -339,6 +332,10 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
     "calibrate-contact": (
         "fit each embodiment's contact gate (an untouched cube keeps its pose) on collected data; writes it in",
         *_lazy("cosmos3_gym.training.contact_gate", data=True),
+    ),
+    "train-policy": (
+        "train the policy mode's own weights on DART demonstrations in the twins; dynamics stay bit-identical",
+        *_lazy("cosmos3_gym.training.policy_expert"),
     ),
     "bench": ("env steps/s of the learned simulator against its MuJoCo twin", _bench_args, _bench),
     "demo": ("one episode in the learned simulator beside the MuJoCo twin: table, video, plot", _demo_args, _demo),

@@ -87,6 +87,9 @@ def test_bad_kinds_and_options_fail_in_one_line(shipped):
         (lambda: make_policy("noisy-expert", env, 0, sigma=-1), "sigma must be a number >= 0"),
         (lambda: make_policy("policy-head", env, 0, checkpoint="/nonexistent"), "not a checkpoint"),
         (lambda: make_policy("policy-head", env, 0, checkpoint=shipped, replan=0), "replan must be an integer"),
+        (lambda: make_policy("planner", env, 0, checkpoint=shipped, samples=1), "samples >= 2"),
+        (lambda: make_policy("planner", env, 0, checkpoint=shipped, noise=-0.1), "noise >= 0"),
+        (lambda: make_policy("planner", env, 0, checkpoint=shipped, replan=17), "replan must be in [1, 16]"),
         (lambda: policy_from_spec("greedy", env), "unknown policy 'greedy'; allowed: expert, noisy-expert[:SIGMA]"),
         (lambda: policy_from_spec("expert:2", env), "'expert' takes no value"),
         (lambda: policy_from_spec("noisy-expert:lots", env), "SIGMA must be a number"),
@@ -129,7 +132,8 @@ def test_collect_cli_accepts_every_collecting_kind(tmp_path, capsys, franka_reac
         assert json.loads(capsys.readouterr().out)["policy"] == kind
         meta = load_dataset(out).sources[0].cosmos3
         assert meta["policy"] == kind
-        assert meta["policy_options"] == ({"checkpoint": tiny_model} if kind == "policy-head" else None)
+        takes_checkpoint = any(o.name == "checkpoint" for o in get_policy_kind(kind).options)
+        assert meta["policy_options"] == ({"checkpoint": tiny_model} if takes_checkpoint else None)
     with pytest.raises(SystemExit):
         main(["collect", "--embodiment", "franka", "--task", "reach", "--episodes", "1", "--policy", "sine-sweep"])
     with pytest.raises(ValueError, match="policy 'sine-sweep' is not for collect"):

@@ -1,8 +1,11 @@
-"""Checkpoints: a folder with ``model.safetensors`` + ``config.json`` (config, normalization stats, hashes).
+"""Checkpoints: a folder with ``model.safetensors`` + ``config.json`` (config, normalization stats, hashes),
+and ``policy.safetensors`` where the model has a policy expert.
 
 Loading never unpickles anything: weights come from safetensors, everything else from JSON. The
-sha256 of the weights file is recorded in ``config.json`` and checked on load, so a truncated or
-corrupted checkpoint is refused with a clear error, as is one whose embodiment YAMLs changed.
+sha256 of each weights file is recorded in ``config.json`` and checked on load, so a truncated or
+corrupted checkpoint is refused with a clear error, as is one whose embodiment YAMLs changed. The policy
+expert's weights live in their own file so that ``model.safetensors`` (and its digest, which names the
+dynamics in every result) stays byte-identical when only the policy is trained.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ from cosmos3_gym.model.device import check_device
 from cosmos3_gym.model.world_model import WorldModel
 
 FORMAT_VERSION = 1
-WEIGHTS, CONFIG = "model.safetensors", "config.json"
+WEIGHTS, CONFIG, POLICY_WEIGHTS = "model.safetensors", "config.json", "policy.safetensors"
+#: State-dict prefix of the policy expert's tensors (they go to ``POLICY_WEIGHTS``).
+POLICY_PREFIX = "policy_expert."
 
 
 class CheckpointError(ValueError):
@@ -97,20 +102,29 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def save_checkpoint(
-    path: str | Path, model: WorldModel, stats: dict[str, StateStats], meta: dict[str, Any] | None = None
-) -> Path:
-    """Write ``path/model.safetensors`` and ``path/config.json`` atomically (temp files + rename)."""
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
+def _save_tensors(path: Path, name: str, tensors: dict[str, torch.Tensor]) -> str:
+    """Write ``tensors`` to ``path/name`` atomically (temp file + rename); returns the file's sha256."""
     fd, tmp = tempfile.mkstemp(dir=path, suffix=".tmp")
     os.close(fd)
     save_file(tensors, tmp)
     os.chmod(tmp, _file_mode())  # after: safetensors replaces the file it writes
     digest = _sha256(Path(tmp))
-    os.replace(tmp, path / WEIGHTS)
-    _write_config(path, model.cfg.to_dict(), digest, stats, meta or {})
+    os.replace(tmp, path / name)
+    return digest
+
+
+def save_checkpoint(
+    path: str | Path, model: WorldModel, stats: dict[str, StateStats], meta: dict[str, Any] | None = None
+) -> Path:
+    """Write ``path/model.safetensors`` (and ``path/policy.safetensors`` for a policy expert) and
+    ``path/config.json``, each atomically (temp files + rename)."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
+    policy = {k: tensors.pop(k) for k in [k for k in tensors if k.startswith(POLICY_PREFIX)]}
+    digest = _save_tensors(path, WEIGHTS, tensors)
+    policy_digest = _save_tensors(path, POLICY_WEIGHTS, policy) if policy else None
+    _write_config(path, model.cfg.to_dict(), digest, stats, meta or {}, policy_digest)
     return path
 
 
@@ -123,12 +137,18 @@ def _file_mode() -> int:
 
 
 def _write_config(
-    path: Path, model_cfg: dict[str, Any], digest: str, stats: dict[str, StateStats], meta: dict[str, Any]
+    path: Path,
+    model_cfg: dict[str, Any],
+    digest: str,
+    stats: dict[str, StateStats],
+    meta: dict[str, Any],
+    policy_digest: str | None = None,
 ) -> None:
     config = {
         "format_version": FORMAT_VERSION,
         "model": model_cfg,
         "weights_sha256": digest,
+        **({} if policy_digest is None else {"policy_weights_sha256": policy_digest}),
         "stats": {k: asdict(v) for k, v in stats.items()},
         "meta": meta,
     }
@@ -146,7 +166,8 @@ def update_stats(ckpt: Checkpoint, stats: dict[str, StateStats], meta: dict[str,
     recorded = checkpoint_digest(ckpt.path)
     if _sha256(ckpt.path / WEIGHTS) != recorded:  # the weights changed since loading: do not bless them
         raise CheckpointError(f"{ckpt.path / WEIGHTS}: changed since it was loaded; reload and retry")
-    _write_config(ckpt.path, ckpt.model.cfg.to_dict(), recorded, stats, meta)
+    policy_digest = json.loads((ckpt.path / CONFIG).read_text()).get("policy_weights_sha256")
+    _write_config(ckpt.path, ckpt.model.cfg.to_dict(), recorded, stats, meta, policy_digest)
     # Envs made later in this process must see the new stats, not the copy get_checkpoint cached.
     for key in [k for k, v in _CACHE.items() if v.path is not None and v.path.resolve() == ckpt.path.resolve()]:
         del _CACHE[key]
@@ -176,12 +197,18 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", check_
         raise CheckpointError(f"{path / CONFIG}: malformed checkpoint config ({exc})") from exc
     if config.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"{path}: format_version {config.get('format_version')!r}, expected {FORMAT_VERSION}")
-    actual = _sha256(path / WEIGHTS)
-    if actual != expected:
-        raise CheckpointError(
-            f"{path / WEIGHTS}: sha256 {actual[:12]}… does not match the recorded "
-            f"{expected[:12]}… (corrupted or replaced weights)"
-        )
+    files = {WEIGHTS: expected}
+    if cfg.policy_expert:
+        files[POLICY_WEIGHTS] = config.get("policy_weights_sha256", "")
+    for name, recorded in files.items():
+        if not (path / name).is_file():
+            raise CheckpointError(f"{path}: the config has a policy expert but there is no {name}")
+        actual = _sha256(path / name)
+        if actual != recorded:
+            raise CheckpointError(
+                f"{path / name}: sha256 {actual[:12]}… does not match the recorded "
+                f"{recorded[:12]}… (corrupted or replaced weights)"
+            )
     if check_yaml:
         from cosmos3_gym.embodiment import list_embodiments
         from cosmos3_gym.tokens import load_embodiment
@@ -195,7 +222,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", check_
                 )
     model = WorldModel(cfg)
     try:
-        model.load_state_dict(load_file(path / WEIGHTS))
+        model.load_state_dict({k: v for name in files for k, v in load_file(path / name).items()})
     except (RuntimeError, OSError) as exc:
         raise CheckpointError(f"{path / WEIGHTS}: weights do not fit the recorded config ({exc})") from exc
     model.to(device).eval()

@@ -30,7 +30,9 @@ class WorldModelConfig:
     (physics does not depend on the task: a dynamics that reads it learns each task's usual motion, e.g.
     the lift height, as physics); ``object_prior``: the forward prior moves a cube held between an arm's
     fingers rigidly with that arm's commanded pose (:meth:`~cosmos3_gym.model.prior.CommandPrior.from_poses`).
-    Each is False only for checkpoints trained before it existed.
+    Each is False only for checkpoints trained before it existed. ``policy_expert``: the policy mode runs
+    through weights of its own (:class:`~cosmos3_gym.model.world_model.PolicyExpert`), so training it leaves
+    forward and inverse dynamics bit-identical.
     """
 
     d_model: int = 128
@@ -48,6 +50,7 @@ class WorldModelConfig:
     goal_relative: bool = False
     task_blind: bool = False
     object_prior: bool = False
+    policy_expert: bool = False
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads:

@@ -29,3 +29,11 @@ def goal_input(relative: bool, layout: ObsLayout, task: str, state: np.ndarray, 
         return goal.astype(np.float32)
     achieved = layout.achieved(np.asarray(state, dtype=np.float64), get_task(task).goal_part)
     return ((goal - achieved) / GOAL_SCALE_M).astype(np.float32)
+
+
+def relation_input(layout: ObsLayout, state: np.ndarray) -> np.ndarray:
+    """The cube relative to the first arm's TCP, ``(cube − tcp) / 0.1 m`` ``(..., 3)`` float32 for states
+    ``(..., S)``: what grasping and pushing act on, read by a policy expert's task token (the absolute
+    positions it would otherwise difference are each one normalized input among many)."""
+    state = np.asarray(state, dtype=np.float64)
+    return ((layout.get(state, "cube_pos") - layout.arm(state, "tcp_pos", 0)) / GOAL_SCALE_M).astype(np.float32)

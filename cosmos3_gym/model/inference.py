@@ -11,7 +11,7 @@ import torch
 
 from cosmos3_gym.model.checkpoint import Checkpoint
 from cosmos3_gym.model.config import STATE_DIM, TASK_NAMES
-from cosmos3_gym.model.goal import goal_input
+from cosmos3_gym.model.goal import goal_input, relation_input
 from cosmos3_gym.model.prior import CommandPrior
 from cosmos3_gym.model.space import ModelSpace
 from cosmos3_gym.model.stepper import ForwardStepper
@@ -126,7 +126,8 @@ class ModeRunner:
     ) -> tuple[np.ndarray, np.ndarray]:
         """History ``(B, H, S)`` + goal ``(B, 3)`` → (raw action chunk ``(B, G, D)``, expected states ``(B, G, S)``)."""
         hist, dom, tsk, g, am, sm = self._common(history, goal, task)
-        a, s = self.model.sample("policy", hist, dom, tsk, g, am, sm, steps=steps, generator=self._gen(seed))
+        rel = self._t(relation_input(self.prior.layout, history[:, -1]))
+        a, s = self.model.sample("policy", hist, dom, tsk, g, am, sm, steps=steps, generator=self._gen(seed), rel=rel)
         states = self.space.states(history[:, -1, None], s.cpu().numpy())
         return self.emb.from_tokens(a.cpu().numpy().astype(np.float64)), states
 

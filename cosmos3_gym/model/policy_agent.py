@@ -1,10 +1,13 @@
 """The world model's policy mode as an agent for any environment with the goal-dict observations.
 
 Every ``replan`` steps the policy head proposes a chunk of raw Cosmos3 actions from the recent state
-history and the goal; each raw row is turned into a native action at the TCP pose the environment
-reports at that step (:meth:`NativeActionMap.from_raw`), so the agent runs unchanged on the MuJoCo
-twin or inside the learned simulator. :func:`policy_head_policy` is the builder of the policy registry's
-``policy-head`` kind (:mod:`cosmos3_gym.sim.policies`).
+history and the goal, by default on the flow's deterministic path (starting noise ε = 0, the path the
+policy is trained on as plain regression; a one-step sample from ε ~ N(0, I) adds the network's residual
+error in undoing ε to every action, which halved Franka Reach success on the select split). Each raw row
+is turned into a native action at the TCP pose the environment reports at that step
+(:meth:`NativeActionMap.from_raw`), so the agent runs unchanged on the MuJoCo twin or inside the learned
+simulator. :func:`policy_head_policy` is the builder of the policy registry's ``policy-head`` kind
+(:mod:`cosmos3_gym.sim.policies`).
 """
 
 from __future__ import annotations
@@ -35,12 +38,14 @@ class PolicyHeadAgent:
         replan: int = 4,
         flow_steps: int = 1,
         seed: int | None = None,
+        stochastic: bool = False,
     ) -> None:
         if not 1 <= replan <= ckpt.model.cfg.chunk:
             raise ValueError(f"replan must be in [1, {ckpt.model.cfg.chunk}], got {replan}")
         self.runner, self.task = ModeRunner(ckpt, emb), task
         self.nmap = NativeActionMap(emb)
-        self.replan, self.flow_steps, self.seed = replan, flow_steps, seed
+        # The episode seed drives the flow's starting noise, drawn only when sampling stochastically.
+        self.replan, self.flow_steps, self.seed = replan, flow_steps, seed if stochastic else None
         self.history: list[np.ndarray] = []
         self.plan: np.ndarray | None = None
         self.t = 0
@@ -65,31 +70,44 @@ class PolicyHeadAgent:
         return self.nmap.from_raw(self.runner.prior.arm_tcp(state[None]), raw[None])[0].astype(np.float32)
 
 
-def policy_head_policy(
-    env: MujocoTwinEnv,
-    checkpoint: str | Path | Checkpoint = "default",
-    replan: int = 4,
-    flow_steps: int = 1,
-    device: str = "cpu",
-) -> PolicyFactory:
-    """Builder of kind ``policy-head``: the checkpoint (a folder, ``"default"`` or loaded) is loaded and checked
-    against ``env``'s embodiment once; each episode gets a :class:`PolicyHeadAgent` sampling with its seed."""
-    label = "policy 'policy-head'"
+def model_policy_checkpoint(
+    kind: str, env: MujocoTwinEnv, checkpoint: str | Path | Checkpoint, device: str, **counts: object
+) -> Checkpoint:
+    """The checkpoint of a model-backed policy kind (a folder, ``"default"`` or loaded), checked against
+    ``env``'s embodiment, with every ``counts`` option an integer >= 1; else a one-line ``ValueError``."""
+    label = f"policy {kind!r}"
     try:
         ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint, device)
     except (OSError, ValueError) as exc:  # CheckpointError is a ValueError
         raise ValueError(f"{label}: {exc}") from exc
     if env.emb.name not in ckpt.stats:
         raise ValueError(f"{label}: checkpoint {str(checkpoint)!r} covers {sorted(ckpt.stats)}, not {env.emb.name!r}")
-    for name, value in (("replan", replan), ("flow_steps", flow_steps)):
+    for name, value in counts.items():
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
             raise ValueError(f"{label}: {name} must be an integer >= 1, got {value!r}")
+    return ckpt
+
+
+def policy_head_policy(
+    env: MujocoTwinEnv,
+    checkpoint: str | Path | Checkpoint = "default",
+    replan: int = 4,
+    flow_steps: int = 1,
+    device: str = "cpu",
+    stochastic: bool = False,
+) -> PolicyFactory:
+    """Builder of kind ``policy-head``: the checkpoint (a folder, ``"default"`` or loaded) is loaded and checked
+    against ``env``'s embodiment once; each episode gets a :class:`PolicyHeadAgent` (``stochastic``: sampling
+    the flow's starting noise with the episode seed)."""
+    ckpt = model_policy_checkpoint("policy-head", env, checkpoint, device, replan=replan, flow_steps=flow_steps)
+    if not isinstance(stochastic, bool | np.bool_):
+        raise ValueError(f"policy 'policy-head': stochastic must be True or False, got {stochastic!r}")
     try:
         PolicyHeadAgent(ckpt, env.emb, env.task.name, replan, flow_steps)  # a replan past the chunk fails now
     except ValueError as exc:
-        raise ValueError(f"{label}: {exc}") from None
+        raise ValueError(f"policy 'policy-head': {exc}") from None
 
     def make(seed: int) -> PolicyHeadAgent:
-        return PolicyHeadAgent(ckpt, env.emb, env.task.name, replan, flow_steps, seed=seed)
+        return PolicyHeadAgent(ckpt, env.emb, env.task.name, replan, flow_steps, seed, bool(stochastic))
 
     return make

@@ -15,6 +15,9 @@ domain-aware projections with the channel mask applied; state parts are normaliz
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+
 import torch
 from torch import nn
 
@@ -22,6 +25,24 @@ from cosmos3_gym.model.config import MODES, WorldModelConfig
 from cosmos3_gym.model.layers import DomainAwareLinear, MoTBlock, TimeEmbedding, generator_mask
 
 KV = list[tuple[torch.Tensor, torch.Tensor]]
+
+
+class PolicyExpert(nn.Module):
+    """The policy mode's own transformer layers (both towers) and action read-out, Mixture-of-Transformers
+    style: the policy shares the input embeddings and the state read-out with the dynamics but none of the
+    weights in between, so it can be trained on its own data without moving the dynamics by a bit. Its task
+    token also reads the cube relative to the gripper (``rel_in``, zero-initialized: a fresh expert computes
+    what the shared weights do)."""
+
+    def __init__(self, cfg: WorldModelConfig) -> None:
+        super().__init__()
+        d = cfg.d_model
+        self.blocks = nn.ModuleList(MoTBlock(d, cfg.n_heads, cfg.ffn_mult) for _ in range(cfg.n_layers))
+        self.ln_out = nn.LayerNorm(d)
+        self.act_out = DomainAwareLinear(d, cfg.action_dim, cfg.num_domains)
+        self.rel_in = nn.Linear(3, d)
+        nn.init.zeros_(self.rel_in.weight)
+        nn.init.zeros_(self.rel_in.bias)
 
 
 class WorldModel(nn.Module):
@@ -47,6 +68,30 @@ class WorldModel(nn.Module):
         self.state_out = DomainAwareLinear(d, cfg.state_dim, nd)
         nn.init.normal_(self.ctx_pos, std=0.02)
         nn.init.normal_(self.row_pos, std=0.02)
+        self.policy_expert = PolicyExpert(cfg) if cfg.policy_expert else None
+
+    def add_policy_expert(self) -> None:
+        """Give the policy mode weights of its own, initialized as copies of the shared ones (so the policy
+        starts where the shared weights left it); the config gains ``policy_expert=True``."""
+        if self.policy_expert is not None:
+            raise ValueError("this model already has a policy expert")
+        expert = PolicyExpert(self.cfg).to(self.ctx_pos.device)
+        expert.blocks = copy.deepcopy(self.blocks)
+        expert.ln_out, expert.act_out = copy.deepcopy(self.ln_out), copy.deepcopy(self.act_out)
+        self.policy_expert = expert
+        self.cfg = dataclasses.replace(self.cfg, policy_expert=True)
+
+    def _routes_expert(self, policy: torch.Tensor | bool | None) -> bool:
+        """Whether a batch with these policy-mode flags runs through the policy expert: all of it or none."""
+        if self.policy_expert is None or policy is None or policy is False:
+            return False
+        if policy is True:
+            return True
+        if bool(policy.all()):
+            return True
+        if bool(policy.any()):
+            raise ValueError("a model with a policy expert runs policy-mode and dynamics samples in separate batches")
+        return False
 
     def __repr__(self) -> str:
         n = sum(p.numel() for p in self.parameters())
@@ -61,6 +106,7 @@ class WorldModel(nn.Module):
         task: torch.Tensor,
         goal: torch.Tensor,
         policy: torch.Tensor | None = None,
+        rel: torch.Tensor | None = None,
     ) -> KV:
         """Run the reasoner once and return its per-layer keys/values (the cache the generator reads).
 
@@ -72,11 +118,16 @@ class WorldModel(nn.Module):
                 the goal in policy mode only, a ``task_blind`` one the task too: dynamics depend on
                 neither, and either in the dynamics' context becomes a shortcut (predicted motion drifts
                 toward the goal, or toward the task's usual motion).
+            rel: ``(B, 3)`` the cube relative to the gripper (:func:`~cosmos3_gym.model.goal.relation_input`),
+                read by the policy expert only (None: zeros).
         """
         keep = torch.zeros_like(goal[:, :1]) if policy is None else policy.to(goal.dtype).unsqueeze(1)
         if self.cfg.goal_relative:
             goal = goal * keep
         task_vec = self.task_emb(task) * keep if self.cfg.task_blind else self.task_emb(task)
+        expert = self._routes_expert(policy)
+        if expert and rel is not None:
+            task_vec = task_vec + self.policy_expert.rel_in(rel)
         tokens = (
             torch.cat(
                 [
@@ -89,7 +140,8 @@ class WorldModel(nn.Module):
             + self.ctx_pos
         )
         kv: KV = []
-        for blk in self.blocks:
+        blocks = self.policy_expert.blocks if expert else self.blocks
+        for blk in blocks:
             tokens, k, v = blk.reasoner(tokens)
             kv.append((k, v))
         return kv
@@ -126,25 +178,31 @@ class WorldModel(nn.Module):
         past: KV | None = None,
         act_mask: torch.Tensor | None = None,
         state_mask: torch.Tensor | None = None,
+        policy: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor, KV]:
-        """Generator pass over ``rows (B, G, d)`` after ``past`` cached rows.
+        """Generator pass over ``rows (B, G, d)`` after ``past`` cached rows (``policy``: rows of the policy
+        mode, through the policy expert where the model has one).
 
         Returns velocities ``(B, G, action_dim)``, ``(B, G, state_dim)`` (padded channels zeroed by the
         masks ``(B, action_dim)`` / ``(B, state_dim)``) and this pass's per-layer keys/values.
         """
+        expert = self.policy_expert if self._routes_expert(policy) else None
+        blocks = self.blocks if expert is None else expert.blocks
+        ln_out = self.ln_out if expert is None else expert.ln_out
+        act_out = self.act_out if expert is None else expert.act_out
         g = rows.shape[1]
         past_len = 0 if past is None else past[0][0].shape[2]
         mask = generator_mask(g, ctx[0][0].shape[2], past_len, rows.device)
         new: KV = []
         h = rows
-        for i, blk in enumerate(self.blocks):
+        for i, blk in enumerate(blocks):
             k_ctx, v_ctx = ctx[i]
             if past is not None:
                 k_ctx, v_ctx = torch.cat([k_ctx, past[i][0]], dim=2), torch.cat([v_ctx, past[i][1]], dim=2)
             h, k, v = blk.generator(h, k_ctx, v_ctx, mask)
             new.append((k, v))
-        h = self.ln_out(h)
-        v_act, v_state = self.act_out(h, domain), self.state_out(h, domain)
+        h = ln_out(h)
+        v_act, v_state = act_out(h, domain), self.state_out(h, domain)
         if act_mask is not None:
             v_act = v_act * act_mask.unsqueeze(1)
         if state_mask is not None:
@@ -182,11 +240,13 @@ class WorldModel(nn.Module):
         mode: torch.Tensor,
         act_mask: torch.Tensor,
         state_mask: torch.Tensor,
+        rel: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Training pass over a whole chunk: velocities for the action and state parts of every row."""
-        ctx = self.context(history, domain, task, goal, mode == MODES.index("policy"))
+        policy = mode == MODES.index("policy")
+        ctx = self.context(history, domain, task, goal, policy, rel)
         rows = self.embed_rows(act * act_mask.unsqueeze(1), tau_a, state * state_mask.unsqueeze(1), tau_s, domain, mode)
-        v_act, v_state, _ = self.generate(rows, ctx, domain, None, act_mask, state_mask)
+        v_act, v_state, _ = self.generate(rows, ctx, domain, None, act_mask, state_mask, self._routes_expert(policy))
         return v_act, v_state
 
     # -- sampling ------------------------------------------------------------------------------------
@@ -208,6 +268,7 @@ class WorldModel(nn.Module):
         residual_scale: torch.Tensor | None = None,
         act_prior: torch.Tensor | None = None,
         act_scale: torch.Tensor | None = None,
+        rel: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Generate a whole chunk in one of the Cosmos3 modes (Euler integration of the flow, ``steps``).
 
@@ -218,7 +279,8 @@ class WorldModel(nn.Module):
         inverse_dynamics needs ``states (B, G, state_dim)`` (normalized deltas of s_{t+1..t+G}) and, for
         an ``id_prior`` model, the contract inverse ``act_prior (B, G, action_dim)`` in tokens and
         ``act_scale (B, action_dim)``: returned as ``act_prior + residual · act_scale``;
-        policy needs neither. Deterministic when ``generator`` is None (ε = 0);
+        policy needs neither (a policy expert reads ``rel (B, 3)``, the cube relative to the gripper). Deterministic
+        when ``generator`` is None (ε = 0);
         otherwise ε ~ N(0, I) from ``generator``. Returns ``(actions, states)`` with the given parts
         passed through unchanged.
         """
@@ -250,7 +312,7 @@ class WorldModel(nn.Module):
 
         a = noise(self.cfg.action_dim) if gen_act else actions
         s = noise(self.cfg.state_dim) if gen_state else states
-        ctx = self.context(history, domain, task, goal, torch.full((b,), mode == "policy", device=dev))
+        ctx = self.context(history, domain, task, goal, torch.full((b,), mode == "policy", device=dev), rel)
         mode_t = torch.full((b,), MODES.index(mode), dtype=torch.long, device=dev)
         ones = torch.ones(b, g, device=dev)
         for k in range(steps):
@@ -263,7 +325,7 @@ class WorldModel(nn.Module):
                 domain,
                 mode_t,
             )
-            v_a, v_s, _ = self.generate(rows, ctx, domain, None, act_mask, state_mask)
+            v_a, v_s, _ = self.generate(rows, ctx, domain, None, act_mask, state_mask, mode == "policy")
             if gen_act:
                 a = a + v_a / steps
             if gen_state:

@@ -38,7 +38,7 @@ def demonstrations(
             f"demonstrations: {episodes} episodes of seed {seed} would reset with seeds {first}..{last}; "
             "at least one episode, and no evaluation-split seed (200000-399999), allowed"
         )
-    from cosmos3_gym.sim.experts import make_expert
+    from cosmos3_gym.sim.demos import dart_episode
     from cosmos3_gym.sim.twin_env import MujocoTwinEnv
 
     if model is None:
@@ -52,19 +52,11 @@ def demonstrations(
     obs_rows: dict[str, list[np.ndarray]] = {}
     labels: list[np.ndarray] = []
     for ep in range(episodes):
-        expert = make_expert(twin)
-        obs, _ = env.reset(seed=first + ep)
-        expert.reset(obs)
-        noise = np.zeros(env.action_space.shape)
-        for _ in range(twin.task.max_episode_steps):
-            label = expert(obs)
+        observations, ep_labels = dart_episode(env, twin, first + ep, DEMO_NOISE, rng)
+        for obs in observations[:-1]:  # the last one has no label
             for k, v in obs.items():
                 obs_rows.setdefault(k, []).append(v)
-            labels.append(label)
-            noise = 0.7 * noise + np.sqrt(1 - 0.7**2) * rng.normal(0.0, DEMO_NOISE, noise.shape)
-            obs, _, terminated, _, _ = env.step(np.clip(label + noise, -1, 1).astype(np.float32))
-            if terminated:
-                break
+        labels.extend(ep_labels)
     env.close()
     return {k: np.stack(v) for k, v in obs_rows.items()}, np.stack(labels).astype(np.float32)
 

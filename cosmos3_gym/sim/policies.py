@@ -16,8 +16,10 @@ one fresh, identically seeded policy per episode. Kinds (:func:`policy_kinds`):
 - ``agent`` (``agent``: an SB3 ``.zip`` or loaded model, required; ``noise``, default 0.05): a trained
   stable-baselines3 agent (deterministic actions) plus small correlated noise: the states an agent actually
   visits, for on-policy data aggregation;
-- ``policy-head`` (``checkpoint``, default the shipped model; ``replan``; ``flow_steps``; ``device``): the
-  world model's policy mode (:mod:`cosmos3_gym.model.policy_agent`);
+- ``policy-head`` (``checkpoint``, default the shipped model; ``replan``; ``flow_steps``; ``device``;
+  ``stochastic``): the world model's policy mode (:mod:`cosmos3_gym.model.policy_agent`);
+- ``planner`` (``checkpoint``; ``samples``; ``iterations``; ``noise``; ``replan``; ``device``): sampling MPC
+  inside the world model around the policy mode's proposals (:mod:`cosmos3_gym.model.planner`);
 - ``sine-sweep``, ``abrupt-reversal``, ``reversals``, ``biased-expert``, ``slow-sine``: unusual action sequences
   of the held-out validation scenarios and action families (:mod:`cosmos3_gym.validation.policies`), validation
   only: no training mixture may contain them.
@@ -339,6 +341,20 @@ for _kind in (
             Option("checkpoint", "a world-model checkpoint folder (default: the shipped model)", "CKPT"),
             Option("replan", "steps between plans (default 4)", "N", parse=int),
             Option("flow_steps", "flow-matching steps per plan (default 1)", "N", parse=int),
+            Option("device", "the torch device of the model (default cpu)", "DEVICE"),
+            Option("stochastic", "sample the flow's starting noise (default False: the deterministic path)", "BOOL"),
+        ),
+    ),
+    PolicyKind(
+        "planner",
+        "cosmos3_gym.model.planner:planner_policy",
+        "sampling MPC: chunks around the policy mode's proposal scored by the task reward inside the world model",
+        (
+            Option("checkpoint", "a world-model checkpoint folder (default: the shipped model)", "CKPT"),
+            Option("samples", "candidate chunks per plan (default 64)", "N", parse=int),
+            Option("iterations", "MPPI rounds per plan (default 1)", "N", parse=int),
+            Option("noise", "std of the candidates' token noise (default 0.1)", "STD", parse=number),
+            Option("replan", "steps between plans (default 4)", "N", parse=int),
             Option("device", "the torch device of the model (default cpu)", "DEVICE"),
         ),
     ),

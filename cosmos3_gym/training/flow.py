@@ -85,7 +85,18 @@ def flow_loss(
     x_a = (1 - tau_a).unsqueeze(-1) * eps_a + tau_a.unsqueeze(-1) * actions
     x_s = (1 - tau_s).unsqueeze(-1) * eps_s + tau_s.unsqueeze(-1) * states
     v_a, v_s = model(
-        b["history"], b["domain"], b["task"], goal, x_a, tau_a, x_s, tau_s, mode, b["act_mask"], b["state_mask"]
+        b["history"],
+        b["domain"],
+        b["task"],
+        goal,
+        x_a,
+        tau_a,
+        x_s,
+        tau_s,
+        mode,
+        b["act_mask"],
+        b["state_mask"],
+        b["rel"],
     )
     row_w = b["valid"]
     w_a = (row_w * gen_act).unsqueeze(-1) * b["act_mask"].unsqueeze(1)

@@ -17,7 +17,7 @@ import torch
 from cosmos3_gym.embodiment.spec import MAX_ACTION_DIM
 from cosmos3_gym.model.checkpoint import StateStats
 from cosmos3_gym.model.config import STATE_DIM, TASK_NAMES
-from cosmos3_gym.model.goal import goal_input
+from cosmos3_gym.model.goal import goal_input, relation_input
 from cosmos3_gym.model.prior import CommandPrior
 from cosmos3_gym.tokens import load_embodiment
 from cosmos3_gym.training.episodes import Episode
@@ -153,7 +153,8 @@ class WindowSampler:
         states and prior ``(B, G, 128)`` normalized deltas, residual_scale ``(B, 128)``, actions and
         act_prior (contract inverse) ``(B, G, 64)`` tokens, act_residual_scale ``(B, 64)``, valid
         ``(B, G)``, masks ``(B, 128)`` / ``(B, 64)``, domain/task/expert ``(B,)``, goal ``(B, 3)`` (m) and
-        goal_rel ``(B, 3)`` (:func:`~cosmos3_gym.model.goal.goal_input` of a ``goal_relative`` model).
+        goal_rel ``(B, 3)`` (:func:`~cosmos3_gym.model.goal.goal_input` of a ``goal_relative`` model), rel
+        ``(B, 3)`` the cube relative to the gripper (:func:`~cosmos3_gym.model.goal.relation_input`).
         ``rows``: build only these rows of that batch (a data-parallel shard; the draws stay the whole
         batch's, so every rank consumes the same random stream)."""
         idx = self.rng.integers(0, len(self.starts), size) if index is None else np.asarray(index)
@@ -182,7 +183,7 @@ class WindowSampler:
         prior = np.zeros_like(fut)
         act_prior = np.zeros((len(idx), self.chunk, MAX_ACTION_DIM), np.float32)
         goal = self.goals[a_off + t]
-        goal_rel = np.zeros_like(goal)
+        goal_rel, rel = np.zeros_like(goal), np.zeros_like(goal)
         prev = self.states[s_off[:, None] + act_t].astype(np.float64)
         nxt = self.states[s_off[:, None] + fut_t].astype(np.float64)
         for i, cp in enumerate(self.priors):
@@ -194,6 +195,7 @@ class WindowSampler:
                 cmd = cp.commanded(prev[sel, :, :s], raw, start)
                 prior[sel, :, :s] = (cmd - cur[sel, None, :s]) / self.dstd[i, :s]
                 act_prior[sel, :, :d] = cp.emb.normalize(cp.inverse(prev[sel, :, :s], nxt[sel, :, :s]))
+                rel[sel] = relation_input(cp.layout, cur[sel, :s])
                 for k, task in enumerate(TASK_NAMES):
                     sub = sel[ti[sel] == k]
                     goal_rel[sub] = goal_input(True, cp.layout, task, cur[sub, :s], goal[sub])
@@ -214,6 +216,7 @@ class WindowSampler:
             "policy": torch.from_numpy(is_policy),
             "goal": torch.from_numpy(goal),
             "goal_rel": torch.from_numpy(goal_rel),
+            "rel": torch.from_numpy(rel),
         }
 
     def physical(self, index: np.ndarray) -> dict[str, np.ndarray]:

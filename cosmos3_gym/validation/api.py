@@ -120,7 +120,7 @@ def plan(
     if uncertainty_samples < 0:
         raise ValidationArgumentError(f"uncertainty_samples must be >= 0, got {uncertainty_samples}")
     twin = MujocoTwinEnv(embodiment, task)
-    # The policy head of ``policy-head`` is the validated model's unless the spec names a checkpoint.
+    # ``policy-head`` and ``planner`` use the validated model unless the spec names a checkpoint.
     defaults = {"device": device} if callable(model) else {"checkpoint": str(model), "device": device}
 
     def resolve(spec: str, what: str) -> PolicyFactory:
@@ -188,7 +188,7 @@ def validate(
 
     ``model``: checkpoint folder, ``"default"``, or a factory ``n -> Backend`` (e.g. an oracle).
     ``policy``: a spec of the policy registry (:mod:`cosmos3_gym.sim.policies`): ``KIND[:VALUE]`` or
-    ``PATH.zip``; ``policy-head`` acts with ``model``'s policy head unless it names a checkpoint.
+    ``PATH.zip``; ``policy-head`` and ``planner`` act with ``model`` unless the spec names a checkpoint.
     ``horizon`` (steps, default ``min(64, max_episode_steps)``). Runs ``episodes`` paired episodes
     (seeds ``seed..seed+episodes-1``): open loop, closed loop, then the policy ranking (``ranking_policies``
     × ``ranking_episodes``), the held-out ``scenarios`` (× ``scenario_episodes``), the inverse-dynamics

@@ -1,0 +1,161 @@
+"""A model-predictive agent: sample action chunks around the policy mode's proposal, score them inside the
+world model with the task's reward, execute the best (MPPI-style sampling, receding horizon).
+
+Every ``replan`` steps, from the recent state history the environment reports:
+
+1. the policy mode proposes a chunk of raw Cosmos3 actions (:meth:`ModeRunner.policy`); the previous plan's
+   unexecuted rows (shifted, the last row repeated) are a second proposal;
+2. ``samples`` candidates: the two proposals and perturbations of them in Cosmos3 token space (the contract's
+   quantile map, where every channel of every embodiment spans about [-1, 1]) by time-correlated Gaussian
+   noise of std ``noise``, clipped to the token range;
+3. forward dynamics rolls every candidate out in one batch (:meth:`ModeRunner.forward_dynamics`, the same
+   priors and gates the learned environments step with), and each is scored by the discounted sum of the
+   task's dense reward (:func:`~cosmos3_gym.tasks.compute_reward`) over its predicted states;
+4. ``iterations > 1`` resamples around the softmax-weighted mean of the candidates (MPPI, temperature
+   ``temperature`` times the returns' spread); the best candidate seen is executed.
+
+Raw rows become native actions at the TCP pose the environment reports at each step, as for the policy mode,
+so the planner runs unchanged on the MuJoCo twin or inside a learned simulator. :func:`planner_policy` is the
+builder of the policy registry's ``planner`` kind.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from cosmos3_gym.model.checkpoint import Checkpoint
+from cosmos3_gym.model.inference import ModeRunner
+from cosmos3_gym.model.policy_agent import model_policy_checkpoint
+from cosmos3_gym.sim.policies import PolicyFactory
+from cosmos3_gym.tasks import compute_reward, get_task
+from cosmos3_gym.tasks.rewards import effector
+from cosmos3_gym.tokens import Embodiment
+from cosmos3_gym.tokens.native import NativeActionMap
+
+if TYPE_CHECKING:
+    from cosmos3_gym.sim.twin_env import MujocoTwinEnv
+
+#: Discount of the predicted rewards along a chunk (later rows are less certain).
+DISCOUNT = 0.95
+#: Row-to-row correlation of the candidates' token noise (smooth perturbations, not jitter).
+NOISE_RHO = 0.8
+
+
+class PlannerAgent:
+    """``agent.reset(obs)``, then ``action = agent(obs)`` (float32 native action); ``decision_s`` holds the
+    wall time of every plan (s)."""
+
+    def __init__(
+        self,
+        ckpt: Checkpoint,
+        emb: Embodiment,
+        task: str,
+        samples: int = 64,
+        iterations: int = 1,
+        noise: float = 0.1,
+        temperature: float = 0.1,
+        replan: int = 4,
+        seed: int | None = None,
+    ) -> None:
+        if not 1 <= replan <= ckpt.model.cfg.chunk:
+            raise ValueError(f"replan must be in [1, {ckpt.model.cfg.chunk}], got {replan}")
+        if samples < 2 or iterations < 1 or noise < 0 or temperature <= 0:
+            raise ValueError(
+                f"planner: samples >= 2, iterations >= 1, noise >= 0 and temperature > 0 needed, got "
+                f"{samples}, {iterations}, {noise}, {temperature}"
+            )
+        self.runner, self.task = ModeRunner(ckpt, emb), get_task(task)
+        self.nmap, self.layout, self.ws = NativeActionMap(emb), emb.layout, emb.spec.workspace
+        self.samples, self.iterations, self.noise, self.temperature = samples, iterations, noise, temperature
+        self.replan, self.seed = replan, seed
+        self.discount = DISCOUNT ** np.arange(ckpt.model.cfg.chunk)
+        self.decision_s: list[float] = []
+        self.reset_state()
+
+    def reset_state(self) -> None:
+        self.history: list[np.ndarray] = []
+        self.plan: np.ndarray | None = None  # (G, D) raw rows
+        self.t = self.plan_start = 0
+
+    def reset(self, obs: dict[str, np.ndarray]) -> None:
+        self.reset_state()
+        self.history = [obs["observation"]]
+
+    def returns(self, history: np.ndarray, goal: np.ndarray, raw: np.ndarray) -> np.ndarray:
+        """Predicted discounted return ``(K,)`` of raw chunks ``(K, G, D)`` from ``history (H, S)``."""
+        k = len(raw)
+        states = self.runner.forward_dynamics(
+            np.repeat(history[None], k, 0), raw, np.repeat(goal[None], k, 0), self.task.name
+        )
+        achieved = self.layout.achieved(states, self.task.goal_part)
+        reward = compute_reward(achieved, goal, self.task, "dense", effector(self.layout, states), self.ws)
+        return reward @ self.discount[: states.shape[1]]
+
+    def _plan(self, history: np.ndarray, goal: np.ndarray) -> np.ndarray:
+        emb, space = self.runner.emb, self.runner.space
+        rng = np.random.default_rng(None if self.seed is None else self.seed + self.t)
+        proposal, _ = self.runner.policy(history[None], goal[None], self.task.name)
+        centres = [space.tokens(proposal[0])]
+        if self.plan is not None:  # the unexecuted rest of the last plan, held at its last row
+            rest = self.plan[self.t - self.plan_start :]
+            centres.append(space.tokens(np.concatenate([rest, np.repeat(rest[-1:], len(self.plan) - len(rest), 0)])))
+        mean = centres[0]
+        best, best_return = centres[0], -np.inf
+        for it in range(self.iterations):
+            eps = rng.normal(0.0, self.noise, (self.samples, *mean.shape)) * space.action_mask
+            for row in range(1, mean.shape[0]):  # AR(1) over rows, stationary std = noise
+                eps[:, row] = NOISE_RHO * eps[:, row - 1] + np.sqrt(1 - NOISE_RHO**2) * eps[:, row]
+            tokens = np.clip(mean + eps, -1.0, 1.0)
+            if it == 0:
+                tokens[: len(centres)] = centres
+            raw = emb.from_tokens(tokens.astype(np.float64))
+            ret = self.returns(history, goal, raw)
+            top = int(np.argmax(ret))
+            if ret[top] > best_return:
+                best, best_return = raw[top], float(ret[top])
+            w = np.exp((ret - ret.max()) / (self.temperature * (ret.std() + 1e-9)))
+            mean = np.einsum("k,kgd->gd", w / w.sum(), tokens)
+        return best
+
+    def __call__(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        state = obs["observation"]
+        if self.t > 0:
+            self.history.append(state)
+        self.history = self.history[-self.runner.space.history_len :]
+        if self.plan is None or self.t - self.plan_start >= self.replan:
+            t0 = time.perf_counter()
+            self.plan = self._plan(np.stack(self.history), obs["desired_goal"])
+            self.plan_start = self.t
+            self.decision_s.append(time.perf_counter() - t0)
+        raw = self.plan[self.t - self.plan_start]
+        self.t += 1
+        return self.nmap.from_raw(self.runner.prior.arm_tcp(state[None]), raw[None])[0].astype(np.float32)
+
+
+def planner_policy(
+    env: MujocoTwinEnv,
+    checkpoint: str | Path | Checkpoint = "default",
+    samples: int = 64,
+    iterations: int = 1,
+    noise: float = 0.1,
+    replan: int = 4,
+    device: str = "cpu",
+) -> PolicyFactory:
+    """Builder of kind ``planner``: the checkpoint (a folder, ``"default"`` or loaded) is loaded and checked
+    against ``env``'s embodiment once; each episode gets a :class:`PlannerAgent` sampling with its seed."""
+    ckpt = model_policy_checkpoint(
+        "planner", env, checkpoint, device, samples=samples, iterations=iterations, replan=replan
+    )
+    try:
+        PlannerAgent(ckpt, env.emb, env.task.name, samples, iterations, noise, replan=replan)  # fails now, not later
+    except ValueError as exc:
+        raise ValueError(f"policy 'planner': {exc}") from None
+
+    def make(seed: int) -> PlannerAgent:
+        return PlannerAgent(ckpt, env.emb, env.task.name, samples, iterations, noise, replan=replan, seed=seed)
+
+    return make
