@@ -52,6 +52,44 @@ def run_row(factory, env: MujocoTwinEnv, seeds: list[int]) -> dict:
     return {"success": float(np.mean(wins)), "episodes": len(seeds), "decision_ms_per_step": 1000 * decide / steps}
 
 
+def dynamics_identity(base: str, model: str, episodes: int = 5) -> dict:
+    """Forward and inverse dynamics of ``model`` against ``base`` on noisy-expert twin episodes of every
+    embodiment × task (the policy expert must leave them bit-identical): the largest absolute difference of
+    the predicted states and actions over 16-step chunks from reset, and the two weights digests."""
+    from cosmos3_gym.model.inference import ModeRunner
+    from cosmos3_gym.sim.policies import make_policy
+
+    a, b = load_checkpoint(base), load_checkpoint(model)
+    worst = {"forward_dynamics": 0.0, "inverse_dynamics": 0.0}
+    for name in sorted(a.stats):
+        ra, rb = ModeRunner(a, name), ModeRunner(b, name)
+        for task in TASKS:
+            env = MujocoTwinEnv(name, task)
+            for seed in split_seeds("select", episodes):
+                obs, _ = env.reset(seed=seed)
+                pol = make_policy("noisy-expert", env, seed)
+                pol.reset(obs)
+                states, raws = [obs["observation"]], []
+                for _ in range(16):
+                    obs, _, _, _, info = env.step(pol(obs))
+                    states.append(obs["observation"])
+                    raws.append(info["cosmos3_action"])
+                hist, raw, goal = np.stack(states[:1])[None], np.stack(raws)[None], obs["desired_goal"][None]
+                fd = [r.forward_dynamics(hist, raw, goal, task) for r in (ra, rb)]
+                inv = [r.inverse_dynamics(np.stack(states)[None], goal, task) for r in (ra, rb)]
+                worst["forward_dynamics"] = max(worst["forward_dynamics"], float(np.abs(fd[0] - fd[1]).max()))
+                worst["inverse_dynamics"] = max(worst["inverse_dynamics"], float(np.abs(inv[0] - inv[1]).max()))
+            env.close()
+    return {
+        "base": base,
+        "model": model,
+        "base_weights_sha256": checkpoint_digest(base),
+        "model_weights_sha256": checkpoint_digest(model),
+        "episodes_per_row": episodes,
+        "max_abs_difference": worst,
+    }
+
+
 def summarize(out: Path) -> dict:
     rows = [json.loads(p.read_text()) for p in sorted((out / "rows").glob("*.json"))]
     summary = {"rows": rows}
@@ -77,9 +115,11 @@ def main() -> None:
     p.add_argument("--replan", type=int, default=4)
     p.add_argument("--stochastic", action="store_true", help="policy-head samples the flow's starting noise")
     p.add_argument("--samples", type=int, default=64, help="planner candidates per plan")
-    p.add_argument("--iterations", type=int, default=1, help="planner MPPI rounds per plan")
+    p.add_argument("--iterations", type=int, default=2, help="planner MPPI rounds per plan")
     p.add_argument("--noise", type=float, default=0.1, help="planner token-noise std")
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--dynamics-base", help="also compare the dynamics with this checkpoint (dynamics_identity.json)")
+    p.add_argument("--identity-episodes", type=int, default=5, help="episodes per row of that comparison")
     args = p.parse_args()
     torch.set_num_threads(1)
     ckpt = load_checkpoint(args.model)
@@ -113,6 +153,11 @@ def main() -> None:
                 print(f"{kind} {name} {task}: {row['success']:.2f} ({row['decision_ms_per_step']:.1f} ms/step)")
             env.close()
     summarize(args.out)
+    if args.dynamics_base:
+        report = dynamics_identity(args.dynamics_base, args.model, args.identity_episodes)
+        report["hardware"] = hardware_label("cpu")
+        (args.out / "dynamics_identity.json").write_text(json.dumps(report, indent=1) + "\n")
+        print(f"dynamics vs {args.dynamics_base}: {report['max_abs_difference']}")
 
 
 if __name__ == "__main__":

@@ -246,3 +246,19 @@ def test_table_floor_probe_stays_above_the_priors_floors(bench_main, tmp_path):
     assert result["tcp_min_above_table_mm"] >= 1000 * TCP_FLOOR_M
     assert result["cube_max_sink_half_sizes"] <= CUBE_SINK
     assert set(result["rows"]) == {p.stem for p in (BENCHMARKS.parent / "embodiments").glob("*.yaml")}
+
+
+def test_policy_mode_rows_resume_and_dynamics_identity(bench_main, tiny_model, tmp_path, capsys):
+    args = ("--model", tiny_model, "--split", "select", "--episodes", "1", "--embodiments", "widowx")
+    run = (*args, "--tasks", "reach", "--samples", "4", "--out", str(tmp_path))
+    bench_main("policy_mode", *run, "--dynamics-base", tiny_model, "--identity-episodes", "1")
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert [(r["kind"], r["task"]) for r in summary["rows"]] == [("planner", "reach"), ("policy-head", "reach")]
+    for r in summary["rows"]:
+        assert 0 <= r["success"] <= 1 and r["episodes"] == 1 and r["decision_ms_per_step"] > 0
+        assert r["settings"]["seeds"] == [200_000, 200_000] and r["hardware"]
+    identity = json.loads((tmp_path / "dynamics_identity.json").read_text())
+    assert identity["max_abs_difference"] == {"forward_dynamics": 0.0, "inverse_dynamics": 0.0}
+    capsys.readouterr()
+    bench_main("policy_mode", *run)  # every row is done: nothing reruns
+    assert "planner widowx reach" not in capsys.readouterr().out

@@ -352,7 +352,7 @@ for _kind in (
         (
             Option("checkpoint", "a world-model checkpoint folder (default: the shipped model)", "CKPT"),
             Option("samples", "candidate chunks per plan (default 64)", "N", parse=int),
-            Option("iterations", "MPPI rounds per plan (default 1)", "N", parse=int),
+            Option("iterations", "MPPI rounds per plan (default 2)", "N", parse=int),
             Option("noise", "std of the candidates' token noise (default 0.1)", "STD", parse=number),
             Option("replan", "steps between plans (default 4)", "N", parse=int),
             Option("device", "the torch device of the model (default cpu)", "DEVICE"),

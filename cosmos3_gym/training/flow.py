@@ -28,14 +28,18 @@ FD, ID, POLICY = (MODES.index(m) for m in ("forward_dynamics", "inverse_dynamics
 P_DETERMINISTIC, P_SHARED = 0.4, 0.3
 
 
-def _draw_tau(b: int, g: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Flow times ``(B, G)`` and a ``(B, 1, 1)`` noise scale (0 on the deterministic path)."""
+def _draw_tau(
+    b: int, g: int, gen: torch.Generator, p_det: float = P_DETERMINISTIC
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flow times ``(B, G)`` and a ``(B, 1, 1)`` noise scale (0 on the deterministic path, drawn with
+    probability ``p_det``; the rest splits between shared and per-row τ as 3 : 3)."""
     u = torch.rand(b, generator=gen)
     shared = torch.rand(b, 1, generator=gen).expand(b, g)
     per_row = torch.rand(b, g, generator=gen)
-    deterministic = (u < P_DETERMINISTIC).unsqueeze(1)
+    deterministic = (u < p_det).unsqueeze(1)
+    p_shared = (1 - p_det) * P_SHARED / (1 - P_DETERMINISTIC)
     tau = torch.where(
-        deterministic, torch.zeros(b, g), torch.where((u < P_DETERMINISTIC + P_SHARED).unsqueeze(1), shared, per_row)
+        deterministic, torch.zeros(b, g), torch.where((u < p_det + p_shared).unsqueeze(1), shared, per_row)
     )
     return tau, (~deterministic).float().unsqueeze(-1)
 
@@ -46,8 +50,13 @@ def flow_loss(
     gen: torch.Generator,
     shard: Shard | None = None,
     rows: np.ndarray | None = None,
+    p_deterministic: float = P_DETERMINISTIC,
+    state_weight: float = 1.0,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Loss for one batch from :class:`~cosmos3_gym.training.windows.WindowSampler`; returns (loss, parts).
+
+    ``p_deterministic``: the share of samples on the deterministic path; ``state_weight``: the weight of the
+    state part in the loss (``parts`` report both parts unweighted).
 
     Data-parallel (``shard``, a DDP-wrapped ``model``): ``batch`` holds the rows ``rows`` of the global
     batch; the random draws are the global batch's, and the returned loss is scaled so that DDP's mean
@@ -74,7 +83,7 @@ def flow_loss(
         inv = (mode == ID).view(n, 1, 1)
         actions = torch.where(inv, (actions - b["act_prior"]) / b["act_residual_scale"].unsqueeze(1), actions)
     goal = b["goal_rel"] if cfg.goal_relative else b["goal"]
-    tau, noise_on = _draw_tau(total, g, gen)
+    tau, noise_on = _draw_tau(total, g, gen, p_deterministic)
     tau, noise_on = tau[pick].to(dev), noise_on[pick].to(dev)
     eps_a = torch.randn((total, *actions.shape[1:]), generator=gen)[pick].to(dev)
     eps_s = torch.randn((total, *states.shape[1:]), generator=gen)[pick].to(dev)
@@ -104,6 +113,6 @@ def flow_loss(
     # Each shard's share of the global masked means: its squared-error sum over the global weight count.
     err_a = ((v_a - (actions - eps_a)) ** 2 * w_a).sum() / shard.all_sum(w_a.sum()).clamp(min=1.0)
     err_s = ((v_s - (states - eps_s)) ** 2 * w_s).sum() / shard.all_sum(w_s.sum()).clamp(min=1.0)
-    loss = (err_s + err_a) * shard.world  # DDP averages the ranks' gradients; this makes it their sum
+    loss = (state_weight * err_s + err_a) * shard.world  # DDP averages the ranks' gradients; this makes it their sum
     parts = shard.all_sum(torch.stack([err_s.detach(), err_a.detach()])).tolist()
     return loss, {"loss": parts[0] + parts[1], "loss_state": parts[0], "loss_action": parts[1]}

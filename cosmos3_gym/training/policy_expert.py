@@ -74,13 +74,21 @@ class PolicyTrainConfig:
     weight_decay: float = 0.01
     warmup: int = 100
     seed: int = 0
+    #: Share of windows on the flow's deterministic path (ε = 0, τ = 0), the path the policy head acts on.
+    deterministic: float = 0.4
+    #: Weight of the jointly generated future states in the loss (the actions are what the policy acts with).
+    state_weight: float = 1.0
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"PolicyTrainConfig.{name} must be >= 1, got {getattr(self, name)}")
-        if not self.lr > 0 or self.warmup < 0 or self.weight_decay < 0:
-            raise ValueError(f"PolicyTrainConfig: lr > 0, warmup >= 0 and weight_decay >= 0 needed, got {self}")
+        if not self.lr > 0 or self.warmup < 0 or self.weight_decay < 0 or self.state_weight < 0:
+            raise ValueError(
+                f"PolicyTrainConfig: lr > 0 and warmup, weight_decay, state_weight >= 0 needed, got {self}"
+            )
+        if not 0 <= self.deterministic <= 1:
+            raise ValueError(f"PolicyTrainConfig.deterministic must be in [0, 1], got {self.deterministic}")
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -120,7 +128,8 @@ def train_policy_expert(
     recent: list[dict[str, float]] = []
     try:
         for step in range(cfg.steps):
-            loss, parts = flow_loss(model, sampler.batch(0, policy=cfg.batch_size), gen)
+            batch = sampler.batch(0, policy=cfg.batch_size)
+            loss, parts = flow_loss(model, batch, gen, p_deterministic=cfg.deterministic, state_weight=cfg.state_weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -219,6 +228,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=defaults.steps)
     p.add_argument("--batch-size", type=int, default=defaults.batch_size)
     p.add_argument("--lr", type=float, default=defaults.lr)
+    p.add_argument("--deterministic", type=float, default=defaults.deterministic, help="share of ε = 0 windows")
+    p.add_argument("--state-weight", type=float, default=defaults.state_weight, help="loss weight of the states")
     p.add_argument("--demos", type=Path, help="an .npz cache of the demonstrations: read if present, else written")
     p.add_argument("--workers", type=int, default=1, help="processes for the demonstrations (default 1)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads for training (default 1)")
@@ -230,7 +241,13 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if (out / CONFIG).exists():
         raise ValueError(f"{out} already holds a checkpoint; give a new folder")
-    cfg = PolicyTrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr)
+    cfg = PolicyTrainConfig(
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        deterministic=args.deterministic,
+        state_weight=args.state_weight,
+    )
     ckpt = load_checkpoint(args.model)
     names = args.embodiments or sorted(ckpt.stats)
     missing = sorted(set(names) - set(ckpt.stats))
