@@ -128,6 +128,7 @@ def main() -> None:
     settings = {
         "model": str(args.model),
         "weights_sha256": checkpoint_digest(ckpt.path),
+        "policy_weights_sha256": json.loads((ckpt.path / "config.json").read_text()).get("policy_weights_sha256"),
         "split": args.split,
         "seeds": [seeds[0], seeds[-1]],
         "replan": args.replan,

@@ -275,11 +275,12 @@ def _calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _lazy(module: str, data: bool = False) -> tuple[Callable[..., None], Callable[..., int]]:
-    """A command from ``module``'s ``add_arguments(parser)``/``run(args)``; ``data``: adds ``--embodiment YAML``."""
+def _lazy(module: str, data: bool = False, **extra: object) -> tuple[Callable[..., None], Callable[..., int]]:
+    """A command from ``module``'s ``add_arguments(parser, **extra)``/``run(args)``; ``data``: adds ``--embodiment
+    YAML``."""
 
     def args(p: argparse.ArgumentParser) -> None:
-        importlib.import_module(module).add_arguments(p)
+        importlib.import_module(module).add_arguments(p, **extra)
         if data:
             add_embodiment_option(p, DATA_ROBOT_HELP)
 
@@ -335,7 +336,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
     ),
     "train-policy": (
         "train the policy mode's own weights on DART demonstrations in the twins; dynamics stay bit-identical",
-        *_lazy("cosmos3_gym.training.policy_expert"),
+        *_lazy("cosmos3_gym.training.policy_expert", embodiment_type=embodiment_arg),
     ),
     "bench": ("env steps/s of the learned simulator against its MuJoCo twin", _bench_args, _bench),
     "demo": ("one episode in the learned simulator beside the MuJoCo twin: table, video, plot", _demo_args, _demo),

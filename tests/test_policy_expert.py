@@ -113,7 +113,9 @@ def test_train_policy_cli_writes_a_checkpoint_and_never_overwrites(tiny_model, t
     assert meta["rows"] == [["widowx", "reach"]] and meta["transitions"] > 0
     assert main([*args, "--episodes", "1", "--steps", "2"]) == 2
     assert f"train-policy: error: {out} already holds a checkpoint" in capsys.readouterr().err
-    assert main(["train-policy", "--model", tiny_model, "--out", str(tmp_path / "x"), "--embodiments", "nope"]) == 2
+    with pytest.raises(SystemExit):
+        main(["train-policy", "--model", tiny_model, "--out", str(tmp_path / "x"), "--embodiments", "nope"])
+    assert "unknown embodiment 'nope'" in capsys.readouterr().err
 
 
 def test_planner_executes_its_best_candidate_and_times_its_plans():
@@ -139,8 +141,9 @@ def test_planner_executes_its_best_candidate_and_times_its_plans():
 def test_demonstrations_cache_round_trips_and_refuses_another_recipe(tmp_path):
     episodes = dart_policy_episodes("widowx", "reach", 2, seed=20_000)
     recipe = {"rows": [["widowx", "reach"]], "episodes": 2, "seed": 20_000}
-    save_demos(tmp_path / "demos.npz", episodes, recipe)
-    back = load_demos(tmp_path / "demos.npz", recipe)
+    save_demos(tmp_path / "demos.npz", episodes, recipe, 1.5)
+    back, collect_s = load_demos(tmp_path / "demos.npz", recipe)
+    assert collect_s == 1.5
     assert [(e.embodiment, e.task, e.expert) for e in back] == [("widowx", "reach", True)] * 2
     for a, b in zip(episodes, back, strict=True):
         np.testing.assert_array_equal(a.states, b.states)

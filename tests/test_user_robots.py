@@ -70,7 +70,7 @@ def test_every_embodiment_option_of_the_cli_takes_a_path(tmp_path, restore_regis
     required = {"collect": ["--task", "lift", "--episodes", "1", "--policy", "expert", "--out", "x"]}
     required |= {"train": ["--data", "x", "--out", "y"], "validate": ["--env", "x"], "calibrate-id": ["--model", "m"]}
     required |= {"calibrate-uncertainty": ["--model", "m"], "calibrate-contact": ["--model", "m", "--data", "x"]}
-    required |= {"remote-check": ["--endpoint", "http://localhost:1"]}
+    required |= {"remote-check": ["--endpoint", "http://localhost:1"], "train-policy": ["--out", "x"]}
     found = []
     for name in COMMANDS:
         sub = build_parser()._subparsers._group_actions[0].choices[name]
@@ -94,6 +94,7 @@ def test_every_embodiment_option_of_the_cli_takes_a_path(tmp_path, restore_regis
         "calibrate-id",
         "calibrate-contact",
         "remote-check",
+        "train-policy",
     } <= set(found)
 
 

@@ -74,15 +74,15 @@ class PlannerAgent:
         self.replan, self.seed = replan, seed
         self.discount = DISCOUNT ** np.arange(ckpt.model.cfg.chunk)
         self.decision_s: list[float] = []
-        self.reset_state()
+        self._clear()
 
-    def reset_state(self) -> None:
+    def _clear(self) -> None:
         self.history: list[np.ndarray] = []
         self.plan: np.ndarray | None = None  # (G, D) raw rows
         self.t = self.plan_start = 0
 
     def reset(self, obs: dict[str, np.ndarray]) -> None:
-        self.reset_state()
+        self._clear()
         self.history = [obs["observation"]]
 
     def returns(self, history: np.ndarray, goal: np.ndarray, raw: np.ndarray) -> np.ndarray:
@@ -103,8 +103,7 @@ class PlannerAgent:
         if self.plan is not None:  # the unexecuted rest of the last plan, held at its last row
             rest = self.plan[self.t - self.plan_start :]
             centres.append(space.tokens(np.concatenate([rest, np.repeat(rest[-1:], len(self.plan) - len(rest), 0)])))
-        mean = centres[0]
-        best, best_return = centres[0], -np.inf
+        mean, best, best_return = centres[0], None, -np.inf
         for it in range(self.iterations):
             eps = rng.normal(0.0, self.noise, (self.samples, *mean.shape)) * space.action_mask
             for row in range(1, mean.shape[0]):  # AR(1) over rows, stationary std = noise
@@ -115,7 +114,7 @@ class PlannerAgent:
             raw = emb.from_tokens(tokens.astype(np.float64))
             ret = self.returns(history, goal, raw)
             top = int(np.argmax(ret))
-            if ret[top] > best_return:
+            if best is None or ret[top] > best_return:
                 best, best_return = raw[top], float(ret[top])
             w = np.exp((ret - ret.max()) / (self.temperature * (ret.std() + 1e-9)))
             mean = np.einsum("k,kgd->gd", w / w.sum(), tokens)

@@ -3,7 +3,8 @@
 Every ``replan`` steps the policy head proposes a chunk of raw Cosmos3 actions from the recent state
 history and the goal, by default on the flow's deterministic path (starting noise ε = 0, the path the
 policy is trained on as plain regression; a one-step sample from ε ~ N(0, I) adds the network's residual
-error in undoing ε to every action, which halved Franka Reach success on the select split). Each raw row
+error in undoing ε to every action: on the select split it cut Reach success from 1.00 to 0.10–1.00 and
+Lift from 0.00–1.00 to 0.00–0.35, ``benchmarks/results/experiments/policy_mode/``). Each raw row
 is turned into a native action at the TCP pose the environment reports at that step
 (:meth:`NativeActionMap.from_raw`), so the agent runs unchanged on the MuJoCo twin or inside the learned
 simulator. :func:`policy_head_policy` is the builder of the policy registry's ``policy-head`` kind

@@ -178,9 +178,11 @@ def collect_dart(
     return out
 
 
-def save_demos(path: Path, episodes: Sequence[Episode], recipe: dict) -> None:
-    """Write DART episodes to ``path`` (``.npz``, atomically) with the ``recipe`` that made them."""
+def save_demos(path: Path, episodes: Sequence[Episode], recipe: dict, collect_s: float) -> None:
+    """Write DART episodes to ``path`` (``.npz``, atomically) with the ``recipe`` that made them and the wall
+    time it took (s)."""
     arrays: dict[str, np.ndarray] = {"recipe": np.array(json.dumps(recipe, sort_keys=True))}
+    arrays["collect_s"] = np.array(collect_s)
     for key in dict.fromkeys((e.embodiment, e.task) for e in episodes):
         group = [e for e in episodes if (e.embodiment, e.task) == key]
         name = ".".join(key)
@@ -193,8 +195,9 @@ def save_demos(path: Path, episodes: Sequence[Episode], recipe: dict) -> None:
     os.replace(tmp, path)
 
 
-def load_demos(path: Path, recipe: dict) -> list[Episode]:
-    """The DART episodes :func:`save_demos` wrote to ``path``; a ``ValueError`` if another recipe made them."""
+def load_demos(path: Path, recipe: dict) -> tuple[list[Episode], float]:
+    """The DART episodes :func:`save_demos` wrote to ``path`` and their collection time (s); a ``ValueError``
+    if another recipe made them."""
     with np.load(path) as f:
         found = json.loads(str(f["recipe"]))
         if found != json.loads(json.dumps(recipe, sort_keys=True)):
@@ -207,20 +210,23 @@ def load_demos(path: Path, recipe: dict) -> list[Episode]:
             for n, goal in zip(f[f"{name}.lengths"], goals, strict=True):
                 out.append(Episode(emb, task, states[s : s + n + 1], raw[a : a + n], goal, True))
                 a, s = a + n, s + n + 1
-    return out
+        return out, float(f["collect_s"])
 
 
 #: First DART reset seed of ``train-policy`` (training seeds; 0–19 999 are the world model's own data).
 DART_SEED = 20_000
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The options of ``cosmos3-gym train-policy``."""
+def add_arguments(p: argparse.ArgumentParser, embodiment_type: Callable[[str], str] = str) -> None:
+    """The options of ``cosmos3-gym train-policy``; ``embodiment_type`` parses each of ``--embodiments`` (the CLI
+    gives the one that also takes a robot YAML's path)."""
     from cosmos3_gym.tasks import TASKS
 
     p.add_argument("--model", default="default", help="checkpoint whose policy mode to train (default: the shipped)")
     p.add_argument("--out", required=True, help="new checkpoint folder (must not hold a checkpoint yet)")
-    p.add_argument("--embodiments", nargs="+", help="embodiments to demonstrate (default: every one the model covers)")
+    p.add_argument(
+        "--embodiments", nargs="+", type=embodiment_type, help="names or robot YAMLs (default: all the model covers)"
+    )
     p.add_argument("--tasks", nargs="+", choices=tuple(TASKS), default=list(TASKS))
     p.add_argument("--episodes", type=int, default=200, help="DART episodes per embodiment x task (default 200)")
     p.add_argument("--seed", type=int, default=DART_SEED, help=f"first DART reset seed (default {DART_SEED})")
@@ -261,11 +267,12 @@ def run(args: argparse.Namespace) -> int:
     demo_recipe["noises"] = list(POLICY_NOISES)
     t0 = time.time()
     if args.demos is not None and args.demos.exists():
-        episodes = load_demos(args.demos, demo_recipe)
+        episodes, demo_s = load_demos(args.demos, demo_recipe)
     else:
         episodes = collect_dart(rows, args.episodes, args.seed, args.workers, progress=True)
+        demo_s = time.time() - t0
         if args.demos is not None:
-            save_demos(args.demos, episodes, demo_recipe)
+            save_demos(args.demos, episodes, demo_recipe, demo_s)
     t1 = time.time()
     parts = train_policy_expert(ckpt, episodes, cfg, log=lambda k, v: print(f"step {k}: {json.dumps(v)}"))
     recipe = {
@@ -277,7 +284,7 @@ def run(args: argparse.Namespace) -> int:
         "transitions": int(sum(len(e.raw_actions) for e in episodes)),
         "train": cfg.to_dict(),
         "final_loss": parts,
-        "demo_s": round(t1 - t0, 1),
+        "demo_s": round(demo_s, 1),
         "train_s": round(time.time() - t1, 1),
     }
     save_checkpoint(out, ckpt.model, ckpt.stats, {**ckpt.meta, "policy_expert": recipe})
