@@ -24,7 +24,7 @@ from hardware import hardware_label
 
 from cosmos3_gym.embodiment import list_embodiments
 from cosmos3_gym.model.checkpoint import checkpoint_digest, load_checkpoint
-from cosmos3_gym.sim.policies import policy_factory
+from cosmos3_gym.sim.policies import PolicyFactory, policy_factory
 from cosmos3_gym.sim.twin_env import MujocoTwinEnv
 from cosmos3_gym.tasks import TASKS
 from cosmos3_gym.tasks.splits import split_seeds
@@ -32,7 +32,7 @@ from cosmos3_gym.tasks.splits import split_seeds
 KINDS = ("policy-head", "planner")
 
 
-def run_row(factory, env: MujocoTwinEnv, seeds: list[int]) -> dict:
+def run_row(factory: PolicyFactory, env: MujocoTwinEnv, seeds: list[int]) -> dict:
     """Success and decision time of one policy factory on ``env`` over ``seeds``."""
     wins, decide, steps = [], 0.0, 0
     for seed in seeds:
