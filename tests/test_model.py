@@ -280,7 +280,7 @@ def test_policy_head_agent_replans_and_converts_at_the_current_tcp(tiny_model):
     for t in range(9):
         action = agent(obs)
         if t % 4 == 0:
-            plans.append(agent.plan[0])
+            plans.append(agent.chunk)
         raw = plans[-1][t % 4]
         expected = nmap.from_raw(prior.arm_tcp(obs["observation"][None]), raw[None])[0]
         np.testing.assert_allclose(action, expected, rtol=1e-6, atol=1e-6)

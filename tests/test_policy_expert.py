@@ -18,7 +18,11 @@ from cosmos3_gym.sim.experts import make_expert
 from cosmos3_gym.sim.twin_env import MujocoTwinEnv
 from cosmos3_gym.tokens.native import NativeActionMap
 from cosmos3_gym.training.policy_expert import (
+    FOCUS_AFTER,
+    FOCUS_BEFORE,
+    ONSET_M,
     PolicyTrainConfig,
+    contact_focus,
     dart_policy_episodes,
     load_demos,
     save_demos,
@@ -35,6 +39,38 @@ def _modes(runner: ModeRunner, env: MujocoTwinEnv) -> tuple[np.ndarray, ...]:
     fd = runner.forward_dynamics(hist, plan, goal, env.task.name)
     states = np.concatenate([hist[:, -1:], fd], axis=1)
     return fd, runner.inverse_dynamics(states, goal, env.task.name), plan
+
+
+def test_contact_focus_weights_the_windows_around_the_cube_first_moving(tiny_model):
+    from cosmos3_gym.training.windows import WindowSampler
+
+    episodes = dart_policy_episodes("franka", "push", 2, 20_010) + dart_policy_episodes("franka", "reach", 1, 20_020)
+    weights = contact_focus(episodes, 4.0)
+    layout = MujocoTwinEnv("franka", "push").layout
+    starts = np.cumsum([0] + [len(e.raw_actions) for e in episodes])
+    for e, start in zip(episodes, starts, strict=False):
+        w = weights[start : start + len(e.raw_actions)]
+        focused = np.flatnonzero(w == 4.0)
+        assert set(np.unique(w)) <= {1.0, 4.0}
+        moved = np.linalg.norm(layout.get(e.states, "cube_pos") - layout.get(e.states[0], "cube_pos"), axis=-1)
+        if e.task == "reach":
+            assert not len(focused) and np.all(moved <= ONSET_M)
+            continue
+        onset = int(np.argmax(moved > ONSET_M))
+        # one run of windows: from FOCUS_BEFORE steps before the cube first moves to FOCUS_AFTER after
+        assert onset > 0 and np.array_equal(focused, np.arange(max(0, onset - FOCUS_BEFORE), onset + FOCUS_AFTER + 1))
+    sampler = WindowSampler(episodes, load_checkpoint(tiny_model).stats, 2, 16, seed=0)
+    only = np.zeros(len(sampler))
+    only[[5, starts[2]]] = 1.0  # one push window, and the reach episode's first
+    sampler.weight_policy_windows(only)
+    drawn = sampler.batch(0, policy=64)["history"].numpy()
+    allowed = sampler.batch(0, index=np.array([5, starts[2]]))["history"].numpy()
+    matches = (drawn[:, None] == allowed[None]).all(axis=(2, 3))
+    assert matches.any(axis=1).all() and matches.any(axis=0).all()  # only those two, and both groups drawn
+    with pytest.raises(ValueError, match="window weights must be"):
+        sampler.weight_policy_windows(np.ones(3))
+    with pytest.raises(ValueError, match="focus must be >= 1"):
+        PolicyTrainConfig(focus=0.5)
 
 
 def test_policy_expert_training_leaves_the_dynamics_bit_identical(tiny_model, tmp_path):
@@ -129,7 +165,7 @@ def test_planner_executes_its_best_candidate_and_times_its_plans():
     # The executed plan scores at least as well as the policy mode's own proposal.
     hist, goal = np.stack(agent.history), obs["desired_goal"]
     proposal, _ = agent.runner.policy(hist[None], goal[None], "reach")
-    chosen, offered = agent.returns(hist, goal, np.stack([agent.plan, proposal[0]]))
+    chosen, offered = agent.returns(hist, goal, np.stack([agent.chunk, proposal[0]]))
     assert chosen >= offered - 1e-9
     for _ in range(3):
         obs, *_ = env.step(agent(obs))

@@ -274,14 +274,4 @@ class LearnedSimCore:
 
     def qpos(self, i: int) -> np.ndarray:
         """A MuJoCo ``qpos`` of env ``i``'s predicted state (robot joints + cube pose) for rendering."""
-        lay, st = self.layout, self.state[i]
-        q = np.zeros(self.twin.model.nq)
-        q[: lay.robot_nq] = lay.get(st, "joint_pos")
-        adr = self.twin.reader.cube_qadr
-        q[adr : adr + 3] = lay.get(st, "cube_pos")
-        import mujoco
-
-        quat = np.zeros(4)
-        mujoco.mju_mat2Quat(quat, rot6d_to_matrix(lay.get(st, "cube_rot6d")).reshape(-1))
-        q[adr + 3 : adr + 7] = quat
-        return q
+        return self.twin.state_qpos(self.state[i])

@@ -21,7 +21,6 @@ builder of the policy registry's ``planner`` kind.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,12 +28,11 @@ import numpy as np
 
 from cosmos3_gym.model.checkpoint import Checkpoint
 from cosmos3_gym.model.inference import ModeRunner
-from cosmos3_gym.model.policy_agent import model_policy_checkpoint
+from cosmos3_gym.model.policy_agent import ChunkAgent, model_policy_checkpoint
 from cosmos3_gym.sim.policies import PolicyFactory
 from cosmos3_gym.tasks import compute_reward, get_task
 from cosmos3_gym.tasks.rewards import effector
 from cosmos3_gym.tokens import Embodiment
-from cosmos3_gym.tokens.native import NativeActionMap
 
 if TYPE_CHECKING:
     from cosmos3_gym.sim.twin_env import MujocoTwinEnv
@@ -45,9 +43,8 @@ DISCOUNT = 0.95
 NOISE_RHO = 0.8
 
 
-class PlannerAgent:
-    """``agent.reset(obs)``, then ``action = agent(obs)`` (float32 native action); ``decision_s`` holds the
-    wall time of every plan (s)."""
+class PlannerAgent(ChunkAgent):
+    """Sampling MPC inside the world model as a :class:`ChunkAgent`."""
 
     def __init__(
         self,
@@ -61,29 +58,17 @@ class PlannerAgent:
         replan: int = 4,
         seed: int | None = None,
     ) -> None:
-        if not 1 <= replan <= ckpt.model.cfg.chunk:
-            raise ValueError(f"replan must be in [1, {ckpt.model.cfg.chunk}], got {replan}")
         if samples < 2 or iterations < 1 or noise < 0 or temperature <= 0:
             raise ValueError(
                 f"planner: samples >= 2, iterations >= 1, noise >= 0 and temperature > 0 needed, got "
                 f"{samples}, {iterations}, {noise}, {temperature}"
             )
         self.runner, self.task = ModeRunner(ckpt, emb), get_task(task)
-        self.nmap, self.layout, self.ws = NativeActionMap(emb), emb.layout, emb.spec.workspace
+        super().__init__(emb, self.runner.space.history_len, ckpt.model.cfg.chunk, replan)
+        self.layout, self.ws = emb.layout, emb.spec.workspace
         self.samples, self.iterations, self.noise, self.temperature = samples, iterations, noise, temperature
-        self.replan, self.seed = replan, seed
+        self.seed = seed
         self.discount = DISCOUNT ** np.arange(ckpt.model.cfg.chunk)
-        self.decision_s: list[float] = []
-        self._clear()
-
-    def _clear(self) -> None:
-        self.history: list[np.ndarray] = []
-        self.plan: np.ndarray | None = None  # (G, D) raw rows
-        self.t = self.plan_start = 0
-
-    def reset(self, obs: dict[str, np.ndarray]) -> None:
-        self._clear()
-        self.history = [obs["observation"]]
 
     def returns(self, history: np.ndarray, goal: np.ndarray, raw: np.ndarray) -> np.ndarray:
         """Predicted discounted return ``(K,)`` of raw chunks ``(K, G, D)`` from ``history (H, S)``."""
@@ -95,14 +80,14 @@ class PlannerAgent:
         reward = compute_reward(achieved, goal, self.task, "dense", effector(self.layout, states), self.ws)
         return reward @ self.discount[: states.shape[1]]
 
-    def _plan(self, history: np.ndarray, goal: np.ndarray) -> np.ndarray:
+    def plan(self, history: np.ndarray, goal: np.ndarray) -> np.ndarray:
         emb, space = self.runner.emb, self.runner.space
         rng = np.random.default_rng(None if self.seed is None else self.seed + self.t)
         proposal, _ = self.runner.policy(history[None], goal[None], self.task.name)
         centres = [space.tokens(proposal[0])]
-        if self.plan is not None:  # the unexecuted rest of the last plan, held at its last row
-            rest = self.plan[self.t - self.plan_start :]
-            centres.append(space.tokens(np.concatenate([rest, np.repeat(rest[-1:], len(self.plan) - len(rest), 0)])))
+        if self.chunk is not None:  # the unexecuted rest of the last plan, held at its last row
+            rest = self.chunk[self.t - self.plan_start :]
+            centres.append(space.tokens(np.concatenate([rest, np.repeat(rest[-1:], len(self.chunk) - len(rest), 0)])))
         mean, best, best_return = centres[0], None, -np.inf
         for it in range(self.iterations):
             eps = rng.normal(0.0, self.noise, (self.samples, *mean.shape)) * space.action_mask
@@ -119,20 +104,6 @@ class PlannerAgent:
             w = np.exp((ret - ret.max()) / (self.temperature * (ret.std() + 1e-9)))
             mean = np.einsum("k,kgd->gd", w / w.sum(), tokens)
         return best
-
-    def __call__(self, obs: dict[str, np.ndarray]) -> np.ndarray:
-        state = obs["observation"]
-        if self.t > 0:
-            self.history.append(state)
-        self.history = self.history[-self.runner.space.history_len :]
-        if self.plan is None or self.t - self.plan_start >= self.replan:
-            t0 = time.perf_counter()
-            self.plan = self._plan(np.stack(self.history), obs["desired_goal"])
-            self.plan_start = self.t
-            self.decision_s.append(time.perf_counter() - t0)
-        raw = self.plan[self.t - self.plan_start]
-        self.t += 1
-        return self.nmap.from_raw(self.runner.prior.arm_tcp(state[None]), raw[None])[0].astype(np.float32)
 
 
 def planner_policy(

@@ -13,6 +13,7 @@ simulator. :func:`policy_head_policy` is the builder of the policy registry's ``
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,7 @@ import numpy as np
 
 from cosmos3_gym.model.checkpoint import Checkpoint, load_checkpoint
 from cosmos3_gym.model.inference import ModeRunner
+from cosmos3_gym.model.prior import CommandPrior
 from cosmos3_gym.sim.policies import PolicyFactory
 from cosmos3_gym.tokens import Embodiment
 from cosmos3_gym.tokens.native import NativeActionMap
@@ -28,8 +30,52 @@ if TYPE_CHECKING:
     from cosmos3_gym.sim.twin_env import MujocoTwinEnv
 
 
-class PolicyHeadAgent:
-    """``agent.reset(obs)``, then ``action = agent(obs)`` (float32 native action)."""
+class ChunkAgent:
+    """``agent.reset(obs)``, then ``action = agent(obs)`` (float32 native action): executes raw Cosmos3 chunks.
+
+    Every ``replan`` steps :meth:`plan` gives a chunk ``(G, D)`` of raw rows from the last ``history_len``
+    states ``(H, S)`` and the goal ``(3,)``; each row is executed as the native action at the TCP pose the
+    environment reports at that step (:meth:`NativeActionMap.from_raw`), so an agent runs unchanged on the
+    MuJoCo twin or inside the learned simulator. ``decision_s`` holds the wall time of every plan (s)."""
+
+    def __init__(self, emb: Embodiment, history_len: int, chunk: int, replan: int) -> None:
+        if not 1 <= replan <= chunk:
+            raise ValueError(f"replan must be in [1, {chunk}], got {replan}")
+        self.prior, self.nmap = CommandPrior(emb), NativeActionMap(emb)
+        self.history_len, self.replan = history_len, replan
+        self.decision_s: list[float] = []
+        self._clear()
+
+    def plan(self, history: np.ndarray, goal: np.ndarray) -> np.ndarray:
+        """The next chunk of raw rows ``(G, D)``; ``self.t`` is the step it starts at."""
+        raise NotImplementedError
+
+    def _clear(self) -> None:
+        self.history: list[np.ndarray] = []
+        self.chunk: np.ndarray | None = None  # (G, D) raw rows
+        self.t = self.plan_start = 0
+
+    def reset(self, obs: dict[str, np.ndarray]) -> None:
+        self._clear()
+        self.history = [obs["observation"]]
+
+    def __call__(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        state = obs["observation"]
+        if self.t > 0:
+            self.history.append(state)
+        self.history = self.history[-self.history_len :]
+        if self.chunk is None or self.t - self.plan_start >= self.replan:
+            t0 = time.perf_counter()
+            self.chunk = self.plan(np.stack(self.history), obs["desired_goal"])
+            self.plan_start = self.t
+            self.decision_s.append(time.perf_counter() - t0)
+        raw = self.chunk[self.t - self.plan_start]
+        self.t += 1
+        return self.nmap.from_raw(self.prior.arm_tcp(state[None]), raw[None])[0].astype(np.float32)
+
+
+class PolicyHeadAgent(ChunkAgent):
+    """The world model's policy mode as a :class:`ChunkAgent`."""
 
     def __init__(
         self,
@@ -41,34 +87,15 @@ class PolicyHeadAgent:
         seed: int | None = None,
         stochastic: bool = False,
     ) -> None:
-        if not 1 <= replan <= ckpt.model.cfg.chunk:
-            raise ValueError(f"replan must be in [1, {ckpt.model.cfg.chunk}], got {replan}")
         self.runner, self.task = ModeRunner(ckpt, emb), task
-        self.nmap = NativeActionMap(emb)
+        super().__init__(emb, self.runner.space.history_len, ckpt.model.cfg.chunk, replan)
         # The episode seed drives the flow's starting noise, drawn only when sampling stochastically.
-        self.replan, self.flow_steps, self.seed = replan, flow_steps, seed if stochastic else None
-        self.history: list[np.ndarray] = []
-        self.plan: np.ndarray | None = None
-        self.t = 0
+        self.flow_steps, self.seed = flow_steps, seed if stochastic else None
 
-    def reset(self, obs: dict[str, np.ndarray]) -> None:
-        self.history = [obs["observation"]]
-        self.plan, self.t = None, 0
-
-    def __call__(self, obs: dict[str, np.ndarray]) -> np.ndarray:
-        state = obs["observation"]
-        if self.history and self.t > 0:
-            self.history.append(state)
-        self.history = self.history[-self.runner.space.history_len :]
-        if self.plan is None or self.t % self.replan == 0:
-            seed = None if self.seed is None else self.seed + self.t
-            self.plan, _ = self.runner.policy(
-                np.stack(self.history)[None], obs["desired_goal"][None], self.task, self.flow_steps, seed
-            )
-            self.plan_start = self.t
-        raw = self.plan[0, self.t - self.plan_start]
-        self.t += 1
-        return self.nmap.from_raw(self.runner.prior.arm_tcp(state[None]), raw[None])[0].astype(np.float32)
+    def plan(self, history: np.ndarray, goal: np.ndarray) -> np.ndarray:
+        seed = None if self.seed is None else self.seed + self.t
+        chunk, _ = self.runner.policy(history[None], goal[None], self.task, self.flow_steps, seed)
+        return chunk[0]
 
 
 def model_policy_checkpoint(

@@ -16,8 +16,9 @@ one fresh, identically seeded policy per episode. Kinds (:func:`policy_kinds`):
 - ``agent`` (``agent``: an SB3 ``.zip`` or loaded model, required; ``noise``, default 0.05): a trained
   stable-baselines3 agent (deterministic actions) plus small correlated noise: the states an agent actually
   visits, for on-policy data aggregation;
-- ``policy-head`` (``checkpoint``, default the shipped model; ``replan``; ``flow_steps``; ``device``;
-  ``stochastic``): the world model's policy mode (:mod:`cosmos3_gym.model.policy_agent`);
+- ``policy-head`` (``checkpoint``, default the shipped model, or a served Cosmos3's ``http(s)://`` URL;
+  ``replan``; ``flow_steps``; ``device``; ``stochastic``): the world model's policy mode
+  (:mod:`cosmos3_gym.model.policy_agent`) or the served model's (:mod:`cosmos3_gym.backends.remote_policy`);
 - ``planner`` (``checkpoint``; ``samples``; ``iterations``; ``noise``; ``replan``; ``device``): sampling MPC
   inside the world model around the policy mode's proposals (:mod:`cosmos3_gym.model.planner`);
 - ``sine-sweep``, ``abrupt-reversal``, ``reversals``, ``biased-expert``, ``slow-sine``: unusual action sequences
@@ -29,8 +30,8 @@ A kind names its builder ``builder(env, **options) -> PolicyFactory`` by an entr
 of later layers live in their own layer and this module imports none of them.
 
 Spec strings (``validate --policy``, ranking policies, scenarios): ``KIND`` or ``KIND:VALUE``, where VALUE sets
-the kind's first option (``noisy-expert:0.6``, ``agent:PATH.zip``, ``policy-head:CKPT``); a bare ``PATH.zip``
-is an SB3 agent acting without noise.
+the kind's first option (``noisy-expert:0.6``, ``agent:PATH.zip``, ``policy-head:CKPT``,
+``policy-head:http://host:8000``); a bare ``PATH.zip`` is an SB3 agent acting without noise.
 """
 
 from __future__ import annotations
@@ -266,7 +267,7 @@ def policy_from_spec(spec: str, env: MujocoTwinEnv, use: str | None = "validate"
     spec does not set them (``validate`` gives ``policy-head`` the validated checkpoint this way)."""
     kind, options = parse_spec(spec, use)
     taken = {o.name for o in get_policy_kind(kind, use).options}
-    return policy_factory(kind, env, **{k: v for k, v in defaults.items() if k in taken}, **options)
+    return policy_factory(kind, env, **{**{k: v for k, v in defaults.items() if k in taken}, **options})
 
 
 def number(text: str) -> float:
@@ -335,13 +336,17 @@ for _kind in (
     ),
     PolicyKind(
         "policy-head",
-        "cosmos3_gym.model.policy_agent:policy_head_policy",
-        "the world model's policy mode",
+        "cosmos3_gym.backends.remote_policy:policy_head_policy",
+        "the world model's policy mode, or a served Cosmos3's",
         (
-            Option("checkpoint", "a world-model checkpoint folder (default: the shipped model)", "CKPT"),
+            Option(
+                "checkpoint",
+                "a world-model checkpoint folder (default: the shipped model) or a served Cosmos3's URL",
+                "CKPT|URL",
+            ),
             Option("replan", "steps between plans (default 4)", "N", parse=int),
-            Option("flow_steps", "flow-matching steps per plan (default 1)", "N", parse=int),
-            Option("device", "the torch device of the model (default cpu)", "DEVICE"),
+            Option("flow_steps", "flow-matching steps per plan (default 1; served: the server's 30)", "N", parse=int),
+            Option("device", "the torch device of a local model (default cpu)", "DEVICE"),
             Option("stochastic", "sample the flow's starting noise (default False: the deterministic path)", "BOOL"),
         ),
     ),

@@ -28,6 +28,7 @@ from cosmos3_gym.tasks import (
     sample_goal,
 )
 from cosmos3_gym.tokens import Embodiment, load_embodiment
+from cosmos3_gym.tokens.rotation import rot6d_to_matrix
 
 #: Std of the joint noise added to the home pose at reset (rad or m).
 HOME_NOISE = 0.02
@@ -130,6 +131,16 @@ class MujocoTwinEnv(gym.Env):
                 self._viewer = mujoco.viewer.launch_passive(self.model, self.data)
             self._viewer.sync()
         return None
+
+    def state_qpos(self, state: np.ndarray) -> np.ndarray:
+        """The ``qpos`` ``(nq,)`` of an observation vector ``(S,)`` (robot joints and cube pose), to render a
+        state no simulation of this twin reached (a prediction, a recorded one)."""
+        lay, q = self.layout, np.zeros(self.model.nq)
+        q[: lay.robot_nq] = lay.get(state, "joint_pos")
+        adr = self.reader.cube_qadr
+        q[adr : adr + 3] = lay.get(state, "cube_pos")
+        mujoco.mju_mat2Quat(q[adr + 3 : adr + 7], rot6d_to_matrix(lay.get(state, "cube_rot6d")).reshape(-1))
+        return q
 
     def render_qpos(self, qpos: np.ndarray) -> np.ndarray:
         """Render an arbitrary configuration ``(nq,)`` through this scene (used for predicted states)."""

@@ -33,6 +33,10 @@ from cosmos3_gym.training.windows import WindowSampler
 
 #: DART noise std per demonstration episode, cycled (native units): near the path and well off it.
 POLICY_NOISES = (0.1, 0.3)
+#: Contact focus: windows starting from this many steps before the cube first moves (m) to this many after.
+FOCUS_BEFORE, FOCUS_AFTER = 24, 8
+#: The cube has moved once it is this far from its start position (m).
+ONSET_M = 0.002
 
 
 def dart_policy_episodes(
@@ -64,6 +68,29 @@ def dart_policy_episodes(
     return out
 
 
+def contact_focus(episodes: Sequence[Episode], factor: float) -> np.ndarray:
+    """One weight per window start of ``episodes`` (episode order, as :class:`WindowSampler` lists them):
+    ``factor`` for windows starting from ``FOCUS_BEFORE`` steps before the cube first moves to ``FOCUS_AFTER``
+    steps after (the approach, grasp or push onset), 1 elsewhere and in episodes whose cube never moves.
+
+    Without it most of a Lift demonstration is the cube held still at the goal, and the few steps that decide
+    a grasp are a small share of the windows."""
+    from cosmos3_gym.tokens import load_embodiment
+
+    layouts: dict[str, object] = {}
+    out = []
+    for e in episodes:
+        if e.embodiment not in layouts:
+            layouts[e.embodiment] = CommandPrior(load_embodiment(e.embodiment)).layout
+        cube = layouts[e.embodiment].get(e.states[:-1], "cube_pos")
+        moved = np.flatnonzero(np.linalg.norm(cube - cube[0], axis=-1) > ONSET_M)
+        w = np.ones(len(e.raw_actions))
+        if len(moved):
+            w[max(0, moved[0] - FOCUS_BEFORE) : moved[0] + FOCUS_AFTER + 1] = factor
+        out.append(w)
+    return np.concatenate(out)
+
+
 @dataclass(frozen=True)
 class PolicyTrainConfig:
     """Optimizer and schedule of :func:`train_policy_expert` (cosine decay after a linear warm-up)."""
@@ -78,6 +105,8 @@ class PolicyTrainConfig:
     deterministic: float = 0.4
     #: Weight of the jointly generated future states in the loss (the actions are what the policy acts with).
     state_weight: float = 1.0
+    #: Weight of the windows around the cube's first motion against the others (:func:`contact_focus`).
+    focus: float = 1.0
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size"):
@@ -87,6 +116,8 @@ class PolicyTrainConfig:
             raise ValueError(
                 f"PolicyTrainConfig: lr > 0 and warmup, weight_decay, state_weight >= 0 needed, got {self}"
             )
+        if not self.focus >= 1:
+            raise ValueError(f"PolicyTrainConfig.focus must be >= 1 (1: uniform windows), got {self.focus}")
         if not 0 <= self.deterministic <= 1:
             raise ValueError(f"PolicyTrainConfig.deterministic must be in [0, 1], got {self.deterministic}")
 
@@ -115,6 +146,8 @@ def train_policy_expert(
     for p in params:
         p.requires_grad_(True)
     sampler = WindowSampler(episodes, ckpt.stats, model.cfg.history, model.cfg.chunk, cfg.seed, model.cfg.object_prior)
+    if cfg.focus != 1:
+        sampler.weight_policy_windows(contact_focus(episodes, cfg.focus))
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
     def lr_at(step: int) -> float:
@@ -236,6 +269,9 @@ def add_arguments(p: argparse.ArgumentParser, embodiment_type: Callable[[str], s
     p.add_argument("--lr", type=float, default=defaults.lr)
     p.add_argument("--deterministic", type=float, default=defaults.deterministic, help="share of ε = 0 windows")
     p.add_argument("--state-weight", type=float, default=defaults.state_weight, help="loss weight of the states")
+    p.add_argument(
+        "--focus", type=float, default=defaults.focus, help="weight of the windows around the cube's first motion"
+    )
     p.add_argument("--demos", type=Path, help="an .npz cache of the demonstrations: read if present, else written")
     p.add_argument("--workers", type=int, default=1, help="processes for the demonstrations (default 1)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads for training (default 1)")
@@ -253,6 +289,7 @@ def run(args: argparse.Namespace) -> int:
         lr=args.lr,
         deterministic=args.deterministic,
         state_weight=args.state_weight,
+        focus=args.focus,
     )
     ckpt = load_checkpoint(args.model)
     names = args.embodiments or sorted(ckpt.stats)

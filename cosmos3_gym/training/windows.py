@@ -137,12 +137,24 @@ class WindowSampler:
         groups = [np.flatnonzero(expert & (keys[:, 0] == e) & (keys[:, 1] == k)) for e in range(len(names)) for k in
                   range(len(TASK_NAMES))]  # fmt: skip
         self.policy_groups = [g for g in groups if len(g)]
+        self.policy_cdf: list[np.ndarray] | None = None  # set by weight_policy_windows
         self.goals = np.concatenate(
             [np.repeat(e.goal[None].astype(np.float32), len(e.raw_actions), 0) for e in episodes]
         )
 
     def __len__(self) -> int:
         return len(self.starts)
+
+    def weight_policy_windows(self, weights: np.ndarray) -> None:
+        """Draw policy-mode windows inside each (embodiment, task) group in proportion to ``weights``
+        ``(len(self),)`` (one per window start, in episode order), instead of uniformly; groups stay even."""
+        w = np.asarray(weights, dtype=np.float64)
+        if w.shape != (len(self.starts),) or not np.all(np.isfinite(w)) or np.any(w < 0):
+            raise ValueError(f"window weights must be {len(self.starts)} finite numbers >= 0, got shape {w.shape}")
+        cdfs = [np.cumsum(w[g]) for g in self.policy_groups]
+        if any(c[-1] <= 0 for c in cdfs):
+            raise ValueError("every (embodiment, task) group of expert windows needs a positive total weight")
+        self.policy_cdf = [c / c[-1] for c in cdfs]
 
     def batch(
         self, size: int, index: np.ndarray | None = None, policy: int = 0, rows: np.ndarray | None = None
@@ -163,7 +175,11 @@ class WindowSampler:
             if not self.policy_groups:
                 raise ValueError("policy windows requested but no episode is an expert demonstration")
             groups = self.rng.integers(0, len(self.policy_groups), policy)
-            picks = [self.policy_groups[g][self.rng.integers(len(self.policy_groups[g]))] for g in groups]
+            if self.policy_cdf is None:
+                picks = [self.policy_groups[g][self.rng.integers(len(self.policy_groups[g]))] for g in groups]
+            else:
+                cdf = self.policy_cdf
+                picks = [self.policy_groups[g][np.searchsorted(cdf[g], self.rng.random(), "right")] for g in groups]
             idx = np.concatenate([idx, np.asarray(picks, dtype=np.int64)])
         is_policy = np.arange(len(idx)) >= n_uniform
         if rows is not None:
