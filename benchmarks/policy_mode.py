@@ -117,6 +117,7 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=64, help="planner candidates per plan")
     p.add_argument("--iterations", type=int, default=2, help="planner MPPI rounds per plan")
     p.add_argument("--noise", type=float, default=0.1, help="planner token-noise std")
+    p.add_argument("--margin", type=float, default=0.0, help="planner: return a candidate must gain over the policy's")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--dynamics-base", help="also compare the dynamics with this checkpoint (dynamics_identity.json)")
     p.add_argument("--identity-episodes", type=int, default=5, help="episodes per row of that comparison")
@@ -142,6 +143,7 @@ def main() -> None:
                     options["stochastic"] = args.stochastic
                 if kind == "planner":
                     options |= {"samples": args.samples, "iterations": args.iterations, "noise": args.noise}
+                    options["margin"] = args.margin
                 row_settings = {**settings, **{k: v for k, v in options.items() if k != "checkpoint"}}
                 path = args.out / "rows" / f"{kind}_{name}_{task}.json"
                 if path.exists() and json.loads(path.read_text()).get("settings") == row_settings:

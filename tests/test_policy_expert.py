@@ -167,6 +167,12 @@ def test_planner_executes_its_best_candidate_and_times_its_plans():
     proposal, _ = agent.runner.policy(hist[None], goal[None], "reach")
     chosen, offered = agent.returns(hist, goal, np.stack([agent.chunk, proposal[0]]))
     assert chosen >= offered - 1e-9
+    # With a margin no candidate can clear, the policy's own chunk is executed.
+    guarded = PlannerAgent(ckpt, env.emb, "reach", samples=8, replan=4, seed=0, margin=1e9)
+    guarded.reset(env.reset(seed=11)[0])
+    guarded(obs)
+    np.testing.assert_allclose(guarded.chunk, proposal[0], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(agent.chunk, guarded.chunk)
     for _ in range(3):
         obs, *_ = env.step(agent(obs))
     assert len(agent.decision_s) == 1  # replans every 4 steps

@@ -12,7 +12,8 @@ Every ``replan`` steps, from the recent state history the environment reports:
    priors and gates the learned environments step with), and each is scored by the discounted sum of the
    task's dense reward (:func:`~cosmos3_gym.tasks.compute_reward`) over its predicted states;
 4. ``iterations > 1`` resamples around the softmax-weighted mean of the candidates (MPPI, temperature
-   ``temperature`` times the returns' spread); the best candidate seen is executed.
+   ``temperature`` times the returns' spread); the best candidate seen is executed, unless its predicted return
+   beats the policy's proposal's by no more than ``margin`` (then the proposal is).
 
 Raw rows become native actions at the TCP pose the environment reports at each step, as for the policy mode,
 so the planner runs unchanged on the MuJoCo twin or inside a learned simulator. :func:`planner_policy` is the
@@ -29,7 +30,7 @@ import numpy as np
 from cosmos3_gym.model.checkpoint import Checkpoint
 from cosmos3_gym.model.inference import ModeRunner
 from cosmos3_gym.model.policy_agent import ChunkAgent, model_policy_checkpoint
-from cosmos3_gym.sim.policies import PolicyFactory
+from cosmos3_gym.sim.policies import PolicyFactory, non_negative
 from cosmos3_gym.tasks import compute_reward, get_task
 from cosmos3_gym.tasks.rewards import effector
 from cosmos3_gym.tokens import Embodiment
@@ -57,17 +58,18 @@ class PlannerAgent(ChunkAgent):
         temperature: float = 0.1,
         replan: int = 4,
         seed: int | None = None,
+        margin: float = 0.0,
     ) -> None:
-        if samples < 2 or iterations < 1 or noise < 0 or temperature <= 0:
+        if samples < 2 or iterations < 1 or noise < 0 or temperature <= 0 or margin < 0:
             raise ValueError(
-                f"planner: samples >= 2, iterations >= 1, noise >= 0 and temperature > 0 needed, got "
-                f"{samples}, {iterations}, {noise}, {temperature}"
+                f"planner: samples >= 2, iterations >= 1, noise >= 0, temperature > 0 and margin >= 0 needed, got "
+                f"{samples}, {iterations}, {noise}, {temperature}, {margin}"
             )
         self.runner, self.task = ModeRunner(ckpt, emb), get_task(task)
         super().__init__(emb, self.runner.space.history_len, ckpt.model.cfg.chunk, replan)
         self.layout, self.ws = emb.layout, emb.spec.workspace
         self.samples, self.iterations, self.noise, self.temperature = samples, iterations, noise, temperature
-        self.seed = seed
+        self.seed, self.margin = seed, margin
         self.discount = DISCOUNT ** np.arange(ckpt.model.cfg.chunk)
 
     def returns(self, history: np.ndarray, goal: np.ndarray, raw: np.ndarray) -> np.ndarray:
@@ -99,11 +101,14 @@ class PlannerAgent(ChunkAgent):
             raw = emb.from_tokens(tokens.astype(np.float64))
             ret = self.returns(history, goal, raw)
             top = int(np.argmax(ret))
+            if it == 0:
+                proposal, proposal_return = raw[0], float(ret[0])
             if best is None or ret[top] > best_return:
                 best, best_return = raw[top], float(ret[top])
             w = np.exp((ret - ret.max()) / (self.temperature * (ret.std() + 1e-9)))
             mean = np.einsum("k,kgd->gd", w / w.sum(), tokens)
-        return best
+        # The policy's own chunk stands unless the model predicts a candidate better by more than the margin.
+        return best if best_return > proposal_return + self.margin else proposal
 
 
 def planner_policy(
@@ -114,18 +119,24 @@ def planner_policy(
     noise: float = 0.1,
     replan: int = 4,
     device: str = "cpu",
+    margin: float = 0.0,
 ) -> PolicyFactory:
     """Builder of kind ``planner``: the checkpoint (a folder, ``"default"`` or loaded) is loaded and checked
     against ``env``'s embodiment once; each episode gets a :class:`PlannerAgent` sampling with its seed."""
+    margin = non_negative("planner", "margin", margin)
     ckpt = model_policy_checkpoint(
         "planner", env, checkpoint, device, samples=samples, iterations=iterations, replan=replan
     )
     try:
-        PlannerAgent(ckpt, env.emb, env.task.name, samples, iterations, noise, replan=replan)  # fails now, not later
+        PlannerAgent(
+            ckpt, env.emb, env.task.name, samples, iterations, noise, replan=replan, margin=margin
+        )  # fails now
     except ValueError as exc:
         raise ValueError(f"policy 'planner': {exc}") from None
 
     def make(seed: int) -> PlannerAgent:
-        return PlannerAgent(ckpt, env.emb, env.task.name, samples, iterations, noise, replan=replan, seed=seed)
+        return PlannerAgent(
+            ckpt, env.emb, env.task.name, samples, iterations, noise, replan=replan, seed=seed, margin=margin
+        )
 
     return make
