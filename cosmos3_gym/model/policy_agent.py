@@ -6,9 +6,10 @@ policy is trained on as plain regression; a one-step sample from ε ~ N(0, I) ad
 error in undoing ε to every action: on the select split it cut Reach success from 1.00 to 0.10–1.00 and
 Lift from 0.00–1.00 to 0.00–0.35, ``benchmarks/results/experiments/policy_mode/``). Each raw row
 is turned into a native action at the TCP pose the environment reports at that step
-(:meth:`NativeActionMap.from_raw`), so the agent runs unchanged on the MuJoCo twin or inside the learned
-simulator. :func:`policy_head_policy` is the builder of the policy registry's ``policy-head`` kind
-(:mod:`cosmos3_gym.sim.policies`).
+(:meth:`NativeActionMap.from_raw`, :class:`ChunkAgent`, which the planner and a served Cosmos3's policy share),
+so the agent runs unchanged on the MuJoCo twin or inside the learned simulator. :func:`policy_head_policy` builds
+the policy registry's ``policy-head`` kind for a local checkpoint (:mod:`cosmos3_gym.backends.remote_policy`
+dispatches a URL to a served model).
 """
 
 from __future__ import annotations
