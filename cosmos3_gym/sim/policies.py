@@ -339,11 +339,7 @@ for _kind in (
         "cosmos3_gym.backends.remote_policy:policy_head_policy",
         "the world model's policy mode, or a served Cosmos3's",
         (
-            Option(
-                "checkpoint",
-                "a world-model checkpoint folder (default: the shipped model) or a served Cosmos3's URL",
-                "CKPT|URL",
-            ),
+            Option("checkpoint", "a checkpoint folder (default: the shipped one) or a served model's URL", "CKPT|URL"),
             Option("replan", "steps between plans (default 4)", "N", parse=int),
             Option("flow_steps", "flow-matching steps per plan (default 1; served: the server's 30)", "N", parse=int),
             Option("device", "the torch device of a local model (default cpu)", "DEVICE"),
@@ -361,12 +357,7 @@ for _kind in (
             Option("noise", "std of the candidates' token noise (default 0.1)", "STD", parse=number),
             Option("replan", "steps between plans (default 4)", "N", parse=int),
             Option("device", "the torch device of the model (default cpu)", "DEVICE"),
-            Option(
-                "margin",
-                "predicted return a candidate must gain over the policy's chunk (default 0)",
-                "R",
-                parse=number,
-            ),
+            Option("margin", "return a candidate must gain over the policy's chunk (default 0)", "R", parse=number),
         ),
     ),
     PolicyKind(

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cosmos3_gym.embodiment.layout import ObsLayout
 from cosmos3_gym.model.checkpoint import CONFIG, Checkpoint, load_checkpoint, save_checkpoint
 from cosmos3_gym.model.prior import CommandPrior
 from cosmos3_gym.tasks.splits import TRAIN_SEED_LIMIT
@@ -33,7 +34,7 @@ from cosmos3_gym.training.windows import WindowSampler
 
 #: DART noise std per demonstration episode, cycled (native units): near the path and well off it.
 POLICY_NOISES = (0.1, 0.3)
-#: Contact focus: windows starting from this many steps before the cube first moves (m) to this many after.
+#: Contact focus: windows starting from this many steps before the cube first moves to this many after.
 FOCUS_BEFORE, FOCUS_AFTER = 24, 8
 #: The cube has moved once it is this far from its start position (m).
 ONSET_M = 0.002
@@ -77,7 +78,7 @@ def contact_focus(episodes: Sequence[Episode], factor: float) -> np.ndarray:
     a grasp are a small share of the windows."""
     from cosmos3_gym.tokens import load_embodiment
 
-    layouts: dict[str, object] = {}
+    layouts: dict[str, ObsLayout] = {}
     out = []
     for e in episodes:
         if e.embodiment not in layouts:
