@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[4]))
+from hardware import hardware_label
 from policy_mode import run_row
 
 from cosmos3_gym.model.checkpoint import load_checkpoint
@@ -34,6 +35,6 @@ out.mkdir(parents=True, exist_ok=True)
 for name in sys.argv[3:]:
     env = MujocoTwinEnv(name, "lift")
     row = run_row(lambda seed, env=env: StallGuard(ckpt, env.emb, "lift", seed=seed), env, split_seeds("select", 20))
-    row |= {"embodiment": name, "task": "lift", "theta": theta}
+    row |= {"embodiment": name, "task": "lift", "theta": theta, "hardware": hardware_label("cpu")}
     (out / f"{name}_lift.json").write_text(json.dumps(row, indent=1) + "\n")
     print(name, row["success"], row["decision_ms_per_step"], flush=True)
