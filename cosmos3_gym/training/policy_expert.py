@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cosmos3_gym.embodiment.layout import ObsLayout
 from cosmos3_gym.model.checkpoint import CONFIG, Checkpoint, load_checkpoint, save_checkpoint
 from cosmos3_gym.model.prior import CommandPrior
 from cosmos3_gym.tasks.splits import TRAIN_SEED_LIMIT
@@ -78,11 +77,9 @@ def contact_focus(episodes: Sequence[Episode], factor: float) -> np.ndarray:
     a grasp are a small share of the windows."""
     from cosmos3_gym.tokens import load_embodiment
 
-    layouts: dict[str, ObsLayout] = {}
+    layouts = {name: load_embodiment(name).layout for name in {e.embodiment for e in episodes}}
     out = []
     for e in episodes:
-        if e.embodiment not in layouts:
-            layouts[e.embodiment] = CommandPrior(load_embodiment(e.embodiment)).layout
         cube = layouts[e.embodiment].get(e.states[:-1], "cube_pos")
         moved = np.flatnonzero(np.linalg.norm(cube - cube[0], axis=-1) > ONSET_M)
         w = np.ones(len(e.raw_actions))
