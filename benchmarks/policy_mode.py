@@ -24,6 +24,7 @@ from hardware import hardware_label
 
 from cosmos3_gym.embodiment import list_embodiments
 from cosmos3_gym.model.checkpoint import checkpoint_digest, load_checkpoint
+from cosmos3_gym.model.planner import GUARD
 from cosmos3_gym.sim.policies import PolicyFactory, policy_factory
 from cosmos3_gym.sim.twin_env import MujocoTwinEnv
 from cosmos3_gym.tasks import TASKS
@@ -118,6 +119,7 @@ def main() -> None:
     p.add_argument("--iterations", type=int, default=2, help="planner MPPI rounds per plan")
     p.add_argument("--noise", type=float, default=0.1, help="planner token-noise std")
     p.add_argument("--margin", type=float, default=0.0, help="planner: return a candidate must gain over the policy's")
+    p.add_argument("--guard", type=float, default=GUARD, help="planner: share of the best return that skips search")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--dynamics-base", help="also compare the dynamics with this checkpoint (dynamics_identity.json)")
     p.add_argument("--identity-episodes", type=int, default=5, help="episodes per row of that comparison")
@@ -143,7 +145,7 @@ def main() -> None:
                     options["stochastic"] = args.stochastic
                 if kind == "planner":
                     options |= {"samples": args.samples, "iterations": args.iterations, "noise": args.noise}
-                    options["margin"] = args.margin
+                    options |= {"margin": args.margin, "guard": args.guard}
                 row_settings = {**settings, **{k: v for k, v in options.items() if k != "checkpoint"}}
                 path = args.out / "rows" / f"{kind}_{name}_{task}.json"
                 if path.exists() and json.loads(path.read_text()).get("settings") == row_settings:

@@ -174,21 +174,29 @@ def test_planner_executes_its_best_candidate_and_times_its_plans():
     assert len(agent.decision_s) == 2
 
 
-def test_planner_margin_keeps_the_policy_chunk(tiny_model):
-    env = MujocoTwinEnv("franka", "reach")
+def _first_planner_chunk(ckpt, env, **options) -> tuple[np.ndarray, PlannerAgent, dict]:
+    agent = PlannerAgent(ckpt, env.emb, env.task.name, samples=8, replan=4, seed=0, **options)
+    obs, _ = env.reset(seed=11)
+    agent.reset(obs)
+    agent(obs)
+    return agent.chunk, agent, obs
+
+
+def test_planner_margin_and_guard_keep_the_policy_chunk(tiny_model):
+    env = MujocoTwinEnv("franka", "lift")
     ckpt = load_checkpoint(tiny_model)  # a weak policy, which free planning overrules
-    chunks = []
-    for margin in (0.0, 1e9):
-        agent = PlannerAgent(ckpt, env.emb, "reach", samples=8, replan=4, seed=0, margin=margin)
-        obs, _ = env.reset(seed=11)
-        agent.reset(obs)
-        agent(obs)
-        chunks.append(agent.chunk)
+    searched, agent, obs = _first_planner_chunk(ckpt, env)
     hist, goal = np.stack(agent.history), obs["desired_goal"]
-    proposal = agent.runner.policy(hist[None], goal[None], "reach")[0][0]
-    assert not np.allclose(chunks[0], proposal)
+    proposal = agent.runner.policy(hist[None], goal[None], "lift")[0]
+    assert not np.allclose(searched, proposal[0])
     # With a margin no candidate can clear, the policy's own chunk is executed.
-    np.testing.assert_allclose(chunks[1], proposal, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(_first_planner_chunk(ckpt, env, margin=1e9)[0], proposal[0], rtol=1e-5, atol=1e-6)
+    # The guard skips search exactly when the proposal's predicted share of the best return reaches it.
+    share = agent.returns(hist, goal, proposal)[0] / agent.discount.sum()
+    np.testing.assert_allclose(_first_planner_chunk(ckpt, env, guard=share - 1e-6)[0], proposal[0], atol=1e-6)
+    np.testing.assert_array_equal(_first_planner_chunk(ckpt, env, guard=share + 1e-6)[0], searched)
+    with pytest.raises(ValueError, match="guard in"):
+        PlannerAgent(ckpt, env.emb, "lift", guard=1.5)
 
 
 def test_demonstrations_cache_round_trips_and_refuses_another_recipe(tmp_path):

@@ -3,7 +3,10 @@ world model with the task's reward, execute the best (MPPI-style sampling, reced
 
 Every ``replan`` steps, from the recent state history the environment reports:
 
-1. the policy mode proposes a chunk of raw Cosmos3 actions (:meth:`ModeRunner.policy`); the previous plan's
+1. the policy mode proposes a chunk of raw Cosmos3 actions (:meth:`ModeRunner.policy`). If the model predicts
+   it at least ``guard`` of the best possible return (Push and Lift, whose dense reward is at most 1 per step),
+   it is executed as it is (``guard`` 1 always searches): searching around a chunk the model already rates
+   near-perfect mostly finds candidates whose contact the model over-rates. Otherwise the previous plan's
    unexecuted rows (shifted, the last row repeated) are a second proposal;
 2. ``samples`` candidates: the two proposals and perturbations of them in Cosmos3 token space (the contract's
    quantile map, where every channel of every embodiment spans about [-1, 1]) by time-correlated Gaussian
@@ -40,6 +43,8 @@ if TYPE_CHECKING:
 
 #: Discount of the predicted rewards along a chunk (later rows are less certain).
 DISCOUNT = 0.95
+#: Default ``guard``: the share of the best possible return at which the policy's chunk is executed unsearched.
+GUARD = 1.0
 #: Row-to-row correlation of the candidates' token noise (smooth perturbations, not jitter).
 NOISE_RHO = 0.8
 
@@ -59,17 +64,20 @@ class PlannerAgent(ChunkAgent):
         replan: int = 4,
         seed: int | None = None,
         margin: float = 0.0,
+        guard: float = GUARD,
     ) -> None:
-        if samples < 2 or iterations < 1 or noise < 0 or temperature <= 0 or margin < 0:
+        if samples < 2 or iterations < 1 or noise < 0 or temperature <= 0 or margin < 0 or not 0 <= guard <= 1:
             raise ValueError(
-                f"planner: samples >= 2, iterations >= 1, noise >= 0, temperature > 0 and margin >= 0 needed, got "
-                f"{samples}, {iterations}, {noise}, {temperature}, {margin}"
+                "planner: samples >= 2, iterations >= 1, noise >= 0, temperature > 0, margin >= 0 and guard in "
+                f"[0, 1] needed, got {samples}, {iterations}, {noise}, {temperature}, {margin}, {guard}"
             )
         self.runner, self.task = ModeRunner(ckpt, emb), get_task(task)
         super().__init__(emb, self.runner.space.history_len, ckpt.model.cfg.chunk, replan)
         self.layout, self.ws = emb.layout, emb.spec.workspace
         self.samples, self.iterations, self.noise, self.temperature = samples, iterations, noise, temperature
-        self.seed, self.margin = seed, margin
+        self.seed, self.margin, self.guard = seed, margin, guard
+        # Only a reward bounded by 1 (Push and Lift; Reach's is -distance) has a best return to compare with.
+        self.guarded = guard < 1 and self.task.name != "reach"
         self.discount = DISCOUNT ** np.arange(ckpt.model.cfg.chunk)
 
     def returns(self, history: np.ndarray, goal: np.ndarray, raw: np.ndarray) -> np.ndarray:
@@ -86,6 +94,8 @@ class PlannerAgent(ChunkAgent):
         emb, space = self.runner.emb, self.runner.space
         rng = np.random.default_rng(None if self.seed is None else self.seed + self.t)
         proposal, _ = self.runner.policy(history[None], goal[None], self.task.name)
+        if self.guarded and self.returns(history, goal, proposal)[0] >= self.guard * self.discount.sum():
+            return proposal[0]
         centres = [space.tokens(proposal[0])]
         if self.chunk is not None:  # the unexecuted rest of the last plan, held at its last row
             rest = self.chunk[self.t - self.plan_start :]
@@ -120,6 +130,7 @@ def planner_policy(
     replan: int = 4,
     device: str = "cpu",
     margin: float = 0.0,
+    guard: float = GUARD,
 ) -> PolicyFactory:
     """Builder of kind ``planner``: the checkpoint (a folder, ``"default"`` or loaded) is loaded and checked
     against ``env``'s embodiment once; each episode gets a :class:`PlannerAgent` sampling with its seed."""
@@ -129,14 +140,23 @@ def planner_policy(
     )
     try:
         PlannerAgent(
-            ckpt, env.emb, env.task.name, samples, iterations, noise, replan=replan, margin=margin
+            ckpt, env.emb, env.task.name, samples, iterations, noise, replan=replan, margin=margin, guard=guard
         )  # fails now
     except ValueError as exc:
         raise ValueError(f"policy 'planner': {exc}") from None
 
     def make(seed: int) -> PlannerAgent:
         return PlannerAgent(
-            ckpt, env.emb, env.task.name, samples, iterations, noise, replan=replan, seed=seed, margin=margin
+            ckpt,
+            env.emb,
+            env.task.name,
+            samples,
+            iterations,
+            noise,
+            replan=replan,
+            seed=seed,
+            margin=margin,
+            guard=guard,
         )
 
     return make

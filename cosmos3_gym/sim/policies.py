@@ -19,8 +19,8 @@ one fresh, identically seeded policy per episode. Kinds (:func:`policy_kinds`):
 - ``policy-head`` (``checkpoint``, default the shipped model, or a served Cosmos3's ``http(s)://`` URL;
   ``replan``; ``flow_steps``; ``device``; ``stochastic``): the world model's policy mode
   (:mod:`cosmos3_gym.model.policy_agent`) or the served model's (:mod:`cosmos3_gym.backends.remote_policy`);
-- ``planner`` (``checkpoint``; ``samples``; ``iterations``; ``noise``; ``replan``; ``device``; ``margin``): sampling MPC
-  inside the world model around the policy mode's proposals (:mod:`cosmos3_gym.model.planner`);
+- ``planner`` (``checkpoint``; ``samples``; ``iterations``; ``noise``; ``replan``; ``device``; ``margin``;
+  ``guard``): sampling MPC inside the world model around the policy mode's proposals (:mod:`cosmos3_gym.model.planner`);
 - ``sine-sweep``, ``abrupt-reversal``, ``reversals``, ``biased-expert``, ``slow-sine``: unusual action sequences
   of the held-out validation scenarios and action families (:mod:`cosmos3_gym.validation.policies`), validation
   only: no training mixture may contain them.
@@ -358,6 +358,7 @@ for _kind in (
             Option("replan", "steps between plans (default 4)", "N", parse=int),
             Option("device", "the torch device of the model (default cpu)", "DEVICE"),
             Option("margin", "return a candidate must gain over the policy's chunk (default 0)", "R", parse=number),
+            Option("guard", "predicted share of the best return that skips search (default 1)", "F", parse=number),
         ),
     ),
     PolicyKind(
