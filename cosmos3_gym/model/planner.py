@@ -43,8 +43,9 @@ if TYPE_CHECKING:
 
 #: Discount of the predicted rewards along a chunk (later rows are less certain).
 DISCOUNT = 0.95
-#: Default ``guard``: the share of the best possible return at which the policy's chunk is executed unsearched.
-GUARD = 1.0
+#: Default ``guard``, the share of the best possible return at which the policy's chunk is executed unsearched:
+#: chosen on the select split (``benchmarks/results/experiments/policy_mode/select_guard*``), where 0.8 cost Push.
+GUARD = 0.9
 #: Row-to-row correlation of the candidates' token noise (smooth perturbations, not jitter).
 NOISE_RHO = 0.8
 

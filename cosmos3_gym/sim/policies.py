@@ -358,7 +358,7 @@ for _kind in (
             Option("replan", "steps between plans (default 4)", "N", parse=int),
             Option("device", "the torch device of the model (default cpu)", "DEVICE"),
             Option("margin", "return a candidate must gain over the policy's chunk (default 0)", "R", parse=number),
-            Option("guard", "predicted share of the best return that skips search (default 1)", "F", parse=number),
+            Option("guard", "predicted share of the best return that skips search (default 0.9)", "F", parse=number),
         ),
     ),
     PolicyKind(
