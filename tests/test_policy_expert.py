@@ -185,7 +185,7 @@ def _first_planner_chunk(ckpt, env, **options) -> tuple[np.ndarray, PlannerAgent
 def test_planner_margin_and_guard_keep_the_policy_chunk(tiny_model):
     env = MujocoTwinEnv("franka", "lift")
     ckpt = load_checkpoint(tiny_model)  # a weak policy, which free planning overrules
-    searched, agent, obs = _first_planner_chunk(ckpt, env)
+    searched, agent, obs = _first_planner_chunk(ckpt, env, guard=1.0)  # plain search
     hist, goal = np.stack(agent.history), obs["desired_goal"]
     proposal = agent.runner.policy(hist[None], goal[None], "lift")[0]
     assert not np.allclose(searched, proposal[0])

@@ -25,6 +25,7 @@ builder of the policy registry's ``planner`` kind.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -139,25 +140,14 @@ def planner_policy(
     ckpt = model_policy_checkpoint(
         "planner", env, checkpoint, device, samples=samples, iterations=iterations, replan=replan
     )
+    options = {"replan": replan, "margin": margin, "guard": guard}
+    build = partial(PlannerAgent, ckpt, env.emb, env.task.name, samples, iterations, noise, **options)
     try:
-        PlannerAgent(
-            ckpt, env.emb, env.task.name, samples, iterations, noise, replan=replan, margin=margin, guard=guard
-        )  # fails now
+        build()  # fails now
     except ValueError as exc:
         raise ValueError(f"policy 'planner': {exc}") from None
 
     def make(seed: int) -> PlannerAgent:
-        return PlannerAgent(
-            ckpt,
-            env.emb,
-            env.task.name,
-            samples,
-            iterations,
-            noise,
-            replan=replan,
-            seed=seed,
-            margin=margin,
-            guard=guard,
-        )
+        return build(seed=seed)
 
     return make
