@@ -78,8 +78,8 @@ class PlannerAgent(ChunkAgent):
         self.layout, self.ws = emb.layout, emb.spec.workspace
         self.samples, self.iterations, self.noise, self.temperature = samples, iterations, noise, temperature
         self.seed, self.margin, self.guard = seed, margin, guard
-        # Only a reward bounded by 1 (Push and Lift; Reach's is -distance) has a best return to compare with.
-        self.guarded = guard < 1 and self.task.name != "reach"
+        # Only a staged reward (at most 1 per step; Reach's is -distance) has a best return to compare with.
+        self.guarded = guard < 1 and self.task.staged
         self.discount = DISCOUNT ** np.arange(ckpt.model.cfg.chunk)
 
     def returns(self, history: np.ndarray, goal: np.ndarray, raw: np.ndarray) -> np.ndarray:

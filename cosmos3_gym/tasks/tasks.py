@@ -25,18 +25,20 @@ REWARD_TYPES = ("dense", "sparse")
 
 @dataclass(frozen=True)
 class Task:
-    """Task constants. ``goal_part`` is the observation part the achieved goal is read from."""
+    """Task constants. ``goal_part`` is the observation part the achieved goal is read from; ``staged``: the
+    dense reward is the staged one in ``[0, 1]`` per step (:mod:`cosmos3_gym.tasks.rewards`), else ``-distance``."""
 
     name: str
     goal_part: str
     threshold_m: float
     max_episode_steps: int
+    staged: bool
 
 
 TASKS: dict[str, Task] = {
-    "reach": Task("reach", "tcp_pos", 0.02, 50),
-    "push": Task("push", "cube_pos", 0.03, 100),
-    "lift": Task("lift", "cube_pos", 0.03, 100),
+    "reach": Task("reach", "tcp_pos", 0.02, 50, staged=False),
+    "push": Task("push", "cube_pos", 0.03, 100, staged=True),
+    "lift": Task("lift", "cube_pos", 0.03, 100, staged=True),
 }
 
 
@@ -83,7 +85,7 @@ def compute_reward(
     if reward_type == "sparse":
         return -(d >= task.threshold_m).astype(np.float64)
     check_reward_type(reward_type)
-    if task.name == "reach":
+    if not task.staged:
         return -d
     if effector is None or ws is None:
         raise ValueError(
