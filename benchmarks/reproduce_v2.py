@@ -11,7 +11,9 @@ Stages (each skipped when its output is already complete, so a stopped run conti
 4. ``calibrate``: ``cosmos3-gym calibrate-id`` (inverse-dynamics residual gates, MuJoCo replay);
 5. ``calibrate-contact``: ``cosmos3-gym calibrate-contact`` on the same data (the contact gates: a cube
    that nothing touches keeps its pose; 1 min);
-6. ``calibrate-uncertainty``: ``cosmos3-gym calibrate-uncertainty`` (the error heads behind the envs'
+6. ``calibrate-fd``: ``cosmos3-gym calibrate-fd`` (each embodiment's share of the learned TCP residual, by
+   open-loop MuJoCo replay on select seeds);
+7. ``calibrate-uncertainty``: ``cosmos3-gym calibrate-uncertainty`` (the error heads behind the envs'
    ``model_uncertainty``, fitted on MuJoCo replays of training-range seeds of the gated model; 6 min).
 
 ``BASE`` is the v10 checkpoint, kept in ``results/experiments/v10/checkpoint``
@@ -128,9 +130,10 @@ def main() -> None:
         train.append("--resume")
     calibrate = cli("calibrate-id", "--model", str(args.out))
     gates = cli("calibrate-contact", "--model", str(args.out), "--data", *data)
+    tcp = cli("calibrate-fd", "--model", str(args.out))
     uncertainty = cli("calibrate-uncertainty", "--model", str(args.out))
     stages = [("mix", mix), ("contact", contact), ("train", [train]), ("calibrate", [calibrate])]
-    stages += [("calibrate-contact", [gates]), ("calibrate-uncertainty", [uncertainty])]
+    stages += [("calibrate-contact", [gates]), ("calibrate-fd", [tcp]), ("calibrate-uncertainty", [uncertainty])]
     if args.dry_run:
         for name, cmds in stages:
             print(f"# {name}\n" + "\n".join(shlex.join(["cosmos3-gym", *c[3:]]) for c in cmds))

@@ -26,20 +26,9 @@ def _embodiments(args: argparse.Namespace) -> int:
     rows = []
     for name in args.embodiment or list_embodiments():
         emb = load_embodiment(name)
-        rows.append(
-            {
-                "name": name,
-                "domain_name": emb.domain_name,
-                "domain_id": emb.domain_id,
-                "raw_action_dim": emb.raw_action_dim,
-                "native_action_dim": emb.native_action_dim,
-                "fps": emb.fps,
-                "chunk_size": emb.chunk_size,
-                "dof": emb.dof,
-                "pose_blocks": list(emb.contract.pose_names),
-                "description": emb.spec.description,
-            }
-        )
+        keys = ("domain_name", "domain_id", "raw_action_dim", "native_action_dim", "fps", "chunk_size", "dof")
+        row = {"name": name, **{k: getattr(emb, k) for k in keys}, "pose_blocks": list(emb.contract.pose_names)}
+        rows.append({**row, "description": emb.spec.description})
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -325,6 +314,10 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
         "choose each embodiment's inverse-dynamics residual gate by MuJoCo replay; writes it into the checkpoint",
         _calibrate_args,
         _calibrate,
+    ),
+    "calibrate-fd": (
+        "choose each embodiment's TCP residual gate by MuJoCo replay",
+        *_lazy("cosmos3_gym.validation.calibrate_fd"),
     ),
     "calibrate-uncertainty": (
         "fit each embodiment's error head (the env's model_uncertainty) on MuJoCo replays; writes it in",

@@ -46,7 +46,10 @@ class StateStats:
     inverse, in model-space (token) units (the scale an ``id_prior`` model generates; None before it);
     ``id_residual_gate``: factor on that generated residual at inference, chosen per embodiment by MuJoCo
     replay on training-range seeds (:mod:`cosmos3_gym.validation.calibrate`; 1 = uncalibrated, 0 = the
-    contract inverse alone); ``error_head``: the learned error estimate of the env's ``model_uncertainty``
+    contract inverse alone); ``tcp_residual_gate``: factor on the generated TCP residual of forward dynamics
+    (pose and rotation), chosen per embodiment by open-loop MuJoCo replay on select seeds
+    (:mod:`cosmos3_gym.validation.calibrate_fd`; 1 = as trained, 0 = the commanded-pose prior alone);
+    ``error_head``: the learned error estimate of the env's ``model_uncertainty``
     (:class:`~cosmos3_gym.model.error_head.ErrorHead` as a dict; None = the carried sample spread);
     ``contact_gate``: the learned "does the cube move" mode (:class:`~cosmos3_gym.model.contact_gate.ContactGate`
     as a dict; None = the generator alone moves the cube)."""
@@ -60,6 +63,7 @@ class StateStats:
     residual_std: list[float] | None = None
     action_residual_std: list[float] | None = None
     id_residual_gate: float = 1.0
+    tcp_residual_gate: float = 1.0
     error_head: dict | None = None
     contact_gate: dict | None = None
 

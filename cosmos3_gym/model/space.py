@@ -46,6 +46,9 @@ class ModelSpace:
         #: Per-channel scale of the generated residual (``STATE_DIM``,), 1 on padding.
         self.residual_scale = np.ones(STATE_DIM, np.float32)
         self.residual_scale[: self.size] = stats.residual_scale()
+        # The calibrated share of the learned TCP residual (``cosmos3-gym calibrate-fd``; 1 = as trained).
+        for part in ("tcp_pos", "tcp_rot6d"):
+            self.residual_scale[emb.layout.parts[part]] *= stats.tcp_residual_gate
         #: Scale of the inverse-dynamics action residual (``MAX_ACTION_DIM``,) and its calibrated gate.
         self.action_residual_scale = stats.action_residual_scale(MAX_ACTION_DIM).astype(np.float32)
         self.id_gate = stats.id_residual_gate

@@ -12,6 +12,7 @@ stats (``id_residual_gate``) with the measured table in its meta. Weights are no
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -20,7 +21,8 @@ import numpy as np
 from tqdm import tqdm
 
 from cosmos3_gym.embodiment import list_embodiments
-from cosmos3_gym.model.checkpoint import StateStats, load_checkpoint, update_stats
+from cosmos3_gym.envs.registry import EMBODIMENT_HELP, embodiment_arg
+from cosmos3_gym.model.checkpoint import Checkpoint, StateStats, load_checkpoint, update_stats
 from cosmos3_gym.model.inference import ModeRunner
 from cosmos3_gym.sim.policies import make_policy
 from cosmos3_gym.validation.backends import MujocoBackend
@@ -61,6 +63,37 @@ def replay_errors(
     return out
 
 
+def add_calibration_options(p: argparse.ArgumentParser, episodes: int) -> None:
+    """The options every in-place checkpoint calibration command shares (``calibrate-fd``, ``-uncertainty``)."""
+    p.add_argument("--model", required=True, help="checkpoint folder to calibrate in place (its config.json)")
+    p.add_argument(
+        "--embodiments",
+        nargs="+",
+        type=embodiment_arg,
+        default=None,
+        help=f"{EMBODIMENT_HELP} (default: every embodiment the checkpoint has)",
+    )
+    p.add_argument("--episodes", type=int, default=episodes, help="noisy-expert episodes per embodiment and task")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--json", action="store_true")
+
+
+def gate_request(
+    ckpt: Checkpoint, embodiments: Sequence[str] | None, gates: Sequence[float], episodes: int
+) -> list[str]:
+    """The embodiments a gate calibration of ``ckpt`` covers (default: all it has, in catalogue order), after
+    checking the request: one-line ``ValueError`` on an embodiment it lacks, a gate outside [0, 1] or no episode."""
+    names = list(embodiments) if embodiments else [n for n in list_embodiments() if n in ckpt.stats]
+    unknown = sorted(set(names) - set(ckpt.stats))
+    if unknown:
+        raise ValueError(f"checkpoint not trained on {unknown}; it covers {sorted(ckpt.stats)}")
+    if not gates or any(not 0.0 <= g <= 1.0 for g in gates):
+        raise ValueError(f"gates must be a non-empty list of values in [0, 1], got {list(gates)}")
+    if episodes < 1:
+        raise ValueError(f"episodes must be >= 1, got {episodes}")
+    return names
+
+
 def calibrate_id_gates(
     model: str | Path,
     embodiments: Sequence[str] | None = None,
@@ -79,14 +112,7 @@ def calibrate_id_gates(
     ckpt = load_checkpoint(model)
     if not ckpt.model.cfg.id_prior:
         raise ValueError(f"{model}: not an id_prior checkpoint; its inverse dynamics has no residual to gate")
-    names = list(embodiments) if embodiments else [n for n in list_embodiments() if n in ckpt.stats]
-    unknown = sorted(set(names) - set(ckpt.stats))
-    if unknown:
-        raise ValueError(f"checkpoint not trained on {unknown}; it covers {sorted(ckpt.stats)}")
-    if not gates or any(not 0.0 <= g <= 1.0 for g in gates):
-        raise ValueError(f"gates must be a non-empty list of values in [0, 1], got {list(gates)}")
-    if episodes < 1:
-        raise ValueError(f"episodes must be >= 1, got {episodes}")
+    names = gate_request(ckpt, embodiments, gates, episodes)
     report: dict[str, dict] = {}
     stats: dict[str, StateStats] = dict(ckpt.stats)
     bar = tqdm(total=len(names) * (1 + len(gates)), desc="calibrate-id", unit="stage", disable=not progress)

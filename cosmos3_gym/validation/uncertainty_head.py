@@ -19,12 +19,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from cosmos3_gym.envs.registry import EMBODIMENT_HELP, embodiment_arg
 from cosmos3_gym.model.checkpoint import Checkpoint, load_checkpoint, update_stats
 from cosmos3_gym.model.error_head import fit_ridge
 from cosmos3_gym.tasks import TASKS, TRAIN_SEED_LIMIT
 from cosmos3_gym.validation import metrics
 from cosmos3_gym.validation.backends import LearnedBackend
+from cosmos3_gym.validation.calibrate import add_calibration_options
 from cosmos3_gym.validation.suite import twin_run
 
 #: First fitting seed: training range, after the recipes' datasets (< 20 000) and the classic benchmark's
@@ -100,18 +100,8 @@ def calibrate_error_heads(
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``cosmos3-gym calibrate-uncertainty``."""
-    p.add_argument("--model", required=True, help="checkpoint folder to calibrate in place (its config.json)")
-    p.add_argument(
-        "--embodiments",
-        nargs="+",
-        type=embodiment_arg,
-        default=None,
-        help=f"{EMBODIMENT_HELP} (default: every embodiment the checkpoint has)",
-    )
-    p.add_argument("--episodes", type=int, default=160, help="noisy-expert episodes per embodiment and task")
+    add_calibration_options(p, episodes=160)
     p.add_argument("--seed", type=int, default=SEED, help=f"first seed, in the training range (default {SEED})")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
-    p.add_argument("--json", action="store_true")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,0 +1,143 @@
+"""Calibrate a checkpoint's forward-dynamics TCP residual gate per embodiment, with MuJoCo as judge.
+
+Forward dynamics predicts each TCP as the commanded-pose prior plus a learned residual
+(:mod:`cosmos3_gym.model.prior`). Teacher-forced, the residual is the controller's one-step tracking error;
+rolled out on the model's own states it can also drift. Where the controller lags its command (Franka) the
+residual is what keeps the open-loop TCP near MuJoCo's; where the controller tracks its command within a
+fraction of a millimetre it mostly adds drift (on the select split: WidowX's open-loop TCP error at 16 steps
+0.4 mm with the prior alone against 24 mm with the residual). So each embodiment gets a gate ``g`` (TCP =
+prior + g · residual, every other channel as trained), chosen from :data:`GATES` on select-split seeds:
+the lowest median open-loop TCP error at :data:`STEPS` steps of noisy-expert twin episodes of every task
+replayed in the model from reset (the fidelity benchmark's in-distribution measure), among the gates whose
+closed-loop scripted-expert success agrees with MuJoCo's on no fewer episodes than the largest gate's, less
+:data:`AGREEMENT_TOL` (on Franka, whose controller lags, a smaller residual costs Push episodes closed loop).
+The choice and the measured table go into the checkpoint's stats (``tcp_residual_gate``) and meta; weights
+are not touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from cosmos3_gym.model.checkpoint import Checkpoint, CheckpointError, load_checkpoint, update_stats
+from cosmos3_gym.tasks import TASKS, split_seeds
+from cosmos3_gym.validation.agreement import open_loop_errors
+from cosmos3_gym.validation.backends import LearnedBackend
+from cosmos3_gym.validation.calibrate import add_calibration_options, gate_request
+from cosmos3_gym.validation.suite import REPLAY_POLICY, expert_agreement, twin_run
+
+#: Candidate gates, from the commanded-pose prior alone (0) to the residual as trained (1).
+GATES = (0.0, 0.25, 0.5, 0.75, 1.0)
+#: Open-loop horizon the gate is chosen at (control steps): the world-model issue's TCP target.
+STEPS = 16
+#: Where the calibration seeds start inside the select split: apart from the benchmark's select seeds.
+SEED_OFFSET = 1000
+#: How much closed-loop expert agreement a smaller gate may give up against the largest gate measured.
+AGREEMENT_TOL = 0.02
+
+
+def gate_scores(
+    ckpt: Checkpoint, embodiment: str, episodes: int, gates: Sequence[float], bar: tqdm | None = None
+) -> dict[float, dict[str, float]]:
+    """Per gate: the median open-loop TCP error (mm, first arm) at :data:`STEPS` steps pooled over the tasks'
+    noisy-expert episodes, and the closed-loop expert's success agreement with MuJoCo averaged over the tasks
+    (``episodes`` per task, select seeds from :data:`SEED_OFFSET`, deterministic model)."""
+    seeds = split_seeds("select", episodes, SEED_OFFSET)
+    runs = []
+    for task in TASKS:
+        truth, starts, traj = twin_run(embodiment, task, seeds, REPLAY_POLICY, STEPS)
+        truth.close()
+        runs.append((task, truth.layout, starts, traj))
+    out = {}
+    for g in gates:
+        gated = Checkpoint(ckpt.model, {**ckpt.stats, embodiment: replace(ckpt.stats[embodiment], tcp_residual_gate=g)})
+        values, agree = [], []
+        for task, layout, starts, traj in runs:
+            pred = lambda n, t=task, c=gated: LearnedBackend(embodiment, t, n, c, uncertainty_samples=0)  # noqa: E731
+            r = open_loop_errors(traj, layout, pred, starts, (STEPS,), values=("tcp_pos_mm",))
+            values.extend(r["values"]["tcp_pos_mm"][str(STEPS)])
+            agree.append(expert_agreement(embodiment, task, pred, seeds)["success_agreement"])
+        out[float(g)] = {
+            f"tcp_mm_at_{STEPS}": round(float(np.median(values)), 3),
+            "expert_agreement": float(np.mean(agree)),
+        }
+        if bar is not None:
+            bar.update()
+    return out
+
+
+def choose_gate(scores: dict[float, dict[str, float]]) -> float:
+    """The gate of least open-loop TCP error among those whose expert agreement is within :data:`AGREEMENT_TOL`
+    of the largest gate's; ties keep more of the learned residual."""
+    floor = scores[max(scores)]["expert_agreement"] - AGREEMENT_TOL
+    eligible = [g for g, s in scores.items() if s["expert_agreement"] >= floor - 1e-9]
+    return min(eligible, key=lambda g: (scores[g][f"tcp_mm_at_{STEPS}"], -g))
+
+
+def calibrate_tcp_gates(
+    model: str | Path,
+    embodiments: Sequence[str] | None = None,
+    episodes: int = 20,
+    gates: Sequence[float] = GATES,
+    progress: bool = False,
+) -> dict[str, dict]:
+    """Choose and write ``tcp_residual_gate`` for each embodiment of checkpoint folder ``model``.
+
+    Returns ``{embodiment: {"scores": {gate: {"tcp_mm_at_16": mm, "expert_agreement": a}}, "gate": chosen}}``
+    (also stored in the checkpoint's ``meta["tcp_gate_calibration"]``). Raises ``ValueError`` on a checkpoint
+    without the commanded-pose prior, an embodiment it was not trained on, a gate outside [0, 1] or fewer than
+    one episode.
+    """
+    ckpt = load_checkpoint(model)
+    if not ckpt.model.cfg.residual_prior:
+        raise ValueError(f"{model}: not a residual_prior checkpoint; its forward dynamics has no TCP residual to gate")
+    names = gate_request(ckpt, embodiments, gates, episodes)
+    stats, report = dict(ckpt.stats), {}
+    with tqdm(total=len(names) * len(gates), desc="calibrate-fd", unit="gate", disable=not progress) as bar:
+        for name in names:
+            bar.set_postfix(embodiment=name)
+            scores = gate_scores(ckpt, name, episodes, gates, bar)
+            best = choose_gate(scores)
+            report[name] = {"scores": scores, "gate": best}
+            stats[name] = replace(stats[name], tcp_residual_gate=best)
+    seeds = split_seeds("select", episodes, SEED_OFFSET)
+    setup = {"tasks": list(TASKS), "policy": REPLAY_POLICY, "seeds": [seeds[0], seeds[-1]], "steps": STEPS}
+    earlier = ckpt.meta.get("tcp_gate_calibration", {})  # a partial rerun keeps the other embodiments' rows
+    update_stats(ckpt, stats, {**ckpt.meta, "tcp_gate_calibration": {**earlier, **setup, **report}})
+    return report
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``cosmos3-gym calibrate-fd``."""
+    add_calibration_options(p, episodes=20)
+    p.add_argument("--gates", type=float, nargs="+", default=list(GATES), help="candidate gates in [0, 1]")
+
+
+def run(args: argparse.Namespace) -> int:
+    """``cosmos3-gym calibrate-fd``: measure every gate, store the best, print the table."""
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        report = calibrate_tcp_gates(args.model, args.embodiments, args.episodes, args.gates, progress=not args.json)
+    except (ValueError, CheckpointError) as exc:
+        raise SystemExit(f"calibrate-fd: {exc}") from None
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    key = f"tcp_mm_at_{STEPS}"
+    gates = sorted({g for r in report.values() for g in r["scores"]})
+    print("open-loop TCP mm at 16 steps / closed-loop expert agreement, per gate")
+    print(f"{'embodiment':<10} " + " ".join(f"g={g:<11}" for g in gates) + "  chosen")
+    for name, r in report.items():
+        cells = " ".join(f"{r['scores'][g][key]:>5.2f}/{r['scores'][g]['expert_agreement']:<7.2f}" for g in gates)
+        print(f"{name:<10} {cells}  {r['gate']}")
+    return 0
