@@ -70,6 +70,7 @@ def test_every_embodiment_option_of_the_cli_takes_a_path(tmp_path, restore_regis
     required = {"collect": ["--task", "lift", "--episodes", "1", "--policy", "expert", "--out", "x"]}
     required |= {"train": ["--data", "x", "--out", "y"], "validate": ["--env", "x"], "calibrate-id": ["--model", "m"]}
     required |= {"calibrate-uncertainty": ["--model", "m"], "calibrate-contact": ["--model", "m", "--data", "x"]}
+    required |= {"calibrate-fd": ["--model", "m"]}
     required |= {"remote-check": ["--endpoint", "http://localhost:1"], "train-policy": ["--out", "x"]}
     found = []
     for name in COMMANDS:
