@@ -77,10 +77,13 @@ def closed_loop_agreement(
     policy: PolicyFactory,
     horizon: int,
     steps: Sequence[int] = ALONG,
+    truth_run: Trajectories | None = None,
 ) -> dict:
     """Run ``policy`` closed loop in the twin ``truth`` and in ``pred(len(starts))`` from ``starts`` for up
-    to ``horizon`` steps (ending at termination); success table + TCP/cube error at ``steps``."""
-    t = rollout(truth, starts, horizon, policy=policy)
+    to ``horizon`` steps (ending at termination); success table + TCP/cube error at ``steps``. ``truth_run``:
+    the twin's run of this policy from these starts, when the caller already has it (compared against several
+    models)."""
+    t = truth_run if truth_run is not None else rollout(truth, starts, horizon, policy=policy)
     backend = pred(len(starts))
     try:
         m = rollout(backend, starts, horizon, policy=policy)

@@ -4,8 +4,8 @@ Forward dynamics predicts each TCP as the commanded-pose prior plus a learned re
 (:mod:`cosmos3_gym.model.prior`). Teacher-forced, the residual is the controller's one-step tracking error;
 rolled out on the model's own states it can also drift. Where the controller lags its command (Franka) the
 residual is what keeps the open-loop TCP near MuJoCo's; where the controller tracks its command within a
-fraction of a millimetre it mostly adds drift (on the select split: WidowX's open-loop TCP error at 16 steps
-0.4 mm with the prior alone against 24 mm with the residual). So each embodiment gets a gate ``g`` (TCP =
+fraction of a millimetre it mostly adds drift (on the select split: WidowX Push's open-loop TCP error at 16
+steps 0.5 mm with the prior alone against 24 mm with the residual). So each embodiment gets a gate ``g`` (TCP =
 prior + g · residual, every other channel as trained), chosen from :data:`GATES` on select-split seeds:
 the lowest median open-loop TCP error at :data:`STEPS` steps of noisy-expert twin episodes of every task
 replayed in the model from reset (the fidelity benchmark's in-distribution measure), among the gates whose
@@ -27,11 +27,12 @@ import numpy as np
 from tqdm import tqdm
 
 from cosmos3_gym.model.checkpoint import Checkpoint, CheckpointError, load_checkpoint, update_stats
+from cosmos3_gym.sim.policies import policy_from_spec
 from cosmos3_gym.tasks import TASKS, split_seeds
-from cosmos3_gym.validation.agreement import open_loop_errors
+from cosmos3_gym.validation.agreement import closed_loop_agreement, open_loop_errors
 from cosmos3_gym.validation.backends import LearnedBackend
 from cosmos3_gym.validation.calibrate import add_calibration_options, gate_request
-from cosmos3_gym.validation.suite import REPLAY_POLICY, expert_agreement, twin_run
+from cosmos3_gym.validation.suite import REPLAY_POLICY, twin_run
 
 #: Candidate gates, from the commanded-pose prior alone (0) to the residual as trained (1).
 GATES = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -50,20 +51,24 @@ def gate_scores(
     noisy-expert episodes, and the closed-loop expert's success agreement with MuJoCo averaged over the tasks
     (``episodes`` per task, select seeds from :data:`SEED_OFFSET`, deterministic model)."""
     seeds = split_seeds("select", episodes, SEED_OFFSET)
-    runs = []
+    runs = []  # the twin's runs, which no gate changes: once per task (closing a twin only frees its renderer)
     for task in TASKS:
-        truth, starts, traj = twin_run(embodiment, task, seeds, REPLAY_POLICY, STEPS)
-        truth.close()
-        runs.append((task, truth.layout, starts, traj))
+        twin, starts, noisy = twin_run(embodiment, task, seeds, REPLAY_POLICY, STEPS)
+        twin.close()
+        expert_twin, _, expert = twin_run(embodiment, task, seeds, "expert")
+        expert_twin.close()
+        runs.append((task, starts, noisy, expert_twin, expert))
     out = {}
     for g in gates:
         gated = Checkpoint(ckpt.model, {**ckpt.stats, embodiment: replace(ckpt.stats[embodiment], tcp_residual_gate=g)})
         values, agree = [], []
-        for task, layout, starts, traj in runs:
+        for task, starts, noisy, twin, expert in runs:
             pred = lambda n, t=task, c=gated: LearnedBackend(embodiment, t, n, c, uncertainty_samples=0)  # noqa: E731
-            r = open_loop_errors(traj, layout, pred, starts, (STEPS,), values=("tcp_pos_mm",))
+            r = open_loop_errors(noisy, twin.layout, pred, starts, (STEPS,), values=("tcp_pos_mm",))
             values.extend(r["values"]["tcp_pos_mm"][str(STEPS)])
-            agree.append(expert_agreement(embodiment, task, pred, seeds)["success_agreement"])
+            policy = policy_from_spec("expert", twin.envs[0])
+            row = closed_loop_agreement(twin, pred, starts, policy, twin.task.max_episode_steps, truth_run=expert)
+            agree.append(row["success_agreement"])
         out[float(g)] = {
             f"tcp_mm_at_{STEPS}": round(float(np.median(values)), 3),
             "expert_agreement": float(np.mean(agree)),
