@@ -13,7 +13,8 @@ import pytest
 from cosmos3_gym.cli import main as cli
 from cosmos3_gym.envs.learned_core import LearnedSimCore
 from cosmos3_gym.model import Checkpoint, checkpoint_digest, load_checkpoint
-from cosmos3_gym.validation.calibrate_fd import calibrate_tcp_gates, choose_gate
+from cosmos3_gym.sim.twin_env import MujocoTwinEnv
+from cosmos3_gym.validation.calibrate_fd import PRIOR_TOL_MM, calibrate_tcp_gates, choose, choose_gate
 
 
 @pytest.fixture()
@@ -22,20 +23,24 @@ def ckpt(tiny_model, tmp_path):
     return str(shutil.copytree(tiny_model, tmp_path / "ckpt"))
 
 
-def test_calibration_writes_the_best_measured_gate_and_keeps_the_weights(ckpt, capsys):
+def test_calibration_writes_the_best_measured_prior_and_gate_and_keeps_the_weights(ckpt, capsys):
     digest = checkpoint_digest(ckpt)
     report = calibrate_tcp_gates(ckpt, ["widowx"], episodes=1, gates=(0.0, 1.0), progress=True)
     assert "calibrate-fd" in capsys.readouterr().err
     scores = report["widowx"]["scores"]
-    assert set(scores) == {0.0, 1.0} and all(s["tcp_mm_at_16"] >= 0 for s in scores.values())
-    assert all(0 <= s["expert_agreement"] <= 1 for s in scores.values())
-    assert report["widowx"]["gate"] == choose_gate(scores)
+    assert set(scores) == {"commanded", "kinematic"} and all(set(t) == {0.0, 1.0} for t in scores.values())
+    cells = [c for t in scores.values() for c in t.values()]
+    assert all(c["tcp_mm_at_16"] >= 0 and 0 <= c["expert_agreement"] <= 1 for c in cells)
+    assert (report["widowx"]["prior"], report["widowx"]["gate"]) == choose(scores)
     loaded = load_checkpoint(ckpt)  # still verifies: the weights were not rewritten
     assert checkpoint_digest(ckpt) == digest
     assert loaded.stats["widowx"].tcp_residual_gate == report["widowx"]["gate"]
-    assert loaded.stats["ur5e"].tcp_residual_gate == 1.0  # not calibrated: unchanged
-    calibrate_tcp_gates(ckpt, ["ur5e"], episodes=1, gates=(0.0, 1.0))  # a partial rerun keeps widowx's row
-    assert {"widowx", "ur5e"} <= set(load_checkpoint(ckpt).meta["tcp_gate_calibration"])
+    assert loaded.stats["widowx"].kinematic_prior == (report["widowx"]["prior"] == "kinematic")
+    assert loaded.stats["ur5e"].tcp_residual_gate == 1.0 and not loaded.stats["ur5e"].kinematic_prior  # unchanged
+    calibrate_tcp_gates(ckpt, ["ur5e"], episodes=1, gates=(1.0,), priors=("commanded",))  # keeps widowx's row
+    loaded = load_checkpoint(ckpt)
+    assert {"widowx", "ur5e"} <= set(loaded.meta["tcp_gate_calibration"])
+    assert loaded.stats["ur5e"].tcp_residual_gate == 1.0 and not loaded.stats["ur5e"].kinematic_prior
 
 
 def test_a_gate_that_loses_closed_loop_agreement_is_not_chosen():
@@ -51,6 +56,19 @@ def test_a_gate_that_loses_closed_loop_agreement_is_not_chosen():
         )
         == 1.0
     )
+
+
+def test_the_kinematic_prior_is_taken_only_where_it_is_measurably_better():
+    def cell(mm: float, agree: float = 1.0) -> dict[str, float]:
+        return {"tcp_mm_at_16": mm, "expert_agreement": agree}
+
+    scores = {"commanded": {0.0: cell(2.0), 1.0: cell(3.0)}, "kinematic": {0.0: cell(2.0 - PRIOR_TOL_MM / 2)}}
+    assert choose(scores) == ("commanded", 0.0)  # a tie is not worth an IK solve per step
+    scores["kinematic"][0.0] = cell(2.0 - 2 * PRIOR_TOL_MM)
+    assert choose(scores) == ("kinematic", 0.0)
+    # agreement is judged against the model as trained (commanded, largest gate), for both priors
+    scores["kinematic"][0.0] = cell(1.0, agree=0.9)
+    assert choose(scores) == ("commanded", 0.0)
 
 
 def _step_tcp(ckpt: Checkpoint, gate: float, action: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -80,6 +98,8 @@ def test_bad_requests_are_refused_and_leave_the_checkpoint_untouched(ckpt):
         calibrate_tcp_gates(ckpt, ["franka"], episodes=1, gates=(0.0, -0.5))
     with pytest.raises(ValueError, match="episodes must be >= 1"):
         calibrate_tcp_gates(ckpt, ["franka"], episodes=0)
+    with pytest.raises(ValueError, match="priors must be some of commanded, kinematic, got learned"):
+        calibrate_tcp_gates(ckpt, ["franka"], episodes=1, priors=("learned",))
     assert open(f"{ckpt}/config.json").read() == before
     config = json.loads(before)
     no_prior = dict(config, model=dict(config["model"], residual_prior=False))
@@ -88,3 +108,43 @@ def test_bad_requests_are_refused_and_leave_the_checkpoint_untouched(ckpt):
     with pytest.raises(SystemExit, match="not a residual_prior checkpoint"):
         cli(["calibrate-fd", "--model", ckpt, "--episodes", "1"])
     assert json.loads(open(f"{ckpt}/config.json").read()) == no_prior
+
+
+def test_the_kinematic_prior_stops_the_arm_where_mujoco_stops_it(tiny_model):
+    """Pushed far out of reach, the controller stops the arm at its limits: a model whose TCP is the kinematic
+    prior alone follows MuJoCo there, the commanded-pose prior runs on past the arm's reach."""
+    ckpt = load_checkpoint(tiny_model)
+    action = np.array([1.0, 0.0, 0.3, 0.0, 0.0, 0.0, 1.0])
+    twin = MujocoTwinEnv("widowx", "reach")
+    twin.reset(seed=3)
+    for _ in range(40):
+        twin.step(action)
+    truth = twin.controller.arm_tcp(twin.data)[0, :3, 3]
+    errors = {}
+    for kinematic in (False, True):
+        stats = replace(ckpt.stats["widowx"], tcp_residual_gate=0.0, kinematic_prior=kinematic)
+        core = LearnedSimCore("widowx", "reach", 1, Checkpoint(ckpt.model, {**ckpt.stats, "widowx": stats}))
+        core.reset(np.arange(1), [3])
+        for _ in range(40):
+            core.step(action[None])
+            core.after_step()
+        errors[kinematic] = np.linalg.norm(core.prior.arm_tcp(core.state)[0, 0, :3, 3] - truth)
+    assert errors[True] < 0.01 and errors[False] > 0.1, errors
+
+
+def test_forward_dynamics_applies_the_kinematic_prior_as_the_env_does(tiny_model):
+    """The planner's rollouts (ModeRunner.forward_dynamics) and the env put the arm at the same place."""
+    from cosmos3_gym.model.inference import ModeRunner
+
+    ckpt = load_checkpoint(tiny_model)
+    stats = replace(ckpt.stats["widowx"], tcp_residual_gate=0.0, kinematic_prior=True)
+    kin = Checkpoint(ckpt.model, {**ckpt.stats, "widowx": stats})
+    core = LearnedSimCore("widowx", "reach", 1, kin)
+    core.reset(np.arange(1), [3])
+    start, raws, tcps = core.state.copy(), [], []
+    for t in range(12):
+        _, _, _, info = core.step(np.array([[1.0, 0.2 * t - 1, 0.5, 0.0, 0.3, 0.0, 1.0]]))
+        raws.append(info["cosmos3_action"][0])
+        tcps.append(core.prior.arm_tcp(core.state)[0, 0, :3, 3])
+    rolled = ModeRunner(kin, "widowx").forward_dynamics(start[:, None], np.array(raws)[None], core.goal, "reach")
+    np.testing.assert_allclose(core.prior.arm_tcp(rolled[0])[:, 0, :3, 3], np.array(tcps), atol=1e-6)

@@ -71,7 +71,7 @@ class LearnedSimCore:
         self.ckpt = get_checkpoint(model, device)
         self.space = ModelSpace(self.ckpt, self.emb)
         self.nmap = NativeActionMap(self.emb)
-        self.prior = CommandPrior(self.emb, self.nmap, self.ckpt.model.cfg.object_prior)
+        self.prior = CommandPrior(self.emb, self.nmap, self.ckpt.model.cfg.object_prior, self.space.kinematic_prior)
         self.residual_prior = self.ckpt.model.cfg.residual_prior
         k = 1 + self.guards.uncertainty_samples
         self.stepper = ForwardStepper(self.ckpt.model, num_envs * k, flow_steps, device)
@@ -162,6 +162,7 @@ class LearnedSimCore:
         """
         tcp = self.prior.arm_tcp(self.state)
         target, raw = self.nmap.command(tcp, actions)
+        target, joints = self.prior.reach(self.state, target)  # a kinematic prior: where the IK takes the arms
         k = 1 + self.guards.uncertainty_samples
         tokens = torch.as_tensor(np.tile(self.space.tokens(raw), (k, 1)), device=self.device)
         noise = None
@@ -173,7 +174,7 @@ class LearnedSimCore:
             cmd = self.prior.from_poses(target, self.chunk_start, self.state, tcp, self.holding)
             prior = torch.as_tensor(np.tile(self.space.deltas(cmd, self.chunk_start), (k, 1)), device=self.device)
         delta = self.stepper.step(tokens, noise, prior).cpu().numpy()
-        pred = self.space.states(self.chunk_start, delta[: self.n])
+        pred = self.prior.with_joints(self.space.states(self.chunk_start, delta[: self.n]), joints)
         pred = self.prior.grasp(self.state, pred, self.holding, tcp)
         pred = self.prior.gripper(self.state, pred, actions[:, 6::7], self.holding)  # closed stays closed
         if self.space.contact_gate is not None:  # an untouched cube keeps its pose (model/contact_gate.py)

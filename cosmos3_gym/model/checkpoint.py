@@ -49,6 +49,9 @@ class StateStats:
     contract inverse alone); ``tcp_residual_gate``: factor on the generated TCP residual of forward dynamics
     (pose and rotation), chosen per embodiment by open-loop MuJoCo replay on select seeds
     (:mod:`cosmos3_gym.validation.calibrate_fd`; 1 = as trained, 0 = the commanded-pose prior alone);
+    ``kinematic_prior``: the TCP prior is where the controller's IK step takes the arm from the state's
+    joints, not the commanded pose itself (:meth:`~cosmos3_gym.model.prior.CommandPrior.reach`; chosen with
+    the gate);
     ``error_head``: the learned error estimate of the env's ``model_uncertainty``
     (:class:`~cosmos3_gym.model.error_head.ErrorHead` as a dict; None = the carried sample spread);
     ``contact_gate``: the learned "does the cube move" mode (:class:`~cosmos3_gym.model.contact_gate.ContactGate`
@@ -64,6 +67,7 @@ class StateStats:
     action_residual_std: list[float] | None = None
     id_residual_gate: float = 1.0
     tcp_residual_gate: float = 1.0
+    kinematic_prior: bool = False
     error_head: dict | None = None
     contact_gate: dict | None = None
 

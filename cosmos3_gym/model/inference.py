@@ -30,7 +30,9 @@ class ModeRunner:
         self.model = ckpt.model
         self.device = next(self.model.parameters()).device
         self.size, self.chunk = self.space.size, self.model.cfg.chunk
-        self.prior = CommandPrior(self.emb, object_prior=self.model.cfg.object_prior)
+        self.prior = CommandPrior(
+            self.emb, object_prior=self.model.cfg.object_prior, kinematic=self.space.kinematic_prior
+        )
 
     def _t(self, x: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         return torch.as_tensor(np.ascontiguousarray(x), dtype=dtype, device=self.device)
@@ -73,13 +75,15 @@ class ModeRunner:
         open_ago = self.prior.since_open(start) if holding is not None else None
         gate = self.space.contact_gate
         for i in range(rows):
-            prior = None
+            prior = joints = None
             if self.model.cfg.residual_prior or gate is not None:
-                cmd = self.prior.commanded(state, raw[:, i], start, held=holding)
+                tcp = self.prior.arm_tcp(state)
+                reached, joints = self.prior.reach(state, self.prior.targets(state, raw[:, i], tcp))
+                cmd = self.prior.from_poses(reached, start, state, tcp, holding)
                 prior = self._t(self.space.deltas(cmd, start)) if self.model.cfg.residual_prior else None
             noise = None if gen is None else torch.randn(b, STATE_DIM, generator=gen, device=self.device)
             delta = stepper.step(tokens[:, i], noise, prior).cpu().numpy()
-            nxt = self.prior.grasp(state, self.space.states(start, delta), holding)
+            nxt = self.prior.grasp(state, self.prior.with_joints(self.space.states(start, delta), joints), holding)
             if holding is not None:  # a gripper commanded closed stays closed
                 grip = self.prior.nmap.from_raw(self.prior.arm_tcp(state), raw[:, i])[:, 6::7]
                 nxt = self.prior.gripper(state, nxt, grip, holding)

@@ -13,6 +13,14 @@ then the controller's one-step tracking error; the other channels keep the chunk
 a plain model (a persistence prior there compounds: it doubled the gripper and cube errors at 64
 steps).
 
+Where the controller stops short of its command — a joint at its limit, an arm stretched out to the edge of
+its reach — the commanded pose runs on past where MuJoCo's arm stops, and rolled out open loop that grows
+without bound (WidowX under action reversals: 85 mm at 16 steps). A kinematic prior (``kinematic``, chosen
+per embodiment by ``cosmos3-gym calibrate-fd``) puts each TCP instead where the twin's own IK step takes the
+arm from the state's joints (:meth:`CommandPrior.reach`, compiled in :mod:`cosmos3_gym.embodiment.chain`),
+and those joints become the state's: identical to the commanded pose wherever no limit binds, and at a
+limit where MuJoCo's arm is (the same WidowX case: 1 mm; ``benchmarks/results/experiments/v17``).
+
 The prior of row i needs the state before it, so generation with it is sequential
 (:class:`~cosmos3_gym.model.stepper.ForwardStepper`); training uses the recorded previous states
 (teacher forcing) and decodes each recorded raw action (:meth:`CommandPrior.commanded`), while an
@@ -31,6 +39,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cosmos3_gym.embodiment.chain import ArmChain
 from cosmos3_gym.tokens import Embodiment
 from cosmos3_gym.tokens.native import NativeActionMap
 from cosmos3_gym.tokens.rotation import matrix_to_rot6d, rot6d_to_matrix
@@ -73,7 +82,9 @@ class CommandPrior:
     shared with the caller that converts native actions; a new one by default. ``object_prior``: a cube
     held by an arm moves rigidly with that arm's commanded pose (a model's ``object_prior`` flag)."""
 
-    def __init__(self, emb: Embodiment, nmap: NativeActionMap | None = None, object_prior: bool = False) -> None:
+    def __init__(
+        self, emb: Embodiment, nmap: NativeActionMap | None = None, object_prior: bool = False, kinematic: bool = False
+    ) -> None:
         self.emb, self.layout, self.object_prior = emb, emb.layout, object_prior
         self.nmap = nmap or NativeActionMap(emb)
         self.arm_block = self.nmap.arm_block
@@ -81,6 +92,15 @@ class CommandPrior:
         self.pos = [self._arm_slice("tcp_pos", a) for a in range(self.num_arms)]
         self.rot = [self._arm_slice("tcp_rot6d", a) for a in range(self.num_arms)]
         self.cube_rel = self.layout.parts.get("cube_rel_pos")
+        #: The controller's IK per arm (:meth:`reach`); None: TCPs go to their commanded poses.
+        self.chains: list[ArmChain] | None = None
+        if kinematic:
+            spec, model = emb.spec, emb.kinematics.model
+            sites, ctl = {e.name: e.site for e in spec.end_effectors}, spec.controller
+            arms = spec.action.arms
+            self.chains = [
+                ArmChain(model, sites[a.end_effector], a.joints, ctl.damping, ctl.ik_iterations) for a in arms
+            ]
 
     def _arm_slice(self, part: str, arm: int) -> slice:
         sl = self.layout.parts[part]
@@ -95,6 +115,18 @@ class CommandPrior:
             tcp[..., a, :3, :3] = rot6d_to_matrix(state[..., self.rot[a]])
         return tcp
 
+    def targets(self, state: np.ndarray, raw: np.ndarray, tcp: np.ndarray | None = None) -> np.ndarray:
+        """Commanded TCP poses ``(..., arms, 4, 4)`` of raw actions ``(..., D)`` from ``state (..., S)``, as the
+        contract decodes them from the state's TCPs (``tcp``: :meth:`arm_tcp` of ``state`` if the caller has it)."""
+        lead = state.shape[:-1]
+        tcp = (self.arm_tcp(state) if tcp is None else tcp).reshape(-1, self.num_arms, 4, 4)
+        P = self.emb.num_poses
+        blocks = np.broadcast_to(np.eye(4), (len(tcp), P, 4, 4)).copy()
+        for arm, block in enumerate(self.arm_block):
+            blocks[:, block] = tcp[:, arm]
+        poses = self.emb.actions_to_poses(raw.reshape(-1, 1, raw.shape[-1]), blocks if P > 1 else blocks[:, 0])
+        return (poses[:, 1] if P > 1 else poses[:, 1, None])[:, self.arm_block].reshape(*lead, self.num_arms, 4, 4)
+
     def commanded(
         self,
         state: np.ndarray,
@@ -103,20 +135,35 @@ class CommandPrior:
         tcp: np.ndarray | None = None,
         held: np.ndarray | None = None,
     ) -> np.ndarray:
-        """The prior state after raw actions ``(..., D)`` from ``state (..., S)``: TCPs as the contract
-        decodes the action from the state's TCPs, the other channels from ``start (..., S)`` (the
+        """The prior state after raw actions ``(..., D)`` from ``state (..., S)``: TCPs at the poses the contract
+        decodes from the state's TCPs (:meth:`targets`), the other channels from ``start (..., S)`` (the
         chunk-start state; default ``state``). ``tcp``: :meth:`arm_tcp` of ``state`` when the caller has it;
         ``held``: see :meth:`from_poses`."""
-        lead = state.shape[:-1]
-        tcp = (self.arm_tcp(state) if tcp is None else tcp).reshape(-1, self.num_arms, 4, 4)
-        P = self.emb.num_poses
-        blocks = np.broadcast_to(np.eye(4), (len(tcp), P, 4, 4)).copy()
-        for arm, block in enumerate(self.arm_block):
-            blocks[:, block] = tcp[:, arm]
-        poses = self.emb.actions_to_poses(raw.reshape(-1, 1, raw.shape[-1]), blocks if P > 1 else blocks[:, 0])
-        target = (poses[:, 1] if P > 1 else poses[:, 1, None])[:, self.arm_block].reshape(*lead, self.num_arms, 4, 4)
+        tcp = self.arm_tcp(state) if tcp is None else tcp
         base = np.broadcast_to(state if start is None else start, state.shape)
-        return self.from_poses(target, base, state, tcp.reshape(*lead, self.num_arms, 4, 4), held)
+        return self.from_poses(self.targets(state, raw, tcp), base, state, tcp, held)
+
+    def reach(self, state: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Where the controller takes each arm toward its commanded pose ``target (N, arms, 4, 4)`` from the
+        joints of ``state (N, S)``: the twin's own IK step (damped least squares, clipped to the joint limits),
+        so an arm at a joint limit or at the edge of its reach stops short as in MuJoCo. Returns (the TCP
+        poses reached ``(N, arms, 4, 4)``, the robot joint positions with each arm at its IK solution ``(N,
+        dof)``); without :attr:`chains`, ``(target, None)``."""
+        if self.chains is None:
+            return target, None
+        joints = np.array(self.layout.get(state, "joint_pos"), dtype=np.float64, copy=True)
+        reached = np.empty_like(target)
+        for a, chain in enumerate(self.chains):
+            q, reached[:, a] = chain.solve(joints, target[:, a])
+            joints[:, chain.qadr] = q
+        return reached, joints
+
+    def with_joints(self, pred: np.ndarray, joints: np.ndarray | None) -> np.ndarray:
+        """``pred (N, S)`` with its robot joint positions replaced by ``joints (N, dof)`` (from :meth:`reach`;
+        None: ``pred`` unchanged), in place: the joints stay the ones the TCP prior was computed from."""
+        if joints is not None:
+            pred[:, self.layout.parts["joint_pos"]] = joints
+        return pred
 
     def from_poses(
         self,

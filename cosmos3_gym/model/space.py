@@ -49,6 +49,8 @@ class ModelSpace:
         # The calibrated share of the learned TCP residual (``cosmos3-gym calibrate-fd``; 1 = as trained).
         for part in ("tcp_pos", "tcp_rot6d"):
             self.residual_scale[emb.layout.parts[part]] *= stats.tcp_residual_gate
+        #: TCP prior through the controller's IK step (CommandPrior.reach), not at the commanded pose.
+        self.kinematic_prior = stats.kinematic_prior
         #: Scale of the inverse-dynamics action residual (``MAX_ACTION_DIM``,) and its calibrated gate.
         self.action_residual_scale = stats.action_residual_scale(MAX_ACTION_DIM).astype(np.float32)
         self.id_gate = stats.id_residual_gate

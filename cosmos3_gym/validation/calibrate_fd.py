@@ -1,4 +1,4 @@
-"""Calibrate a checkpoint's forward-dynamics TCP residual gate per embodiment, with MuJoCo as judge.
+"""Calibrate a checkpoint's forward-dynamics TCP prior and residual gate per embodiment, with MuJoCo as judge.
 
 Forward dynamics predicts each TCP as the commanded-pose prior plus a learned residual
 (:mod:`cosmos3_gym.model.prior`). Teacher-forced, the residual is the controller's one-step tracking error;
@@ -11,8 +11,15 @@ the lowest median open-loop TCP error at :data:`STEPS` steps of noisy-expert twi
 replayed in the model from reset (the fidelity benchmark's in-distribution measure), among the gates whose
 closed-loop scripted-expert success agrees with MuJoCo's on no fewer episodes than the largest gate's, less
 :data:`AGREEMENT_TOL` (on Franka, whose controller lags, a smaller residual costs Push episodes closed loop).
-The choice and the measured table go into the checkpoint's stats (``tcp_residual_gate``) and meta; weights
-are not touched.
+
+The prior itself is chosen the same way (:data:`PRIORS`): the commanded pose, or the kinematic prior, where
+the twin's own IK step takes the arm from the state's joints (:meth:`~cosmos3_gym.model.prior.CommandPrior.reach`).
+The two are the same wherever no joint limit binds and the target is within reach; where the controller stops
+short (a wrist at its limit, an arm stretched out), only the kinematic one knows it. It costs an IK solve per
+arm, env and step (about 3 µs here), so each prior gets its best gate as above, agreement measured against the
+model as trained (commanded, gate 1), and the kinematic prior is taken only where its error is lower by more
+than :data:`PRIOR_TOL_MM`. The choice and the measured table go into the checkpoint's stats
+(``kinematic_prior``, ``tcp_residual_gate``) and meta; weights are not touched.
 """
 
 from __future__ import annotations
@@ -42,12 +49,21 @@ STEPS = 16
 SEED_OFFSET = 1000
 #: How much closed-loop expert agreement a smaller gate may give up against the largest gate measured.
 AGREEMENT_TOL = 0.02
+#: Candidate TCP priors: the commanded pose, or where the controller's IK step takes the arm.
+PRIORS = ("commanded", "kinematic")
+#: How much lower (mm) the kinematic prior's open-loop error must be for it to be worth its IK solve.
+PRIOR_TOL_MM = 0.1
 
 
 def gate_scores(
-    ckpt: Checkpoint, embodiment: str, episodes: int, gates: Sequence[float], bar: tqdm | None = None
-) -> dict[float, dict[str, float]]:
-    """Per gate: the median open-loop TCP error (mm, first arm) at :data:`STEPS` steps pooled over the tasks'
+    ckpt: Checkpoint,
+    embodiment: str,
+    episodes: int,
+    gates: Sequence[float],
+    priors: Sequence[str] = PRIORS,
+    bar: tqdm | None = None,
+) -> dict[str, dict[float, dict[str, float]]]:
+    """Per prior and gate: the median open-loop TCP error (mm, first arm) at :data:`STEPS` steps pooled over the tasks'
     noisy-expert episodes, and the closed-loop expert's success agreement with MuJoCo averaged over the tasks
     (``episodes`` per task, select seeds from :data:`SEED_OFFSET`, deterministic model)."""
     seeds = split_seeds("select", episodes, SEED_OFFSET)
@@ -58,9 +74,10 @@ def gate_scores(
         expert_twin, _, expert = twin_run(embodiment, task, seeds, "expert")
         expert_twin.close()
         runs.append((task, starts, noisy, expert_twin, expert))
-    out = {}
-    for g in gates:
-        gated = Checkpoint(ckpt.model, {**ckpt.stats, embodiment: replace(ckpt.stats[embodiment], tcp_residual_gate=g)})
+    out: dict[str, dict[float, dict[str, float]]] = {p: {} for p in priors}
+    for prior, g in ((p, g) for p in priors for g in gates):
+        stats = replace(ckpt.stats[embodiment], tcp_residual_gate=g, kinematic_prior=prior == "kinematic")
+        gated = Checkpoint(ckpt.model, {**ckpt.stats, embodiment: stats})
         values, agree = [], []
         for task, starts, noisy, twin, expert in runs:
             pred = lambda n, t=task, c=gated: LearnedBackend(embodiment, t, n, c, uncertainty_samples=0)  # noqa: E731
@@ -69,7 +86,7 @@ def gate_scores(
             policy = policy_from_spec("expert", twin.envs[0])
             row = closed_loop_agreement(twin, pred, starts, policy, twin.task.max_episode_steps, truth_run=expert)
             agree.append(row["success_agreement"])
-        out[float(g)] = {
+        out[prior][float(g)] = {
             f"tcp_mm_at_{STEPS}": round(float(np.median(values)), 3),
             "expert_agreement": float(np.mean(agree)),
         }
@@ -78,12 +95,31 @@ def gate_scores(
     return out
 
 
-def choose_gate(scores: dict[float, dict[str, float]]) -> float:
+def choose_gate(scores: dict[float, dict[str, float]], reference: float | None = None) -> float:
     """The gate of least open-loop TCP error among those whose expert agreement is within :data:`AGREEMENT_TOL`
-    of the largest gate's; ties keep more of the learned residual."""
-    floor = scores[max(scores)]["expert_agreement"] - AGREEMENT_TOL
+    of ``reference`` (default: the largest gate's); ties keep more of the learned residual."""
+    floor = (scores[max(scores)]["expert_agreement"] if reference is None else reference) - AGREEMENT_TOL
     eligible = [g for g, s in scores.items() if s["expert_agreement"] >= floor - 1e-9]
+    if not eligible:
+        raise ValueError("no gate keeps the closed-loop expert agreement")
     return min(eligible, key=lambda g: (scores[g][f"tcp_mm_at_{STEPS}"], -g))
+
+
+def choose(scores: dict[str, dict[float, dict[str, float]]]) -> tuple[str, float]:
+    """(prior, gate): each prior's best gate (:func:`choose_gate`, agreement measured against the commanded
+    prior's largest gate, the model as trained, when it was measured), then the kinematic prior where its error
+    is lower than the commanded one's by more than :data:`PRIOR_TOL_MM` (or only it was measured)."""
+    ref = scores["commanded"][max(scores["commanded"])]["expert_agreement"] if "commanded" in scores else None
+    best = {}
+    for prior, table in scores.items():
+        try:
+            best[prior] = choose_gate(table, ref)
+        except ValueError:
+            continue  # every gate of this prior loses agreement (the reference itself never does)
+    err = {p: scores[p][g][f"tcp_mm_at_{STEPS}"] for p, g in best.items()}
+    if "kinematic" in best and ("commanded" not in best or err["kinematic"] < err["commanded"] - PRIOR_TOL_MM):
+        return "kinematic", best["kinematic"]
+    return "commanded", best["commanded"]
 
 
 def calibrate_tcp_gates(
@@ -92,26 +128,32 @@ def calibrate_tcp_gates(
     episodes: int = 20,
     gates: Sequence[float] = GATES,
     progress: bool = False,
+    priors: Sequence[str] = PRIORS,
 ) -> dict[str, dict]:
-    """Choose and write ``tcp_residual_gate`` for each embodiment of checkpoint folder ``model``.
+    """Choose and write ``kinematic_prior`` and ``tcp_residual_gate`` for each embodiment of checkpoint folder
+    ``model``.
 
-    Returns ``{embodiment: {"scores": {gate: {"tcp_mm_at_16": mm, "expert_agreement": a}}, "gate": chosen}}``
-    (also stored in the checkpoint's ``meta["tcp_gate_calibration"]``). Raises ``ValueError`` on a checkpoint
-    without the commanded-pose prior, an embodiment it was not trained on, a gate outside [0, 1] or fewer than
-    one episode.
+    Returns ``{embodiment: {"scores": {prior: {gate: {"tcp_mm_at_16": mm, "expert_agreement": a}}}, "prior":
+    chosen, "gate": chosen}}`` (also stored in the checkpoint's ``meta["tcp_gate_calibration"]``). Raises
+    ``ValueError`` on a checkpoint without the commanded-pose prior, an embodiment it was not trained on, a
+    gate outside [0, 1], an unknown prior or fewer than one episode.
     """
     ckpt = load_checkpoint(model)
     if not ckpt.model.cfg.residual_prior:
         raise ValueError(f"{model}: not a residual_prior checkpoint; its forward dynamics has no TCP residual to gate")
     names = gate_request(ckpt, embodiments, gates, episodes)
+    if not priors or set(priors) - set(PRIORS):
+        raise ValueError(f"priors must be some of {', '.join(PRIORS)}, got {', '.join(priors) or 'none'}")
+    priors = [p for p in PRIORS if p in priors]
+    total = len(names) * len(gates) * len(priors)
     stats, report = dict(ckpt.stats), {}
-    with tqdm(total=len(names) * len(gates), desc="calibrate-fd", unit="gate", disable=not progress) as bar:
+    with tqdm(total=total, desc="calibrate-fd", unit="gate", disable=not progress) as bar:
         for name in names:
             bar.set_postfix(embodiment=name)
-            scores = gate_scores(ckpt, name, episodes, gates, bar)
-            best = choose_gate(scores)
-            report[name] = {"scores": scores, "gate": best}
-            stats[name] = replace(stats[name], tcp_residual_gate=best)
+            scores = gate_scores(ckpt, name, episodes, gates, priors, bar)
+            prior, gate = choose(scores)
+            report[name] = {"scores": scores, "prior": prior, "gate": gate}
+            stats[name] = replace(stats[name], tcp_residual_gate=gate, kinematic_prior=prior == "kinematic")
     seeds = split_seeds("select", episodes, SEED_OFFSET)
     setup = {"tasks": list(TASKS), "policy": REPLAY_POLICY, "seeds": [seeds[0], seeds[-1]], "steps": STEPS}
     earlier = ckpt.meta.get("tcp_gate_calibration", {})  # a partial rerun keeps the other embodiments' rows
@@ -123,6 +165,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``cosmos3-gym calibrate-fd``."""
     add_calibration_options(p, episodes=20)
     p.add_argument("--gates", type=float, nargs="+", default=list(GATES), help="candidate gates in [0, 1]")
+    p.add_argument("--priors", nargs="+", choices=PRIORS, default=list(PRIORS), help="candidate TCP priors")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -132,17 +175,21 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        report = calibrate_tcp_gates(args.model, args.embodiments, args.episodes, args.gates, progress=not args.json)
+        report = calibrate_tcp_gates(
+            args.model, args.embodiments, args.episodes, args.gates, progress=not args.json, priors=args.priors
+        )
     except (ValueError, CheckpointError) as exc:
         raise SystemExit(f"calibrate-fd: {exc}") from None
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
     key = f"tcp_mm_at_{STEPS}"
-    gates = sorted({g for r in report.values() for g in r["scores"]})
-    print("open-loop TCP mm at 16 steps / closed-loop expert agreement, per gate")
-    print(f"{'embodiment':<10} " + " ".join(f"g={g:<11}" for g in gates) + "  chosen")
+    gates = sorted({g for r in report.values() for t in r["scores"].values() for g in t})
+    print("open-loop TCP mm at 16 steps / closed-loop expert agreement, per prior and gate")
+    print(f"{'embodiment':<10} {'prior':<10} " + " ".join(f"g={g:<11}" for g in gates) + "  chosen")
     for name, r in report.items():
-        cells = " ".join(f"{r['scores'][g][key]:>5.2f}/{r['scores'][g]['expert_agreement']:<7.2f}" for g in gates)
-        print(f"{name:<10} {cells}  {r['gate']}")
+        for prior, table in r["scores"].items():
+            cells = " ".join(f"{table[g][key]:>5.2f}/{table[g]['expert_agreement']:<7.2f}" for g in gates)
+            chosen = f"{r['prior']} {r['gate']}" if prior == r["prior"] else ""
+            print(f"{name:<10} {prior:<10} {cells}  {chosen}")
     return 0
