@@ -148,3 +148,25 @@ def test_forward_dynamics_applies_the_kinematic_prior_as_the_env_does(tiny_model
         tcps.append(core.prior.arm_tcp(core.state)[0, 0, :3, 3])
     rolled = ModeRunner(kin, "widowx").forward_dynamics(start[:, None], np.array(raws)[None], core.goal, "reach")
     np.testing.assert_allclose(core.prior.arm_tcp(rolled[0])[:, 0, :3, 3], np.array(tcps), atol=1e-6)
+
+
+def test_the_kinematic_prior_sets_the_arm_joints_and_leaves_the_others_to_the_model(tiny_model):
+    ckpt = load_checkpoint(tiny_model)
+    cores = {}
+    for kinematic in (False, True):
+        stats = replace(ckpt.stats["agibot"], tcp_residual_gate=0.0, kinematic_prior=kinematic)
+        core = LearnedSimCore("agibot", "lift", 1, Checkpoint(ckpt.model, {**ckpt.stats, "agibot": stats}))
+        core.reset(np.arange(1), [4])
+        action = np.tile([0.4, -0.3, 0.2, 0.1, 0.0, 0.2, -1.0], 2)[None]  # both arms move, grippers close
+        target, _ = core.nmap.command(core.prior.arm_tcp(core.state), action)
+        _, arm_q = core.prior.reach(core.state, target)
+        core.step(action)
+        cores[kinematic] = (core, arm_q)
+    (plain, _), (kin, arm_q) = cores[False], cores[True]
+    joints = kin.layout.parts["joint_pos"]
+    arm = joints.start + kin.prior.arm_joints
+    np.testing.assert_array_equal(kin.state[:, arm], arm_q)
+    others = np.setdiff1d(np.arange(joints.start, joints.stop), arm)
+    assert len(others) > 0  # AgiBot: waist, head and finger joints
+    # every other joint is the network's own prediction, as without the kinematic prior
+    np.testing.assert_allclose(kin.state[:, others], plain.state[:, others], atol=1e-12)

@@ -101,6 +101,8 @@ class CommandPrior:
             self.chains = [
                 ArmChain(model, sites[a.end_effector], a.joints, ctl.damping, ctl.ik_iterations) for a in arms
             ]
+            #: Robot qpos indices of the arms' joints (:meth:`reach`).
+            self.arm_joints = np.concatenate([c.qadr for c in self.chains])
 
     def _arm_slice(self, part: str, arm: int) -> slice:
         sl = self.layout.parts[part]
@@ -147,8 +149,8 @@ class CommandPrior:
         """Where the controller takes each arm toward its commanded pose ``target (N, arms, 4, 4)`` from the
         joints of ``state (N, S)``: the twin's own IK step (damped least squares, clipped to the joint limits),
         so an arm at a joint limit or at the edge of its reach stops short as in MuJoCo. Returns (the TCP
-        poses reached ``(N, arms, 4, 4)``, the robot joint positions with each arm at its IK solution ``(N,
-        dof)``); without :attr:`chains`, ``(target, None)``."""
+        poses reached ``(N, arms, 4, 4)``, the arms' joint positions there ``(N, arm joints)``, in the order of
+        :attr:`arm_joints`); without :attr:`chains`, ``(target, None)``."""
         if self.chains is None:
             return target, None
         joints = np.array(self.layout.get(state, "joint_pos"), dtype=np.float64, copy=True)
@@ -156,13 +158,14 @@ class CommandPrior:
         for a, chain in enumerate(self.chains):
             q, reached[:, a] = chain.solve(joints, target[:, a])
             joints[:, chain.qadr] = q
-        return reached, joints
+        return reached, joints[:, self.arm_joints]
 
     def with_joints(self, pred: np.ndarray, joints: np.ndarray | None) -> np.ndarray:
-        """``pred (N, S)`` with its robot joint positions replaced by ``joints (N, dof)`` (from :meth:`reach`;
-        None: ``pred`` unchanged), in place: the joints stay the ones the TCP prior was computed from."""
+        """``pred (N, S)`` with the arms' joint positions set to ``joints`` (from :meth:`reach`; None: ``pred``
+        unchanged), in place: the arms stay where the TCP prior put them; every other joint (fingers, a waist)
+        keeps its prediction."""
         if joints is not None:
-            pred[:, self.layout.parts["joint_pos"]] = joints
+            pred[:, self.layout.parts["joint_pos"].start + self.arm_joints] = joints
         return pred
 
     def from_poses(
