@@ -69,6 +69,8 @@ def test_a_head_of_other_features_is_refused_and_refitting_replaces_it(ckpt_copy
     with pytest.raises(ValueError, match=r"reads 3 features.*calibrate-uncertainty"):
         gym.make("Cosmos3-Franka-Reach-v0", model=str(ckpt_copy), uncertainty_samples=2)
     calibrate_error_heads(ckpt_copy, ["franka"], episodes=1, progress=False)  # not blocked by the stale head
+    calibrate_error_heads(ckpt_copy, ["umi"], episodes=1, progress=False)  # a partial rerun keeps franka's record
+    assert set(load_checkpoint(ckpt_copy).meta["error_heads"]) == {"franka", "umi"}
     env = gym.make("Cosmos3-Franka-Reach-v0", model=str(ckpt_copy), uncertainty_samples=2)
     env.reset(seed=0)
     assert np.isfinite(env.step(env.action_space.sample())[-1]["model_uncertainty"])

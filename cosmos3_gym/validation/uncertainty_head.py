@@ -94,7 +94,8 @@ def calibrate_error_heads(
             fit["spearman_carried_spread"] = metrics.correlations(x[:, 1], y)["spearman"]
             stats[name] = replace(stats[name], error_head=head.to_dict())
             report[name] = fit
-    update_stats(ckpt, stats, {**ckpt.meta, "error_heads": report})
+    earlier = ckpt.meta.get("error_heads", {})  # a partial rerun keeps the other embodiments' records
+    update_stats(ckpt, stats, {**ckpt.meta, "error_heads": {**earlier, **report}})
     return report
 
 
