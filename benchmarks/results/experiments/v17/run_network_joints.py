@@ -1,6 +1,6 @@
 """Variant B: kinematic TCP prior, but the state's joints stay the network's (no override).
 
-    python benchmarks/results/experiments/v17/run_network_joints.py <benchmarks/fidelity.py arguments>
+python benchmarks/results/experiments/v17/run_network_joints.py <benchmarks/fidelity.py arguments>
 """
 
 import runpy
