@@ -71,18 +71,20 @@ class ArmChain:
         for e, (k, vec, mat, anchor, adr, q0, v) in enumerate(els):
             if k == _BODY and e > 0 and els[e - 1][0] != _BODY:
                 continue  # folded into the joint before it
-            post_pos, post_rot = (els[e + 1][1], els[e + 1][2]) if k != _BODY and e + 1 < len(els) and els[
-                e + 1][0] == _BODY else (np.zeros(3), np.eye(3))  # fmt: skip
-            if k == _BODY:
+            if k == _BODY:  # a leading fixed offset; a pure translation needs no rotation product
                 post_pos, post_rot = vec, mat
-                k = _SHIFT if np.array_equal(mat, np.eye(3)) else _BODY  # a pure translation: no rotation product
+                k = _SHIFT if np.array_equal(mat, np.eye(3)) else _BODY
+            elif e + 1 < len(els) and els[e + 1][0] == _BODY:
+                post_pos, post_rot = els[e + 1][1], els[e + 1][2]
+            else:  # another joint on the same body follows
+                post_pos, post_rot = np.zeros(3), np.eye(3)
             w = post_pos - anchor
             cross = np.array([[0.0, -vec[2], vec[1]], [vec[2], 0.0, -vec[0]], [-vec[1], vec[0], 0.0]])
             kind.append(k), qadr.append(adr), qpos0.append(q0), var_of.append(v)
             v3.append([vec, anchor, post_pos, w, cross @ w, cross @ cross @ w])
             m3.append([post_rot, cross @ post_rot, cross @ cross @ post_rot])
         #: Elements before the first IK variable do not move during IK: computed once per state.
-        self.split = int(next(e for e, v in enumerate(var_of) if v >= 0))
+        self.split = next((e for e, v in enumerate(var_of) if v >= 0), len(var_of))
         ids = [model.joint(j).id for j in joints]
         self.kind, self.qadr_el = np.array(kind, np.int64), np.array(qadr, np.int64)
         self.v3, self.m3 = np.array(v3, float), np.array(m3, float)
