@@ -28,14 +28,15 @@ def test_calibration_writes_the_best_measured_prior_and_gate_and_keeps_the_weigh
     report = calibrate_tcp_gates(ckpt, ["widowx"], episodes=1, gates=(0.0, 1.0), progress=True)
     assert "calibrate-fd" in capsys.readouterr().err
     scores = report["widowx"]["scores"]
-    assert set(scores) == {"commanded", "kinematic"} and all(set(t) == {0.0, 1.0} for t in scores.values())
+    assert set(scores) == {"commanded", "kinematic", "servo"} and all(set(t) == {0.0, 1.0} for t in scores.values())
     cells = [c for t in scores.values() for c in t.values()]
     assert all(c["tcp_mm_at_16"] >= 0 and 0 <= c["expert_agreement"] <= 1 for c in cells)
     assert (report["widowx"]["prior"], report["widowx"]["gate"]) == choose(scores)
     loaded = load_checkpoint(ckpt)  # still verifies: the weights were not rewritten
     assert checkpoint_digest(ckpt) == digest
     assert loaded.stats["widowx"].tcp_residual_gate == report["widowx"]["gate"]
-    assert loaded.stats["widowx"].kinematic_prior == (report["widowx"]["prior"] == "kinematic")
+    assert loaded.stats["widowx"].kinematic_prior == (report["widowx"]["prior"] != "commanded")
+    assert loaded.stats["widowx"].servo_prior == (report["widowx"]["prior"] == "servo")
     assert loaded.stats["ur5e"].tcp_residual_gate == 1.0 and not loaded.stats["ur5e"].kinematic_prior  # unchanged
     calibrate_tcp_gates(ckpt, ["ur5e"], episodes=1, gates=(1.0,), priors=("commanded",))  # keeps widowx's row
     loaded = load_checkpoint(ckpt)
@@ -69,6 +70,14 @@ def test_the_kinematic_prior_is_taken_only_where_it_is_measurably_better():
     # agreement is judged against the model as trained (commanded, largest gate), for both priors
     scores["kinematic"][0.0] = cell(1.0, agree=0.9)
     assert choose(scores) == ("commanded", 0.0)
+    # cheapest first: the servo prior must beat the prior chosen so far, not just the commanded one
+    scores["kinematic"][0.0] = cell(1.5)
+    scores["servo"] = {0.0: cell(1.5 - PRIOR_TOL_MM / 2)}
+    assert choose(scores) == ("kinematic", 0.0)
+    scores["servo"][0.0] = cell(1.5 - 2 * PRIOR_TOL_MM)
+    assert choose(scores) == ("servo", 0.0)
+    del scores["kinematic"]
+    assert choose(scores) == ("servo", 0.0)
 
 
 def _step_tcp(ckpt: Checkpoint, gate: float, action: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -98,7 +107,7 @@ def test_bad_requests_are_refused_and_leave_the_checkpoint_untouched(ckpt):
         calibrate_tcp_gates(ckpt, ["franka"], episodes=1, gates=(0.0, -0.5))
     with pytest.raises(ValueError, match="episodes must be >= 1"):
         calibrate_tcp_gates(ckpt, ["franka"], episodes=0)
-    with pytest.raises(ValueError, match="priors must be some of commanded, kinematic, got learned"):
+    with pytest.raises(ValueError, match="priors must be some of commanded, kinematic, servo, got learned"):
         calibrate_tcp_gates(ckpt, ["franka"], episodes=1, priors=("learned",))
     assert open(f"{ckpt}/config.json").read() == before
     config = json.loads(before)
@@ -132,12 +141,13 @@ def test_the_kinematic_prior_stops_the_arm_where_mujoco_stops_it(tiny_model):
     assert errors[True] < 0.01 and errors[False] > 0.1, errors
 
 
-def test_forward_dynamics_applies_the_kinematic_prior_as_the_env_does(tiny_model):
+@pytest.mark.parametrize("servo", [False, True])
+def test_forward_dynamics_applies_the_kinematic_prior_as_the_env_does(tiny_model, servo):
     """The planner's rollouts (ModeRunner.forward_dynamics) and the env put the arm at the same place."""
     from cosmos3_gym.model.inference import ModeRunner
 
     ckpt = load_checkpoint(tiny_model)
-    stats = replace(ckpt.stats["widowx"], tcp_residual_gate=0.0, kinematic_prior=True)
+    stats = replace(ckpt.stats["widowx"], tcp_residual_gate=0.0, kinematic_prior=True, servo_prior=servo)
     kin = Checkpoint(ckpt.model, {**ckpt.stats, "widowx": stats})
     core = LearnedSimCore("widowx", "reach", 1, kin)
     core.reset(np.arange(1), [3])
@@ -150,11 +160,13 @@ def test_forward_dynamics_applies_the_kinematic_prior_as_the_env_does(tiny_model
     np.testing.assert_allclose(core.prior.arm_tcp(rolled[0])[:, 0, :3, 3], np.array(tcps), atol=1e-6)
 
 
-def test_the_kinematic_prior_sets_the_arm_joints_and_leaves_the_others_to_the_model(tiny_model):
+@pytest.mark.parametrize("servo", [False, True])
+def test_the_kinematic_prior_sets_the_arm_joints_and_leaves_the_others_to_the_model(tiny_model, servo):
     ckpt = load_checkpoint(tiny_model)
     cores = {}
     for kinematic in (False, True):
-        stats = replace(ckpt.stats["agibot"], tcp_residual_gate=0.0, kinematic_prior=kinematic)
+        flags = {"kinematic_prior": kinematic, "servo_prior": servo and kinematic}
+        stats = replace(ckpt.stats["agibot"], tcp_residual_gate=0.0, **flags)
         core = LearnedSimCore("agibot", "lift", 1, Checkpoint(ckpt.model, {**ckpt.stats, "agibot": stats}))
         core.reset(np.arange(1), [4])
         action = np.tile([0.4, -0.3, 0.2, 0.1, 0.0, 0.2, -1.0], 2)[None]  # both arms move, grippers close
@@ -165,8 +177,35 @@ def test_the_kinematic_prior_sets_the_arm_joints_and_leaves_the_others_to_the_mo
     (plain, _), (kin, arm_q) = cores[False], cores[True]
     joints = kin.layout.parts["joint_pos"]
     arm = joints.start + kin.prior.arm_joints
-    np.testing.assert_array_equal(kin.state[:, arm], arm_q)
+    k = len(kin.prior.arm_joints)
+    np.testing.assert_array_equal(kin.state[:, arm], arm_q[:, :k])
     others = np.setdiff1d(np.arange(joints.start, joints.stop), arm)
     assert len(others) > 0  # AgiBot: waist, head and finger joints
     # every other joint is the network's own prediction, as without the kinematic prior
     np.testing.assert_allclose(kin.state[:, others], plain.state[:, others], atol=1e-12)
+    vel = kin.layout.parts["joint_vel"]
+    if servo:  # the servo sets the arms' velocities too, the model's own prediction stays for every other one
+        np.testing.assert_array_equal(kin.state[:, vel.start + kin.prior.arm_dofs], arm_q[:, k:])
+        rest = np.setdiff1d(np.arange(vel.start, vel.stop), vel.start + kin.prior.arm_dofs)
+        np.testing.assert_allclose(kin.state[:, rest], plain.state[:, rest], atol=1e-12)
+    else:
+        assert arm_q.shape[1] == k
+        np.testing.assert_allclose(kin.state[:, vel], plain.state[:, vel], atol=1e-12)
+
+
+def test_a_servo_prior_without_the_kinematic_one_or_without_joint_velocities_is_refused(tmp_path):
+    import yaml
+
+    from cosmos3_gym.embodiment.catalog import embodiments_dir
+    from cosmos3_gym.model.prior import CommandPrior
+    from cosmos3_gym.tokens.embodiment import load_embodiment
+
+    with pytest.raises(ValueError, match="needs kinematic=True"):
+        CommandPrior(load_embodiment("franka"), servo=True)
+    CommandPrior(load_embodiment("franka"), kinematic=True, servo=True)  # franka observes its joint velocities
+    doc = yaml.safe_load((embodiments_dir() / "franka.yaml").read_text())
+    doc.update(name="novel", mjcf=str(embodiments_dir() / doc["mjcf"]))
+    doc["observation"] = [p for p in doc["observation"] if p != "joint_vel"]
+    (tmp_path / "novel.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    with pytest.raises(ValueError, match="needs 'joint_vel' in the YAML's observation"):
+        CommandPrior(load_embodiment(tmp_path / "novel.yaml"), kinematic=True, servo=True)

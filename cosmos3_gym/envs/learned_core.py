@@ -71,7 +71,9 @@ class LearnedSimCore:
         self.ckpt = get_checkpoint(model, device)
         self.space = ModelSpace(self.ckpt, self.emb)
         self.nmap = NativeActionMap(self.emb)
-        self.prior = CommandPrior(self.emb, self.nmap, self.ckpt.model.cfg.object_prior, self.space.kinematic_prior)
+        self.prior = CommandPrior(
+            self.emb, self.nmap, self.ckpt.model.cfg.object_prior, self.space.kinematic_prior, self.space.servo_prior
+        )
         self.residual_prior = self.ckpt.model.cfg.residual_prior
         k = 1 + self.guards.uncertainty_samples
         self.stepper = ForwardStepper(self.ckpt.model, num_envs * k, flow_steps, device)

@@ -51,7 +51,8 @@ class StateStats:
     (:mod:`cosmos3_gym.validation.calibrate_fd`; 1 = as trained, 0 = the commanded-pose prior alone);
     ``kinematic_prior``: the TCP prior is where the controller's IK step takes the arm from the state's
     joints, not the commanded pose itself (:meth:`~cosmos3_gym.model.prior.CommandPrior.reach`; chosen with
-    the gate);
+    the gate); ``servo_prior``: with the kinematic prior, the arms move toward the IK targets through their
+    position servos' dynamics (:class:`~cosmos3_gym.embodiment.servo.JointServo`), not straight onto them;
     ``error_head``: the learned error estimate of the env's ``model_uncertainty``
     (:class:`~cosmos3_gym.model.error_head.ErrorHead` as a dict; None = the carried sample spread);
     ``contact_gate``: the learned "does the cube move" mode (:class:`~cosmos3_gym.model.contact_gate.ContactGate`
@@ -68,6 +69,7 @@ class StateStats:
     id_residual_gate: float = 1.0
     tcp_residual_gate: float = 1.0
     kinematic_prior: bool = False
+    servo_prior: bool = False
     error_head: dict | None = None
     contact_gate: dict | None = None
 

@@ -30,9 +30,8 @@ class ModeRunner:
         self.model = ckpt.model
         self.device = next(self.model.parameters()).device
         self.size, self.chunk = self.space.size, self.model.cfg.chunk
-        self.prior = CommandPrior(
-            self.emb, object_prior=self.model.cfg.object_prior, kinematic=self.space.kinematic_prior
-        )
+        space = self.space
+        self.prior = CommandPrior(self.emb, None, self.model.cfg.object_prior, space.kinematic_prior, space.servo_prior)
 
     def _t(self, x: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         return torch.as_tensor(np.ascontiguousarray(x), dtype=dtype, device=self.device)

@@ -13,13 +13,13 @@ then the controller's one-step tracking error; the other channels keep the chunk
 a plain model (a persistence prior there compounds: it doubled the gripper and cube errors at 64
 steps).
 
-Where the controller stops short of its command — a joint at its limit, an arm stretched out to the edge of
-its reach — the commanded pose runs on past where MuJoCo's arm stops, and rolled out open loop that grows
-without bound (WidowX under action reversals: 85 mm at 16 steps). A kinematic prior (``kinematic``, chosen
-per embodiment by ``cosmos3-gym calibrate-fd``) puts each TCP instead where the twin's own IK step takes the
-arm from the state's joints (:meth:`CommandPrior.reach`, compiled in :mod:`cosmos3_gym.embodiment.chain`),
-and those joints become the state's: identical to the commanded pose wherever no limit binds, and at a
-limit where MuJoCo's arm is (the same WidowX case: 1 mm; ``benchmarks/results/experiments/v17``).
+Where the controller stops short of its command (a joint at its limit, an arm at the edge of its reach) the
+commanded pose runs on past where MuJoCo's arm stops (WidowX under action reversals: 85 mm at 16 steps). A
+kinematic prior (``kinematic``, chosen per embodiment by ``cosmos3-gym calibrate-fd``) puts each TCP where the
+twin's own IK step takes the arm from the state's joints (:meth:`CommandPrior.reach`,
+:mod:`cosmos3_gym.embodiment.chain`), and those joints become the state's (WidowX: 1 mm). Where the servos
+lag or swing (saturated or undamped actuators: Franka, AgiBot), the ``servo`` prior moves the joints toward
+those IK targets through the actuators' dynamics instead (:mod:`cosmos3_gym.embodiment.servo`).
 
 The prior of row i needs the state before it, so generation with it is sequential
 (:class:`~cosmos3_gym.model.stepper.ForwardStepper`); training uses the recorded previous states
@@ -40,6 +40,7 @@ from __future__ import annotations
 import numpy as np
 
 from cosmos3_gym.embodiment.chain import ArmChain
+from cosmos3_gym.embodiment.servo import JointServo
 from cosmos3_gym.tokens import Embodiment
 from cosmos3_gym.tokens.native import NativeActionMap
 from cosmos3_gym.tokens.rotation import matrix_to_rot6d, rot6d_to_matrix
@@ -83,7 +84,12 @@ class CommandPrior:
     held by an arm moves rigidly with that arm's commanded pose (a model's ``object_prior`` flag)."""
 
     def __init__(
-        self, emb: Embodiment, nmap: NativeActionMap | None = None, object_prior: bool = False, kinematic: bool = False
+        self,
+        emb: Embodiment,
+        nmap: NativeActionMap | None = None,
+        object_prior: bool = False,
+        kinematic: bool = False,
+        servo: bool = False,
     ) -> None:
         self.emb, self.layout, self.object_prior = emb, emb.layout, object_prior
         self.nmap = nmap or NativeActionMap(emb)
@@ -103,6 +109,17 @@ class CommandPrior:
             ]
             #: Robot qpos indices of the arms' joints (:meth:`reach`).
             self.arm_joints = np.concatenate([c.qadr for c in self.chains])
+        #: The arms' position servos (:meth:`reach`); None: each joint arrives at its IK target within the step.
+        self.servos: list[JointServo] | None = None
+        if servo:
+            if not kinematic:
+                raise ValueError("the servo prior drives the kinematic prior's IK targets: it needs kinematic=True")
+            if "joint_vel" not in self.layout.parts:
+                raise ValueError(f"{emb.name}: the servo prior needs 'joint_vel' in the YAML's observation")
+            subs = emb.spec.controller.substeps
+            self.servos = [JointServo(model, a.joints, subs) for a in arms]
+            #: Robot qvel indices of the arms' joints.
+            self.arm_dofs = np.concatenate([s.dadr for s in self.servos])
 
     def _arm_slice(self, part: str, arm: int) -> slice:
         sl = self.layout.parts[part]
@@ -148,24 +165,39 @@ class CommandPrior:
     def reach(self, state: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Where the controller takes each arm toward its commanded pose ``target (N, arms, 4, 4)`` from the
         joints of ``state (N, S)``: the twin's own IK step (damped least squares, clipped to the joint limits),
-        so an arm at a joint limit or at the edge of its reach stops short as in MuJoCo. Returns (the TCP
-        poses reached ``(N, arms, 4, 4)``, the arms' joint positions there ``(N, arm joints)``, in the order of
-        :attr:`arm_joints`); without :attr:`chains`, ``(target, None)``."""
+        so an arm at a joint limit or at the edge of its reach stops short as in MuJoCo; with :attr:`servos`,
+        the arm then moves toward those IK targets through its position servos' dynamics from the state's joint
+        velocities, so it lags and swings as MuJoCo's does. Returns (the TCP poses reached ``(N, arms, 4, 4)``,
+        the arms' joint positions there ``(N, arm joints)`` in the order of :attr:`arm_joints`, followed with
+        servos by their velocities in the order of :attr:`arm_dofs`); without :attr:`chains`,
+        ``(target, None)``."""
         if self.chains is None:
             return target, None
         joints = np.array(self.layout.get(state, "joint_pos"), dtype=np.float64, copy=True)
         reached = np.empty_like(target)
-        for a, chain in enumerate(self.chains):
-            q, reached[:, a] = chain.solve(joints, target[:, a])
-            joints[:, chain.qadr] = q
-        return reached, joints[:, self.arm_joints]
+        if self.servos is None:
+            for a, chain in enumerate(self.chains):
+                q, reached[:, a] = chain.solve(joints, target[:, a])
+                joints[:, chain.qadr] = q
+            return reached, joints[:, self.arm_joints]
+        vel = self.layout.get(state, "joint_vel")
+        moved, speeds = joints.copy(), []
+        for a, (chain, servo) in enumerate(zip(self.chains, self.servos, strict=True)):
+            ik, _ = chain.solve(joints, target[:, a])  # the controller solves every arm from the measured joints
+            moved[:, chain.qadr], v = servo.step(joints, vel[:, servo.dadr], ik)
+            reached[:, a] = chain.forward(moved)
+            speeds.append(v)
+        return reached, np.concatenate([moved[:, self.arm_joints], *speeds], axis=1)
 
     def with_joints(self, pred: np.ndarray, joints: np.ndarray | None) -> np.ndarray:
-        """``pred (N, S)`` with the arms' joint positions set to ``joints`` (from :meth:`reach`; None: ``pred``
-        unchanged), in place: the arms stay where the TCP prior put them; every other joint (fingers, a waist)
-        keeps its prediction."""
+        """``pred (N, S)`` with the arms' joint positions (and with servos velocities) set to ``joints`` (from
+        :meth:`reach`; None: ``pred`` unchanged), in place: the arms stay where the TCP prior put them; every
+        other joint (fingers, a waist) keeps its prediction."""
         if joints is not None:
-            pred[:, self.layout.parts["joint_pos"].start + self.arm_joints] = joints
+            k = len(self.arm_joints)
+            pred[:, self.layout.parts["joint_pos"].start + self.arm_joints] = joints[:, :k]
+            if self.servos is not None:
+                pred[:, self.layout.parts["joint_vel"].start + self.arm_dofs] = joints[:, k:]
         return pred
 
     def from_poses(

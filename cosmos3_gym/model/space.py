@@ -51,6 +51,8 @@ class ModelSpace:
             self.residual_scale[emb.layout.parts[part]] *= stats.tcp_residual_gate
         #: TCP prior through the controller's IK step (CommandPrior.reach), not at the commanded pose.
         self.kinematic_prior = stats.kinematic_prior
+        #: ... and from there through the arms' position servos (JointServo).
+        self.servo_prior = stats.servo_prior
         #: Scale of the inverse-dynamics action residual (``MAX_ACTION_DIM``,) and its calibrated gate.
         self.action_residual_scale = stats.action_residual_scale(MAX_ACTION_DIM).astype(np.float32)
         self.id_gate = stats.id_residual_gate

@@ -12,14 +12,18 @@ replayed in the model from reset (the fidelity benchmark's in-distribution measu
 closed-loop scripted-expert success agrees with MuJoCo's on no fewer episodes than the largest gate's, less
 :data:`AGREEMENT_TOL` (on Franka, whose controller lags, a smaller residual costs Push episodes closed loop).
 
-The prior itself is chosen the same way (:data:`PRIORS`): the commanded pose, or the kinematic prior, where
-the twin's own IK step takes the arm from the state's joints (:meth:`~cosmos3_gym.model.prior.CommandPrior.reach`).
-The two are the same wherever no joint limit binds and the target is within reach; where the controller stops
-short (a wrist at its limit, an arm stretched out), only the kinematic one knows it. It costs an IK solve per
-arm, env and step (about 3 µs here), so each prior gets its best gate as above, agreement measured against the
-model as trained (commanded, gate 1), and the kinematic prior is taken only where its error is lower by more
-than :data:`PRIOR_TOL_MM`. The choice and the measured table go into the checkpoint's stats
-(``kinematic_prior``, ``tcp_residual_gate``) and meta; weights are not touched.
+The prior itself is chosen the same way (:data:`PRIORS`): the commanded pose; the kinematic prior, where
+the twin's own IK step takes the arm from the state's joints (:meth:`~cosmos3_gym.model.prior.CommandPrior.reach`);
+or the servo prior, where the arm moves from its joints and velocities toward those IK targets through its
+position actuators' dynamics (:class:`~cosmos3_gym.embodiment.servo.JointServo`). The first two are the same
+wherever no joint limit binds and the target is within reach; where the controller stops short (a wrist at its
+limit, an arm stretched out), only the kinematic ones know it; where the servos lag or swing (saturated or
+undamped actuators), only the servo prior does. Each costs more per arm, env and step than the one before (an
+IK solve, about 3 µs here; then the servo's substeps), so each prior gets its best gate as above, agreement
+measured against the model as trained (commanded, gate 1), and a costlier prior replaces the one chosen so far
+only where its error is lower by more than :data:`PRIOR_TOL_MM`. The choice and the measured table go into the
+checkpoint's stats (``kinematic_prior``, ``servo_prior``, ``tcp_residual_gate``) and meta; weights are not
+touched.
 """
 
 from __future__ import annotations
@@ -49,9 +53,10 @@ STEPS = 16
 SEED_OFFSET = 1000
 #: How much closed-loop expert agreement a smaller gate may give up against the largest gate measured.
 AGREEMENT_TOL = 0.02
-#: Candidate TCP priors: the commanded pose, or where the controller's IK step takes the arm.
-PRIORS = ("commanded", "kinematic")
-#: How much lower (mm) the kinematic prior's open-loop error must be for it to be worth its IK solve.
+#: Candidate TCP priors, cheapest first: the commanded pose, where the controller's IK step takes the arm, and
+#: where the arm's servos take it toward that.
+PRIORS = ("commanded", "kinematic", "servo")
+#: How much lower (mm) a costlier prior's open-loop error must be for it to be worth its cost.
 PRIOR_TOL_MM = 0.1
 
 
@@ -76,7 +81,7 @@ def gate_scores(
         runs.append((task, starts, noisy, expert_twin, expert))
     out: dict[str, dict[float, dict[str, float]]] = {p: {} for p in priors}
     for prior, g in ((p, g) for p in priors for g in gates):
-        stats = replace(ckpt.stats[embodiment], tcp_residual_gate=g, kinematic_prior=prior == "kinematic")
+        stats = replace(ckpt.stats[embodiment], tcp_residual_gate=g, **prior_flags(prior))
         gated = Checkpoint(ckpt.model, {**ckpt.stats, embodiment: stats})
         values, agree = [], []
         for task, starts, noisy, twin, expert in runs:
@@ -105,10 +110,15 @@ def choose_gate(scores: dict[float, dict[str, float]], reference: float | None =
     return min(eligible, key=lambda g: (scores[g][f"tcp_mm_at_{STEPS}"], -g))
 
 
+def prior_flags(prior: str) -> dict[str, bool]:
+    """The :class:`~cosmos3_gym.model.checkpoint.StateStats` fields of a prior in :data:`PRIORS`."""
+    return {"kinematic_prior": prior != "commanded", "servo_prior": prior == "servo"}
+
+
 def choose(scores: dict[str, dict[float, dict[str, float]]]) -> tuple[str, float]:
     """(prior, gate): each prior's best gate (:func:`choose_gate`, agreement measured against the commanded
-    prior's largest gate, the model as trained, when it was measured), then the kinematic prior where its error
-    is lower than the commanded one's by more than :data:`PRIOR_TOL_MM` (or only it was measured)."""
+    prior's largest gate, the model as trained, when it was measured), then, cheapest first (:data:`PRIORS`),
+    a costlier prior replaces the one chosen so far where its error is lower by more than :data:`PRIOR_TOL_MM`."""
     ref = scores["commanded"][max(scores["commanded"])]["expert_agreement"] if "commanded" in scores else None
     best = {}
     for prior, table in scores.items():
@@ -117,9 +127,13 @@ def choose(scores: dict[str, dict[float, dict[str, float]]]) -> tuple[str, float
         except ValueError:
             continue  # every gate of this prior loses agreement (the reference itself never does)
     err = {p: scores[p][g][f"tcp_mm_at_{STEPS}"] for p, g in best.items()}
-    if "kinematic" in best and ("commanded" not in best or err["kinematic"] < err["commanded"] - PRIOR_TOL_MM):
-        return "kinematic", best["kinematic"]
-    return "commanded", best["commanded"]
+    chosen = None
+    for prior in (p for p in PRIORS if p in best):
+        if chosen is None or err[prior] < err[chosen] - PRIOR_TOL_MM:
+            chosen = prior
+    if chosen is None:
+        raise ValueError("no prior keeps the closed-loop expert agreement")
+    return chosen, best[chosen]
 
 
 def calibrate_tcp_gates(
@@ -130,8 +144,8 @@ def calibrate_tcp_gates(
     progress: bool = False,
     priors: Sequence[str] = PRIORS,
 ) -> dict[str, dict]:
-    """Choose and write ``kinematic_prior`` and ``tcp_residual_gate`` for each embodiment of checkpoint folder
-    ``model``.
+    """Choose and write the TCP prior (``kinematic_prior``, ``servo_prior``) and ``tcp_residual_gate`` for each
+    embodiment of checkpoint folder ``model``.
 
     Returns ``{embodiment: {"scores": {prior: {gate: {"tcp_mm_at_16": mm, "expert_agreement": a}}}, "prior":
     chosen, "gate": chosen}}`` (also stored in the checkpoint's ``meta["tcp_gate_calibration"]``). Raises
@@ -153,7 +167,7 @@ def calibrate_tcp_gates(
             scores = gate_scores(ckpt, name, episodes, gates, priors, bar)
             prior, gate = choose(scores)
             report[name] = {"scores": scores, "prior": prior, "gate": gate}
-            stats[name] = replace(stats[name], tcp_residual_gate=gate, kinematic_prior=prior == "kinematic")
+            stats[name] = replace(stats[name], tcp_residual_gate=gate, **prior_flags(prior))
     seeds = split_seeds("select", episodes, SEED_OFFSET)
     setup = {"tasks": list(TASKS), "policy": REPLAY_POLICY, "seeds": [seeds[0], seeds[-1]], "steps": STEPS}
     earlier = ckpt.meta.get("tcp_gate_calibration", {})  # a partial rerun keeps the other embodiments' rows
