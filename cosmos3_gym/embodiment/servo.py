@@ -62,13 +62,13 @@ class JointServo:
         and the arm's joint velocities ``v (N, k)`` (rad/s or m/s) toward actuator targets ``target (N, k)``;
         returns the arm's new joint positions and velocities ``(N, k)`` each."""
         inertia = self.inertia(qpos)
-        g, p = _propagators(inertia, self.damping, self.kv, self.timestep)
+        p = _propagator(inertia, self.damping, self.kv, self.timestep)
         # joint-major copies: the compiled loops run over environments innermost, where they vectorize
         q = np.array(np.asarray(qpos, dtype=np.float64)[:, self.qadr].T, order="C")
         v = np.array(np.asarray(v, dtype=np.float64).T, order="C")
         ctrl = np.array(np.clip(target, self.ctrl_low, self.ctrl_high).T, dtype=np.float64, order="C")
         params = (self.kp, self.kv, self.force, self.damping, self.low, self.high)
-        _servo(q, v, ctrl, inertia, g, p, *params, self.timestep, self.substeps)
+        _servo(q, v, ctrl, inertia, p, *params, self.timestep, self.substeps)
         return q.T, v.T
 
 
@@ -252,10 +252,10 @@ def _inertia_batch(
 
 
 @numba.njit(cache=True)
-def _propagators(inertia, damping, kv, h):  # pragma: no cover - compiled
-    """Per environment, with A = M + h diag(d + kv): G = A⁻¹ M and P = h A⁻¹, joint-major ``(k, k, N)``."""
+def _propagator(inertia, damping, kv, h):  # pragma: no cover - compiled
+    """Per environment P = h (M + h diag(d + kv))⁻¹, joint-major ``(k, k, N)``."""
     n, k = inertia.shape[0], inertia.shape[1]
-    g, p = np.zeros((k, k, n)), np.zeros((k, k, n))
+    p = np.zeros((k, k, n))
     a, col = np.zeros((k, k)), np.zeros(k)
     for i in range(n):
         m = inertia[i]
@@ -265,29 +265,25 @@ def _propagators(inertia, damping, kv, h):  # pragma: no cover - compiled
             a[r, r] += h * (damping[r] + kv[r])
         _cholesky(a)
         for c in range(k):
-            for r in range(k):
-                col[r] = m[r, c]
-            _backsolve(a, col)
-            for r in range(k):
-                g[r, c, i] = col[r]
             col[:] = 0.0
             col[c] = h
             _backsolve(a, col)
             for r in range(k):
                 p[r, c, i] = col[r]
-    return g, p
+    return p
 
 
 @numba.njit(cache=True, fastmath=True)
-def _servo(q, v, ctrl, inertia, g, p, kp, kv, force, damping, low, high, h, substeps):  # pragma: no cover
+def _servo(q, v, ctrl, inertia, p, kp, kv, force, damping, low, high, h, substeps):  # pragma: no cover
     """In place on joint-major ``q, v (k, N)``: ``substeps`` steps of ``h`` seconds, implicit in the velocity as
     ``implicitfast``: (M + h D) v' = M v + h (f − d v) + h D v, D the damping taken implicitly. While every
-    actuator force f = kp (ctrl − q) − kv v is within range, D = d + kv and v' = G v + P kp (ctrl − q) for
-    all environments at once (environments innermost: the loops vectorize); an environment where some
-    actuator saturates (f = ±F, its kv no longer in D) solves its own system for that substep."""
+    actuator force f = kp (ctrl − q) − kv v is within range, D = d + kv and v' = v + P (kp (ctrl − q) − D v)
+    (:func:`_propagator`'s P) for all environments at once (environments innermost: the loops vectorize); an
+    environment where some actuator saturates (f = ±F, its kv no longer in D) solves its own system for that
+    substep."""
     k, n = q.shape
     u, nv, w = np.empty((k, n)), np.empty((k, n)), np.empty((k, n))
-    hit = np.zeros(n, np.bool_)
+    sat, hit = np.zeros((k, n), np.bool_), np.zeros(n, np.bool_)
     a, rhs = np.zeros((k, k)), np.zeros(k)
     for _ in range(substeps):
         hit[:] = False
@@ -295,26 +291,25 @@ def _servo(q, v, ctrl, inertia, g, p, kp, kv, force, damping, low, high, h, subs
             for i in range(n):
                 e = kp[j] * (ctrl[j, i] - q[j, i])
                 f = e - kv[j] * v[j, i]
-                u[j, i] = e
-                w[j, i] = min(max(f, -force[j]), force[j])
-                hit[i] = hit[i] or f > force[j] or f < -force[j]
+                u[j, i], w[j, i] = e - (damping[j] + kv[j]) * v[j, i], min(max(f, -force[j]), force[j])
+                sat[j, i] = (f > force[j]) | (f < -force[j])  # bitwise: no branch, the loop vectorizes
+                hit[i] |= sat[j, i]
         for r in range(k):
             for i in range(n):
-                nv[r, i] = 0.0
+                nv[r, i] = v[r, i]
             for c in range(k):
                 for i in range(n):
-                    nv[r, i] += g[r, c, i] * v[c, i] + p[r, c, i] * u[c, i]
+                    nv[r, i] += p[r, c, i] * u[c, i]
         for i in range(n):
             if not hit[i]:
                 continue
             m = inertia[i]
             for r in range(k):
-                sat = w[r, i] != u[r, i] - kv[r] * v[r, i]
-                acc = h * (w[r, i] if sat else u[r, i])
+                acc = h * (w[r, i] if sat[r, i] else u[r, i] + (damping[r] + kv[r]) * v[r, i])
                 for c in range(k):
                     a[r, c] = m[r, c]
                     acc += m[r, c] * v[c, i]
-                a[r, r] += h * (damping[r] + (0.0 if sat else kv[r]))
+                a[r, r] += h * (damping[r] + (0.0 if sat[r, i] else kv[r]))
                 rhs[r] = acc
             _cholesky(a)
             _backsolve(a, rhs)
@@ -323,9 +318,9 @@ def _servo(q, v, ctrl, inertia, g, p, kp, kv, force, damping, low, high, h, subs
         for j in range(k):
             for i in range(n):
                 qj = q[j, i] + h * nv[j, i]
-                stop = qj < low[j] or qj > high[j]  # the joint's limit stops it
+                inside = (qj >= low[j]) & (qj <= high[j])  # the joint's limit stops it
                 q[j, i] = min(max(qj, low[j]), high[j])
-                v[j, i] = 0.0 if stop else nv[j, i]
+                v[j, i] = nv[j, i] * inside
 
 
 @numba.njit(cache=True, inline="always")
