@@ -153,7 +153,7 @@ def _inertia_batch(
     out = np.zeros((q.shape[0], k, k))
     xpos, xrot = np.zeros((nn, 3)), np.zeros((nn, 3, 3))
     w, v = np.zeros((k, 3)), np.zeros((k, 3))  # twists of the arm joints
-    body, cm = np.zeros((nn, 13)), np.zeros(13)  # per node with mass: m, h (3), J about the origin (3 × 3)
+    body = np.zeros((nn, 13))  # per node: m, h (3), J about the origin (3 × 3), then summed over its subtree
     r, t = np.zeros((3, 3)), np.zeros((3, 3))
     node = np.full(k, -1)
     for e in range(nn):
@@ -211,6 +211,7 @@ def _inertia_batch(
                         xrot[e, i, 0], xrot[e, i, 1], xrot[e, i, 2] = t[i, 0], t[i, 1], t[i, 2]
                         xpos[e, i] = (c0, c1, c2)[i] - (t[i, 0] * an[0] + t[i, 1] * an[1] + t[i, 2] * an[2])
             m = mass[e]
+            body[e] = 0.0
             if m == 0.0:
                 continue
             R, ip, ib = xrot[e], ipos[e], ibody[e]
@@ -228,13 +229,13 @@ def _inertia_batch(
                 for jj in range(3):
                     acc = t[i, 0] * R[jj, 0] + t[i, 1] * R[jj, 1] + t[i, 2] * R[jj, 2] - m * xs[i] * xs[jj]
                     b[4 + 3 * i + jj] = acc + (m * sq if i == jj else 0.0)
+        for e in range(nn - 1, -1, -1):  # children after parents: each node's sum becomes its subtree's
+            if parent[e] >= 0:
+                for x in range(13):
+                    body[parent[e], x] += body[e, x]
         M = out[n]
         for j in range(k):
-            cm[:] = 0.0  # the composite of everything joint j moves
-            for e in range(nn):
-                if mass[e] != 0.0 and moves[e, j]:
-                    for x in range(13):
-                        cm[x] += body[e, x]
+            cm = body[node[j]]  # the composite of everything joint j moves
             w0, w1, w2, v0, v1, v2 = w[j, 0], w[j, 1], w[j, 2], v[j, 0], v[j, 1], v[j, 2]
             h0, h1, h2 = cm[1], cm[2], cm[3]
             l0 = cm[4] * w0 + cm[5] * w1 + cm[6] * w2 + h1 * v2 - h2 * v1
