@@ -61,14 +61,13 @@ class JointServo:
         """One control step of ``substeps`` physics steps from robot joint positions ``qpos (N, ≥ nq)`` (rad or m)
         and the arm's joint velocities ``v (N, k)`` (rad/s or m/s) toward actuator targets ``target (N, k)``;
         returns the arm's new joint positions and velocities ``(N, k)`` each."""
-        inertia = self.inertia(qpos)
-        p = _propagator(inertia, self.damping, self.kv, self.timestep)
+        p = _propagator(self.inertia(qpos), self.damping, self.kv, self.timestep)
         # joint-major copies: the compiled loops run over environments innermost, where they vectorize
         q = np.array(np.asarray(qpos, dtype=np.float64)[:, self.qadr].T, order="C")
         v = np.array(np.asarray(v, dtype=np.float64).T, order="C")
         ctrl = np.array(np.clip(target, self.ctrl_low, self.ctrl_high).T, dtype=np.float64, order="C")
         params = (self.kp, self.kv, self.force, self.damping, self.low, self.high)
-        _servo(q, v, ctrl, inertia, p, *params, self.timestep, self.substeps)
+        _servo(q, v, ctrl, p, *params, self.timestep, self.substeps)
         return q.T, v.T
 
 
@@ -275,26 +274,27 @@ def _propagator(inertia, damping, kv, h):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, fastmath=True)
-def _servo(q, v, ctrl, inertia, p, kp, kv, force, damping, low, high, h, substeps):  # pragma: no cover
+def _servo(q, v, ctrl, p, kp, kv, force, damping, low, high, h, substeps):  # pragma: no cover
     """In place on joint-major ``q, v (k, N)``: ``substeps`` steps of ``h`` seconds, implicit in the velocity as
-    ``implicitfast``: (M + h D) v' = M v + h (f − d v) + h D v, D the damping taken implicitly. While every
-    actuator force f = kp (ctrl − q) − kv v is within range, D = d + kv and v' = v + P (kp (ctrl − q) − D v)
-    (:func:`_propagator`'s P) for all environments at once (environments innermost: the loops vectorize); an
-    environment where some actuator saturates (f = ±F, its kv no longer in D) solves its own system for that
-    substep."""
+    ``implicitfast``: (M + h D) v' = M v + h (f − d v) + h D v, f the actuator force kp (ctrl − q) − kv v clipped
+    to ±F, D the damping taken implicitly: d + kv, or d alone where f saturates. While D = d + kv,
+    v' = v + P (f − d v) (:func:`_propagator`'s P) for all environments at once (environments innermost: the
+    loops vectorize); that holds too where a saturated actuator has no kv (AgiBot's); an environment where one
+    with kv saturates corrects that by a low-rank update."""
     k, n = q.shape
     u, nv, w = np.empty((k, n)), np.empty((k, n)), np.empty((k, n))
     sat, hit = np.zeros((k, n), np.bool_), np.zeros(n, np.bool_)
-    a, rhs = np.zeros((k, k)), np.zeros(k)
+    a, rhs, sol, idx = np.zeros((k, k)), np.zeros(k), np.zeros(k), np.zeros(k, np.int64)
     for _ in range(substeps):
         hit[:] = False
         for j in range(k):
             for i in range(n):
                 e = kp[j] * (ctrl[j, i] - q[j, i])
                 f = e - kv[j] * v[j, i]
-                u[j, i], w[j, i] = e - (damping[j] + kv[j]) * v[j, i], min(max(f, -force[j]), force[j])
+                w[j, i] = min(max(f, -force[j]), force[j])
+                u[j, i] = w[j, i] - damping[j] * v[j, i]
                 sat[j, i] = (f > force[j]) | (f < -force[j])  # bitwise: no branch, the loop vectorizes
-                hit[i] |= sat[j, i]
+                hit[i] |= sat[j, i] & (kv[j] > 0.0)
         for r in range(k):
             for i in range(n):
                 nv[r, i] = v[r, i]
@@ -304,18 +304,31 @@ def _servo(q, v, ctrl, inertia, p, kp, kv, force, damping, low, high, h, substep
         for i in range(n):
             if not hit[i]:
                 continue
-            m = inertia[i]
+            # The saturated joints S with kv drop h kv_S from A and h kv_S v_S from the right side: take the
+            # latter out of the update, then Woodbury, with A⁻¹ = P / h and C = h diag(kv_S):
+            # v' = y + A⁻¹ U (C⁻¹ − Uᵀ A⁻¹ U)⁻¹ Uᵀ y, an |S| × |S| solve (the matrix is positive definite).
+            ns = 0
+            for j in range(k):
+                if sat[j, i] and kv[j] > 0.0:
+                    idx[ns] = j
+                    ns += 1
             for r in range(k):
-                acc = h * (w[r, i] if sat[r, i] else u[r, i] + (damping[r] + kv[r]) * v[r, i])
-                for c in range(k):
-                    a[r, c] = m[r, c]
-                    acc += m[r, c] * v[c, i]
-                a[r, r] += h * (damping[r] + (0.0 if sat[r, i] else kv[r]))
+                acc = nv[r, i]
+                for t in range(ns):
+                    acc -= p[r, idx[t], i] * kv[idx[t]] * v[idx[t], i]
                 rhs[r] = acc
-            _cholesky(a)
-            _backsolve(a, rhs)
+            for t in range(ns):
+                for t2 in range(ns):
+                    a[t, t2] = -p[idx[t], idx[t2], i] / h
+                a[t, t] += 1.0 / (h * kv[idx[t]])
+                sol[t] = rhs[idx[t]]
+            _cholesky(a[:ns, :ns])
+            _backsolve(a[:ns, :ns], sol[:ns])
             for r in range(k):
-                nv[r, i] = rhs[r]
+                acc = rhs[r]
+                for t in range(ns):
+                    acc += p[r, idx[t], i] / h * sol[t]
+                nv[r, i] = acc
         for j in range(k):
             for i in range(n):
                 qj = q[j, i] + h * nv[j, i]
