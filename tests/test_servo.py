@@ -77,9 +77,14 @@ def test_a_servo_at_rest_on_its_target_stays_and_a_far_target_stops_at_the_joint
     assert np.all(np.linalg.norm(reach - moved, axis=1) < np.linalg.norm(reach - q, axis=1))
 
 
-def test_a_joint_without_an_actuator_is_refused():
+def test_a_joint_without_a_position_servo_is_refused():
     env = MujocoTwinEnv("franka", "reach")
     model = env.model
     free = next(model.joint(j).name for j in range(model.njnt) if model.jnt_type[j] == mujoco.mjtJoint.mjJNT_FREE)
     with pytest.raises(ValueError, match="has no actuator"):
         JointServo(model, [free], 4)
+    arm = env.emb.spec.action.arms[0].joints
+    motor = env.controller.arm_actuators[0][0]
+    model.actuator_biastype[motor] = mujoco.mjtBias.mjBIAS_NONE  # a torque motor: force = gain · ctrl
+    with pytest.raises(ValueError, match=f"joint {arm[0]!r}: its actuator is not a position servo"):
+        JointServo(model, arm, 4)

@@ -72,10 +72,15 @@ class JointServo:
 
 
 def _position_actuator(model: mujoco.MjModel, joint: int) -> int:
+    """The actuator driving ``joint``; it must be a position servo (force kp (ctrl − q) − kv q̇)."""
+    name = model.joint(joint).name
     for a in range(model.nu):
         if model.actuator_trntype[a] == mujoco.mjtTrn.mjTRN_JOINT and model.actuator_trnid[a, 0] == joint:
+            gain, bias = model.actuator_gainprm[a], model.actuator_biasprm[a]
+            if model.actuator_biastype[a] != mujoco.mjtBias.mjBIAS_AFFINE or bias[1] != -gain[0] or bias[0] != 0:
+                raise ValueError(f"joint {name!r}: its actuator is not a position servo, which the servo prior needs")
             return a
-    raise ValueError(f"joint {model.joint(joint).name!r} has no actuator: the servo prior needs a position actuator")
+    raise ValueError(f"joint {name!r} has no actuator: the servo prior needs a position actuator")
 
 
 def _quat_mat(q: np.ndarray) -> np.ndarray:
