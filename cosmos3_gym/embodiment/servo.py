@@ -278,7 +278,8 @@ def _propagator(inertia, damping, kv, h):  # pragma: no cover - compiled
     return p
 
 
-@numba.njit(cache=True, fastmath=True)
+# fastmath without nnan/ninf: joint ranges and force limits may be infinite
+@numba.njit(cache=True, fastmath={"nsz", "arcp", "contract", "afn", "reassoc"})
 def _servo(q, v, ctrl, p, kp, kv, force, damping, low, high, h, substeps):  # pragma: no cover
     """In place on joint-major ``q, v (k, N)``: ``substeps`` steps of ``h`` seconds, implicit in the velocity as
     ``implicitfast``: (M + h D) v' = M v + h (f − d v) + h D v, f the actuator force kp (ctrl − q) − kv v clipped
