@@ -21,7 +21,7 @@ _BODY, _HINGE, _SLIDE, _SHIFT = 0, 1, 2, 3
 _MJ_HINGE, _MJ_SLIDE = int(mujoco.mjtJoint.mjJNT_HINGE), int(mujoco.mjtJoint.mjJNT_SLIDE)
 
 
-def _quat_mat(q: np.ndarray) -> np.ndarray:
+def quat_mat(q: np.ndarray) -> np.ndarray:
     out = np.zeros(9)
     mujoco.mju_quat2Mat(out, q / np.linalg.norm(q))
     return out.reshape(3, 3)
@@ -44,7 +44,7 @@ class ArmChain:
         # Elements root → site: a fixed body offset (pos, rot), or a joint (axis, anchor in the body frame).
         els: list[list] = []
         for b in reversed(bodies):
-            pos, rot = model.body_pos[b].copy(), _quat_mat(model.body_quat[b])
+            pos, rot = model.body_pos[b].copy(), quat_mat(model.body_quat[b])
             if els and els[-1][0] == _BODY:  # consecutive fixed offsets compose into one
                 pos, rot = els[-1][1] + els[-1][2] @ pos, els[-1][2] @ rot
                 els.pop()
@@ -60,7 +60,7 @@ class ArmChain:
         if var:
             names = [model.joint(j).name for j in var]
             raise ValueError(f"joints {names} are not on the chain from the world to site {site!r}")
-        self.site_pos, self.site_mat = model.site_pos[sid].copy(), _quat_mat(model.site_quat[sid])
+        self.site_pos, self.site_mat = model.site_pos[sid].copy(), quat_mat(model.site_quat[sid])
         if els[-1][0] == _BODY:  # fixed offsets after the last joint fold into the site's
             _, pos, rot = els.pop()[:3]
             self.site_pos, self.site_mat = pos + rot @ self.site_pos, rot @ self.site_mat
@@ -215,21 +215,27 @@ def _error(target, pos, rot, err, s1):
 
 
 @numba.njit(cache=True, inline="always")
-def _solve(a, x):
-    """``x ← a⁻¹ x`` in place for a symmetric positive definite ``a`` (its lower triangle overwritten by the
-    Cholesky factor): ``J Jᵀ + λ² I`` always is one."""
-    n = len(x)
+def cholesky(a):
+    """In place: the lower triangle of symmetric positive definite ``a`` ← its Cholesky factor L, the diagonal
+    holding 1 / L_jj (one division per column, multiplications after)."""
+    n = a.shape[0]
     for j in range(n):
         d = a[j, j]
         for k in range(j):
             d -= a[j, k] * a[j, k]
         inv = 1.0 / np.sqrt(d)
-        a[j, j] = inv  # the diagonal keeps 1 / L_jj: one division per column, multiplications after
+        a[j, j] = inv
         for i in range(j + 1, n):
             acc = a[i, j]
             for k in range(j):
                 acc -= a[i, k] * a[j, k]
             a[i, j] = acc * inv
+
+
+@numba.njit(cache=True, inline="always")
+def cho_solve(a, x):
+    """``x ← (L Lᵀ)⁻¹ x`` in place with ``a`` from :func:`cholesky`."""
+    n = len(x)
     for i in range(n):  # L y = x
         acc = x[i]
         for k in range(i):
@@ -289,7 +295,8 @@ def _ik_batch(q, target, kind, v3, m3, qadr, qpos0, var, site_pos, site_mat, spl
                     for v in range(nvar):
                         acc += jac[i, v] * jac[j, v]
                     a[i, j] = acc
-            _solve(a, err)  # err ← (J Jᵀ + λ² I)⁻¹ err
+            cholesky(a)  # J Jᵀ + λ² I is symmetric positive definite
+            cho_solve(a, err)  # err ← (J Jᵀ + λ² I)⁻¹ err
             for v in range(nvar):
                 dq = 0.0
                 for i in range(6):

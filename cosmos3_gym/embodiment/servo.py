@@ -22,6 +22,8 @@ import mujoco
 import numba
 import numpy as np
 
+from cosmos3_gym.embodiment.chain import cho_solve, cholesky, quat_mat
+
 _NONE, _HINGE, _SLIDE = 0, 1, 2
 
 
@@ -83,12 +85,6 @@ def _position_actuator(model: mujoco.MjModel, joint: int) -> int:
     raise ValueError(f"joint {name!r} has no actuator: the servo prior needs a position actuator")
 
 
-def _quat_mat(q: np.ndarray) -> np.ndarray:
-    out = np.zeros(9)
-    mujoco.mju_quat2Mat(out, q / np.linalg.norm(q))
-    return out.reshape(3, 3)
-
-
 def _body_tree(model: mujoco.MjModel, arm: list[int]) -> tuple[np.ndarray, ...]:
     """The bodies that place or ride on the arm, as frame nodes in topological order: every ancestor of the arm's
     first body and its whole subtree (what the arm carries: hand, fingers). A node is a body's fixed offset and
@@ -110,7 +106,7 @@ def _body_tree(model: mujoco.MjModel, arm: list[int]) -> tuple[np.ndarray, ...]:
             first = i == 0
             parent.append(node_of[int(model.body_parentid[b])] if first else len(parent) - 1)
             pos.append(model.body_pos[b] if first else np.zeros(3))
-            rot.append(_quat_mat(model.body_quat[b]) if first else np.eye(3))
+            rot.append(quat_mat(model.body_quat[b]) if first else np.eye(3))
             jt = -1 if j < 0 else int(model.jnt_type[j])
             if jt not in (-1, int(mujoco.mjtJoint.mjJNT_HINGE), int(mujoco.mjtJoint.mjJNT_SLIDE)):
                 raise ValueError(f"joint {model.joint(j).name!r}: the servo prior supports hinge and slide joints")
@@ -123,7 +119,7 @@ def _body_tree(model: mujoco.MjModel, arm: list[int]) -> tuple[np.ndarray, ...]:
             last = i == len(jnts) - 1 and b in subtree
             mass.append(float(model.body_mass[b]) if last else 0.0)
             ipos.append(model.body_ipos[b])
-            r = _quat_mat(model.body_iquat[b])
+            r = quat_mat(model.body_iquat[b])
             ibody.append(r @ np.diag(model.body_inertia[b]) @ r.T)
         node_of[b] = len(parent) - 1
     # which arm joints move each node: its own and its ancestors' (a node's ancestors come before it)
@@ -268,11 +264,11 @@ def _propagator(inertia, damping, kv, h):  # pragma: no cover - compiled
             for c in range(k):
                 a[r, c] = m[r, c]
             a[r, r] += h * (damping[r] + kv[r])
-        _cholesky(a)
+        cholesky(a)
         for c in range(k):
             col[:] = 0.0
             col[c] = h
-            _backsolve(a, col)
+            cho_solve(a, col)
             for r in range(k):
                 p[r, c, i] = col[r]
     return p
@@ -328,8 +324,8 @@ def _servo(q, v, ctrl, p, kp, kv, force, damping, low, high, h, substeps):  # pr
                     a[t, t2] = -p[idx[t], idx[t2], i] / h
                 a[t, t] += 1.0 / (h * kv[idx[t]])
                 sol[t] = rhs[idx[t]]
-            _cholesky(a[:ns, :ns])
-            _backsolve(a[:ns, :ns], sol[:ns])
+            cholesky(a[:ns, :ns])
+            cho_solve(a[:ns, :ns], sol[:ns])
             for r in range(k):
                 acc = rhs[r]
                 for t in range(ns):
@@ -341,37 +337,3 @@ def _servo(q, v, ctrl, p, kp, kv, force, damping, low, high, h, substeps):  # pr
                 inside = (qj >= low[j]) & (qj <= high[j])  # the joint's limit stops it
                 q[j, i] = min(max(qj, low[j]), high[j])
                 v[j, i] = nv[j, i] * inside
-
-
-@numba.njit(cache=True, inline="always")
-def _cholesky(a):
-    """In place: the lower triangle of symmetric positive definite ``a`` ← its Cholesky factor L, the diagonal
-    holding 1 / L_jj."""
-    n = a.shape[0]
-    for j in range(n):
-        d = a[j, j]
-        for t in range(j):
-            d -= a[j, t] * a[j, t]
-        inv = 1.0 / np.sqrt(d)
-        a[j, j] = inv
-        for r in range(j + 1, n):
-            acc = a[r, j]
-            for t in range(j):
-                acc -= a[r, t] * a[j, t]
-            a[r, j] = acc * inv
-
-
-@numba.njit(cache=True, inline="always")
-def _backsolve(a, x):
-    """``x ← (L Lᵀ)⁻¹ x`` in place with ``a`` from :func:`_cholesky`."""
-    n = len(x)
-    for r in range(n):
-        acc = x[r]
-        for t in range(r):
-            acc -= a[r, t] * x[t]
-        x[r] = acc * a[r, r]
-    for r in range(n - 1, -1, -1):
-        acc = x[r]
-        for t in range(r + 1, n):
-            acc -= a[t, r] * x[t]
-        x[r] = acc * a[r, r]
