@@ -14,6 +14,7 @@ present. Decision time is the wall time of the agent's calls per step (the plann
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -136,6 +137,7 @@ def main() -> None:
         "seeds": [seeds[0], seeds[-1]],
         "replan": args.replan,
     }
+    config_digest = hashlib.sha256((ckpt.path / "config.json").read_bytes()).hexdigest()
     for name in args.embodiments:
         for task in args.tasks:
             env = MujocoTwinEnv(name, task)
@@ -147,6 +149,8 @@ def main() -> None:
                     options |= {"samples": args.samples, "iterations": args.iterations, "noise": args.noise}
                     options |= {"margin": args.margin, "guard": args.guard}
                 row_settings = {**settings, **{k: v for k, v in options.items() if k != "checkpoint"}}
+                if kind == "planner":  # its scores are the dynamics', which the config's priors and gates change too
+                    row_settings["config_sha256"] = config_digest
                 path = args.out / "rows" / f"{kind}_{name}_{task}.json"
                 if path.exists() and json.loads(path.read_text()).get("settings") == row_settings:
                     continue

@@ -14,7 +14,17 @@ from cosmos3_gym.cli import main as cli
 from cosmos3_gym.envs.learned_core import LearnedSimCore
 from cosmos3_gym.model import Checkpoint, checkpoint_digest, load_checkpoint
 from cosmos3_gym.sim.twin_env import MujocoTwinEnv
-from cosmos3_gym.validation.calibrate_fd import PRIOR_TOL_MM, calibrate_tcp_gates, choose, choose_gate
+from cosmos3_gym.validation.calibrate_fd import (
+    PRIOR_TOL_MM,
+    PRIORS,
+    calibrate_tcp_gates,
+    choose,
+    choose_fingers,
+    choose_gate,
+    contact_support,
+    prior_flags,
+    table_depth,
+)
 
 
 @pytest.fixture()
@@ -28,15 +38,19 @@ def test_calibration_writes_the_best_measured_prior_and_gate_and_keeps_the_weigh
     report = calibrate_tcp_gates(ckpt, ["widowx"], episodes=1, gates=(0.0, 1.0), progress=True)
     assert "calibrate-fd" in capsys.readouterr().err
     scores = report["widowx"]["scores"]
-    assert set(scores) == {"commanded", "kinematic", "servo"} and all(set(t) == {0.0, 1.0} for t in scores.values())
-    cells = [c for t in scores.values() for c in t.values()]
-    assert all(c["tcp_mm_at_16"] >= 0 and 0 <= c["expert_agreement"] <= 1 for c in cells)
+    assert set(scores) == set(PRIORS) and all(set(t) == {0.0, 1.0} for t in scores.values())
+    cells = [c for t in scores.values() for c in t.values()] + [report["widowx"]["finger_servo_score"]]
+    assert all(c["tcp_mm_at_16"] >= 0 and c["gripper_mm_at_16"] >= 0 and 0 <= c["expert_agreement"] <= 1 for c in cells)
+    assert report["widowx"]["table_depth_mm"] >= 0
     assert (report["widowx"]["prior"], report["widowx"]["gate"]) == choose(scores)
     loaded = load_checkpoint(ckpt)  # still verifies: the weights were not rewritten
     assert checkpoint_digest(ckpt) == digest
     assert loaded.stats["widowx"].tcp_residual_gate == report["widowx"]["gate"]
     assert loaded.stats["widowx"].kinematic_prior == (report["widowx"]["prior"] != "commanded")
-    assert loaded.stats["widowx"].servo_prior == (report["widowx"]["prior"] == "servo")
+    assert loaded.stats["widowx"].servo_prior == report["widowx"]["prior"].startswith("servo")
+    table = report["widowx"]["prior"].endswith("+table")
+    assert (loaded.stats["widowx"].table_depth_m is not None) == table
+    assert loaded.stats["widowx"].finger_servo == report["widowx"]["finger_servo"]
     assert loaded.stats["ur5e"].tcp_residual_gate == 1.0 and not loaded.stats["ur5e"].kinematic_prior  # unchanged
     calibrate_tcp_gates(ckpt, ["ur5e"], episodes=1, gates=(1.0,), priors=("commanded",))  # keeps widowx's row
     loaded = load_checkpoint(ckpt)
@@ -80,6 +94,61 @@ def test_the_kinematic_prior_is_taken_only_where_it_is_measurably_better():
     assert choose(scores) == ("servo", 0.0)
 
 
+def test_the_finger_servo_is_taken_only_where_it_lowers_the_gripper_error_and_keeps_agreement():
+    def cell(grip: float, agree: float = 1.0) -> dict[str, float]:
+        return {"tcp_mm_at_16": 1.0, "gripper_mm_at_16": grip, "expert_agreement": agree}
+
+    assert choose_fingers(cell(2.0), cell(0.1), cell(9.0))
+    assert not choose_fingers(cell(2.0), cell(2.0 - PRIOR_TOL_MM / 2), cell(9.0))  # a tie: the generator stays
+    assert not choose_fingers(cell(2.0), cell(0.1, agree=0.9), cell(9.0))  # exact fingers, but episodes lost
+
+
+def test_each_prior_sets_its_flags_and_the_table_depth_is_measured_where_grippers_touch():
+    assert prior_flags("commanded", 0.002) == {"kinematic_prior": False, "servo_prior": False, "table_depth_m": None}
+    assert prior_flags("servo", 0.002) == {"kinematic_prior": True, "servo_prior": True, "table_depth_m": None}
+    assert prior_flags("kinematic+table", 0.002) == {
+        "kinematic_prior": True,
+        "servo_prior": False,
+        "table_depth_m": 0.002,
+    }
+    from cosmos3_gym.model.prior import CommandPrior
+    from cosmos3_gym.tokens import load_embodiment
+
+    emb = load_embodiment("ur5e")
+    twin = MujocoTwinEnv("ur5e", "lift")
+    obs, _ = twin.reset(seed=0)
+    states = np.tile(obs["observation"], (3, 1))
+    assert table_depth(emb, states) == 0.0  # the gripper starts in the air
+    prior = CommandPrior(emb, kinematic=True, table_depth=0.0)
+    chain, hull = prior.chains[0], prior.hulls[0]
+    joints = emb.layout.get(states, "joint_pos")
+    target = chain.forward(joints)
+    for k, depth in ((1, 0.001), (2, 0.003)):  # two states sunk 1 and 3 mm into the table: the median is 2
+        target[k, 2, 3] -= hull.lowest(target[k : k + 1], joints[k : k + 1])[0] + depth
+        for _ in range(30):
+            joints[k, chain.qadr], _ = chain.solve(joints[k : k + 1], target[k : k + 1])
+    states[:, emb.layout.parts["joint_pos"]] = joints
+    tcp = chain.forward(joints)
+    states[:, emb.layout.parts["tcp_pos"]] = tcp[:, :3, 3]
+    from cosmos3_gym.tokens.rotation import matrix_to_rot6d
+
+    states[:, emb.layout.parts["tcp_rot6d"]] = matrix_to_rot6d(tcp[:, :3, :3])
+    assert table_depth(emb, states) == pytest.approx(0.002, abs=2e-4)
+
+
+def test_a_gripper_without_what_the_contact_priors_need_is_named(tmp_path):
+    import yaml
+
+    from cosmos3_gym.embodiment.catalog import embodiments_dir, list_embodiments
+
+    assert all(contact_support(name) is None for name in list_embodiments())
+    doc = yaml.safe_load((embodiments_dir() / "franka.yaml").read_text())
+    doc.update(name="novel", mjcf=str(embodiments_dir() / doc["mjcf"]))
+    doc["observation"] = [p for p in doc["observation"] if p != "joint_vel"]
+    (tmp_path / "novel.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    assert "needs 'joint_vel'" in contact_support(str(tmp_path / "novel.yaml"))
+
+
 def _step_tcp(ckpt: Checkpoint, gate: float, action: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(commanded TCP position, predicted TCP position) of one step of a fresh learned UR5e Reach env."""
     gated = Checkpoint(ckpt.model, {**ckpt.stats, "ur5e": replace(ckpt.stats["ur5e"], tcp_residual_gate=gate)})
@@ -107,7 +176,7 @@ def test_bad_requests_are_refused_and_leave_the_checkpoint_untouched(ckpt):
         calibrate_tcp_gates(ckpt, ["franka"], episodes=1, gates=(0.0, -0.5))
     with pytest.raises(ValueError, match="episodes must be >= 1"):
         calibrate_tcp_gates(ckpt, ["franka"], episodes=0)
-    with pytest.raises(ValueError, match="priors must be some of commanded, kinematic, servo, got learned"):
+    with pytest.raises(ValueError, match=r"priors must be some of commanded, kinematic, servo, .*, got learned"):
         calibrate_tcp_gates(ckpt, ["franka"], episodes=1, priors=("learned",))
     assert open(f"{ckpt}/config.json").read() == before
     config = json.loads(before)
@@ -141,23 +210,30 @@ def test_the_kinematic_prior_stops_the_arm_where_mujoco_stops_it(tiny_model):
     assert errors[True] < 0.01 and errors[False] > 0.1, errors
 
 
-@pytest.mark.parametrize("servo", [False, True])
-def test_forward_dynamics_applies_the_kinematic_prior_as_the_env_does(tiny_model, servo):
-    """The planner's rollouts (ModeRunner.forward_dynamics) and the env put the arm at the same place."""
+@pytest.mark.parametrize("servo,contact", [(False, False), (True, False), (True, True)])
+def test_forward_dynamics_applies_the_kinematic_prior_as_the_env_does(tiny_model, servo, contact):
+    """The planner's rollouts (ModeRunner.forward_dynamics) and the env put the arm and fingers at the same place,
+    with the contact priors too (table and finger servo)."""
     from cosmos3_gym.model.inference import ModeRunner
 
     ckpt = load_checkpoint(tiny_model)
-    stats = replace(ckpt.stats["widowx"], tcp_residual_gate=0.0, kinematic_prior=True, servo_prior=servo)
+    flags = {"table_depth_m": 0.001, "finger_servo": True} if contact else {}
+    stats = replace(ckpt.stats["widowx"], tcp_residual_gate=0.0, kinematic_prior=True, servo_prior=servo, **flags)
     kin = Checkpoint(ckpt.model, {**ckpt.stats, "widowx": stats})
     core = LearnedSimCore("widowx", "reach", 1, kin)
     core.reset(np.arange(1), [3])
-    start, raws, tcps = core.state.copy(), [], []
-    for t in range(12):
-        _, _, _, info = core.step(np.array([[1.0, 0.2 * t - 1, 0.5, 0.0, 0.3, 0.0, 1.0]]))
+    start, raws, tcps, widths = core.state.copy(), [], [], []
+    for t in range(12):  # with contact: down onto the table, the gripper closing and opening
+        down, grip = (-1.0, 1.0 - 2 * (t % 4 < 2)) if contact else (0.5, 1.0)
+        _, _, _, info = core.step(np.array([[1.0, 0.2 * t - 1, down, 0.0, 0.3, 0.0, grip]]))
         raws.append(info["cosmos3_action"][0])
         tcps.append(core.prior.arm_tcp(core.state)[0, 0, :3, 3])
+        widths.append(core.layout.arm(core.state, "gripper_width", 0)[0, 0])
     rolled = ModeRunner(kin, "widowx").forward_dynamics(start[:, None], np.array(raws)[None], core.goal, "reach")
     np.testing.assert_allclose(core.prior.arm_tcp(rolled[0])[:, 0, :3, 3], np.array(tcps), atol=1e-6)
+    if contact:  # the same fingers, and the gripper reached the table
+        np.testing.assert_allclose(core.layout.arm(rolled[0], "gripper_width", 0)[:, 0], widths, atol=1e-9)
+        assert min(t[2] for t in tcps) < core.emb.spec.workspace.table_z + 0.03
 
 
 @pytest.mark.parametrize("servo", [False, True])

@@ -72,7 +72,13 @@ class LearnedSimCore:
         self.space = ModelSpace(self.ckpt, self.emb)
         self.nmap = NativeActionMap(self.emb)
         self.prior = CommandPrior(
-            self.emb, self.nmap, self.ckpt.model.cfg.object_prior, self.space.kinematic_prior, self.space.servo_prior
+            self.emb,
+            self.nmap,
+            self.ckpt.model.cfg.object_prior,
+            self.space.kinematic_prior,
+            self.space.servo_prior,
+            self.space.table_depth,
+            self.space.finger_servo,
         )
         self.residual_prior = self.ckpt.model.cfg.residual_prior
         k = 1 + self.guards.uncertainty_samples
@@ -177,6 +183,7 @@ class LearnedSimCore:
             prior = torch.as_tensor(np.tile(self.space.deltas(cmd, self.chunk_start), (k, 1)), device=self.device)
         delta = self.stepper.step(tokens, noise, prior).cpu().numpy()
         pred = self.prior.with_joints(self.space.states(self.chunk_start, delta[: self.n]), joints)
+        pred = self.prior.fingers(self.state, pred, actions[:, 6::7])
         pred = self.prior.grasp(self.state, pred, self.holding, tcp)
         pred = self.prior.gripper(self.state, pred, actions[:, 6::7], self.holding)  # closed stays closed
         if self.space.contact_gate is not None:  # an untouched cube keeps its pose (model/contact_gate.py)

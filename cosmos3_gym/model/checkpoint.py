@@ -53,6 +53,10 @@ class StateStats:
     joints, not the commanded pose itself (:meth:`~cosmos3_gym.model.prior.CommandPrior.reach`; chosen with
     the gate); ``servo_prior``: with the kinematic prior, the arms move toward the IK targets through their
     position servos' dynamics (:class:`~cosmos3_gym.embodiment.servo.JointServo`), not straight onto them;
+    ``table_depth_m``: with the kinematic prior, an arm stops where its gripper's lowest point is this deep (m)
+    below the table (:func:`~cosmos3_gym.embodiment.hull.rest_on_table`; None: it passes through);
+    ``finger_servo``: each gripper opens and closes as its actuator drives the fingers
+    (:class:`~cosmos3_gym.embodiment.finger_servo.FingerServo`), not as the generator predicts;
     ``error_head``: the learned error estimate of the env's ``model_uncertainty``
     (:class:`~cosmos3_gym.model.error_head.ErrorHead` as a dict; None = the carried sample spread);
     ``contact_gate``: the learned "does the cube move" mode (:class:`~cosmos3_gym.model.contact_gate.ContactGate`
@@ -70,6 +74,8 @@ class StateStats:
     tcp_residual_gate: float = 1.0
     kinematic_prior: bool = False
     servo_prior: bool = False
+    table_depth_m: float | None = None
+    finger_servo: bool = False
     error_head: dict | None = None
     contact_gate: dict | None = None
 

@@ -31,7 +31,8 @@ class ModeRunner:
         self.device = next(self.model.parameters()).device
         self.size, self.chunk = self.space.size, self.model.cfg.chunk
         space = self.space
-        self.prior = CommandPrior(self.emb, None, self.model.cfg.object_prior, space.kinematic_prior, space.servo_prior)
+        flags = (space.kinematic_prior, space.servo_prior, space.table_depth, space.finger_servo)
+        self.prior = CommandPrior(self.emb, None, self.model.cfg.object_prior, *flags)
 
     def _t(self, x: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         return torch.as_tensor(np.ascontiguousarray(x), dtype=dtype, device=self.device)
@@ -82,9 +83,10 @@ class ModeRunner:
                 prior = self._t(self.space.deltas(cmd, start)) if self.model.cfg.residual_prior else None
             noise = None if gen is None else torch.randn(b, STATE_DIM, generator=gen, device=self.device)
             delta = stepper.step(tokens[:, i], noise, prior).cpu().numpy()
-            nxt = self.prior.grasp(state, self.prior.with_joints(self.space.states(start, delta), joints), holding)
+            grip = self.prior.nmap.from_raw(self.prior.arm_tcp(state), raw[:, i])[:, 6::7]
+            nxt = self.prior.fingers(state, self.prior.with_joints(self.space.states(start, delta), joints), grip)
+            nxt = self.prior.grasp(state, nxt, holding)
             if holding is not None:  # a gripper commanded closed stays closed
-                grip = self.prior.nmap.from_raw(self.prior.arm_tcp(state), raw[:, i])[:, 6::7]
                 nxt = self.prior.gripper(state, nxt, grip, holding)
             if gate is not None:  # an untouched cube keeps its pose (model/contact_gate.py)
                 nxt = gate.apply(self.prior, before, state, self.prior.arm_tcp(cmd), nxt, holding)

@@ -13,13 +13,9 @@ then the controller's one-step tracking error; the other channels keep the chunk
 a plain model (a persistence prior there compounds: it doubled the gripper and cube errors at 64
 steps).
 
-Where the controller stops short of its command (a joint at its limit, an arm at the edge of its reach) the
-commanded pose runs on past where MuJoCo's arm stops (WidowX under action reversals: 85 mm at 16 steps). A
-kinematic prior (``kinematic``, chosen per embodiment by ``cosmos3-gym calibrate-fd``) puts each TCP where the
-twin's own IK step takes the arm from the state's joints (:meth:`CommandPrior.reach`,
-:mod:`cosmos3_gym.embodiment.chain`), and those joints become the state's (WidowX: 1 mm). Where the servos
-lag or swing (saturated or undamped actuators: Franka, AgiBot), the ``servo`` prior moves the joints toward
-those IK targets through the actuators' dynamics instead (:mod:`cosmos3_gym.embodiment.servo`).
+Where the controller stops short of its command, lags or swings, or the gripper meets the table, the arms and
+fingers move as the twin's own controller and actuators move them (:class:`~cosmos3_gym.model.body_prior.BodyPrior`,
+the base of :class:`CommandPrior`).
 
 The prior of row i needs the state before it, so generation with it is sequential
 (:class:`~cosmos3_gym.model.stepper.ForwardStepper`); training uses the recorded previous states
@@ -39,8 +35,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cosmos3_gym.embodiment.chain import ArmChain
-from cosmos3_gym.embodiment.servo import JointServo
+from cosmos3_gym.model.body_prior import BodyPrior
 from cosmos3_gym.tokens import Embodiment
 from cosmos3_gym.tokens.native import NativeActionMap
 from cosmos3_gym.tokens.rotation import matrix_to_rot6d, rot6d_to_matrix
@@ -76,7 +71,7 @@ TCP_FLOOR_M = 0.004
 CUBE_SINK = 0.9
 
 
-class CommandPrior:
+class CommandPrior(BodyPrior):
     """Commanded-pose prior of one embodiment. States are observation vectors ``(..., S)`` (m, rot6d).
 
     ``nmap``: the embodiment's action map (pose blocks and gripper conventions of the controlled arms),
@@ -90,36 +85,16 @@ class CommandPrior:
         object_prior: bool = False,
         kinematic: bool = False,
         servo: bool = False,
+        table_depth: float | None = None,
+        fingers: bool = False,
     ) -> None:
-        self.emb, self.layout, self.object_prior = emb, emb.layout, object_prior
+        super().__init__(emb, kinematic, servo, table_depth, fingers)
+        self.object_prior = object_prior
         self.nmap = nmap or NativeActionMap(emb)
         self.arm_block = self.nmap.arm_block
-        self.num_arms = self.layout.num_arms
         self.pos = [self._arm_slice("tcp_pos", a) for a in range(self.num_arms)]
         self.rot = [self._arm_slice("tcp_rot6d", a) for a in range(self.num_arms)]
         self.cube_rel = self.layout.parts.get("cube_rel_pos")
-        #: The controller's IK per arm (:meth:`reach`); None: TCPs go to their commanded poses.
-        self.chains: list[ArmChain] | None = None
-        if kinematic:
-            spec, model = emb.spec, emb.kinematics.model
-            sites, ctl = {e.name: e.site for e in spec.end_effectors}, spec.controller
-            arms = spec.action.arms
-            self.chains = [
-                ArmChain(model, sites[a.end_effector], a.joints, ctl.damping, ctl.ik_iterations) for a in arms
-            ]
-            #: Robot qpos indices of the arms' joints (:meth:`reach`).
-            self.arm_joints = np.concatenate([c.qadr for c in self.chains])
-        #: The arms' position servos (:meth:`reach`); None: each joint arrives at its IK target within the step.
-        self.servos: list[JointServo] | None = None
-        if servo:
-            if not kinematic:
-                raise ValueError("the servo prior drives the kinematic prior's IK targets: it needs kinematic=True")
-            if "joint_vel" not in self.layout.parts:
-                raise ValueError(f"{emb.name}: the servo prior needs 'joint_vel' in the YAML's observation")
-            subs = emb.spec.controller.substeps
-            self.servos = [JointServo(model, a.joints, subs) for a in arms]
-            #: Robot qvel indices of the arms' joints.
-            self.arm_dofs = np.concatenate([s.dadr for s in self.servos])
 
     def _arm_slice(self, part: str, arm: int) -> slice:
         sl = self.layout.parts[part]
@@ -161,44 +136,6 @@ class CommandPrior:
         tcp = self.arm_tcp(state) if tcp is None else tcp
         base = np.broadcast_to(state if start is None else start, state.shape)
         return self.from_poses(self.targets(state, raw, tcp), base, state, tcp, held)
-
-    def reach(self, state: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """Where the controller takes each arm toward its commanded pose ``target (N, arms, 4, 4)`` from the
-        joints of ``state (N, S)``: the twin's own IK step (damped least squares, clipped to the joint limits),
-        so an arm at a joint limit or at the edge of its reach stops short as in MuJoCo; with :attr:`servos`,
-        the arm then moves toward those IK targets through its position servos' dynamics from the state's joint
-        velocities, so it lags and swings as MuJoCo's does. Returns (the TCP poses reached ``(N, arms, 4, 4)``,
-        the arms' joint positions there ``(N, arm joints)`` in the order of :attr:`arm_joints`, followed with
-        servos by their velocities in the order of :attr:`arm_dofs`); without :attr:`chains`,
-        ``(target, None)``."""
-        if self.chains is None:
-            return target, None
-        joints = np.array(self.layout.get(state, "joint_pos"), dtype=np.float64, copy=True)
-        reached = np.empty_like(target)
-        if self.servos is None:
-            for a, chain in enumerate(self.chains):
-                q, reached[:, a] = chain.solve(joints, target[:, a])
-                joints[:, chain.qadr] = q
-            return reached, joints[:, self.arm_joints]
-        vel = self.layout.get(state, "joint_vel")
-        moved, speeds = joints.copy(), []
-        for a, (chain, servo) in enumerate(zip(self.chains, self.servos, strict=True)):
-            ik, _ = chain.solve(joints, target[:, a])  # the controller solves every arm from the measured joints
-            moved[:, chain.qadr], v = servo.step(joints, vel[:, servo.dadr], ik)
-            reached[:, a] = chain.forward(moved)
-            speeds.append(v)
-        return reached, np.concatenate([moved[:, self.arm_joints], *speeds], axis=1)
-
-    def with_joints(self, pred: np.ndarray, joints: np.ndarray | None) -> np.ndarray:
-        """``pred (N, S)`` with the arms' joint positions (and with servos velocities) set to ``joints`` (from
-        :meth:`reach`; None: ``pred`` unchanged), in place: the arms stay where the TCP prior put them; every
-        other joint (fingers, a waist) keeps its prediction."""
-        if joints is not None:
-            k = len(self.arm_joints)
-            pred[:, self.layout.parts["joint_pos"].start + self.arm_joints] = joints[:, :k]
-            if self.servos is not None:
-                pred[:, self.layout.parts["joint_vel"].start + self.arm_dofs] = joints[:, k:]
-        return pred
 
     def from_poses(
         self,
@@ -284,12 +221,22 @@ class CommandPrior:
         # Fingers that were open around the cube's centre cannot close below its size (the model alone
         # closed UMI's through it, and a grasp never formed); a closed pusher is not around it.
         lay, half = self.layout, self.emb.spec.workspace.cube_half_size
-        cube = lay.get(out, "cube_pos")
+        cube, tcp = lay.get(out, "cube_pos"), self.arm_tcp(out)
         for a in range(self.num_arms):
-            width = lay.arm(out, "gripper_width", a)
-            was_open = lay.arm(prev, "gripper_width", a)[..., 0] > 2 * half - GRASP_WIDTH_TOL_M
-            around = (np.linalg.norm(cube - out[..., self.pos[a]], axis=-1) < half) & was_open
-            width[around] = np.maximum(width[around], 2 * half)
+            width, opening = lay.arm(out, "gripper_width", a), lay.arm(prev, "gripper_width", a)[..., 0]
+            was_open = opening > 2 * half - GRASP_WIDTH_TOL_M
+            if self.finger_servos is None:
+                around = np.linalg.norm(cube - out[..., self.pos[a]], axis=-1) < half
+            else:  # exact fingers close on whatever lies between them: the cube stops them
+                local = np.einsum("...ji,...j->...i", tcp[..., a, :3, :3], cube - tcp[..., a, :3, 3])
+                around = self.hulls[a].between(local, opening, half)
+            stopped = around & was_open & (width[..., 0] < 2 * half)
+            width[stopped] = 2 * half
+            if self.finger_servos is not None and stopped.any():  # the fingers rest on the cube, at rest
+                servo, rows = self.finger_servos[a], np.flatnonzero(stopped)
+                s = (2 * half - servo.width_offset) / servo.width_per_s
+                out[rows[:, None], lay.parts["joint_pos"].start + servo.qadr] = s * servo.ratio
+                out[rows[:, None], lay.parts["joint_vel"].start + servo.dadr] = 0.0
         return out
 
     def gripper(self, prev: np.ndarray, pred: np.ndarray, commands: np.ndarray, holding: np.ndarray) -> np.ndarray:

@@ -53,6 +53,8 @@ class ModelSpace:
         self.kinematic_prior = stats.kinematic_prior
         #: ... and from there through the arms' position servos (JointServo).
         self.servo_prior = stats.servo_prior
+        self.table_depth = stats.table_depth_m
+        self.finger_servo = stats.finger_servo
         #: Scale of the inverse-dynamics action residual (``MAX_ACTION_DIM``,) and its calibrated gate.
         self.action_residual_scale = stats.action_residual_scale(MAX_ACTION_DIM).astype(np.float32)
         self.id_gate = stats.id_residual_gate
