@@ -42,12 +42,12 @@ class BodyPrior:
         fingers: bool = False,
     ) -> None:
         self.emb, self.layout, self.num_arms = emb, emb.layout, emb.layout.num_arms
-        model = emb.kinematics.model
+        model, arms = emb.kinematics.model, emb.spec.action.arms
+        sites, grips = {e.name: e.site for e in emb.spec.end_effectors}, {g.name: g for g in emb.spec.grippers}
         #: The controller's IK per arm (:meth:`reach`); None: TCPs go to their commanded poses.
         self.chains: list[ArmChain] | None = None
         if kinematic:
-            sites, ctl = {e.name: e.site for e in emb.spec.end_effectors}, emb.spec.controller
-            arms = emb.spec.action.arms
+            ctl = emb.spec.controller
             self.chains = [
                 ArmChain(model, sites[a.end_effector], a.joints, ctl.damping, ctl.ik_iterations) for a in arms
             ]
@@ -65,28 +65,22 @@ class BodyPrior:
             #: Robot qvel indices of the arms' joints.
             self.arm_dofs = np.concatenate([s.dadr for s in self.servos])
         #: Each arm's gripper geometry: it stops on the table ``table_depth`` (m) deep (:meth:`reach`), and with
-        #: finger servos, fingers closing on the cube between them stop at it (:meth:`grasp`).
+        #: finger servos, fingers closing on the cube between them stop at it (CommandPrior.grasp).
         self.hulls: list[GripperHull] | None = None
         self.floor_z = None if table_depth is None else emb.spec.workspace.table_z - table_depth
         if table_depth is not None and not kinematic:
             raise ValueError("table contact moves the kinematic prior's joints: it needs kinematic=True")
         if table_depth is not None or fingers:
-            grips, sites = {g.name: g for g in emb.spec.grippers}, {e.name: e.site for e in emb.spec.end_effectors}
-            self.hulls = [
-                GripperHull(emb.kinematics.model, sites[a.end_effector], list(grips[a.gripper].joints))
-                for a in emb.spec.action.arms
-            ]
+            self.hulls = [GripperHull(model, sites[a.end_effector], list(grips[a.gripper].joints)) for a in arms]
         #: Each arm's finger dynamics (:meth:`fingers`); None: the generator predicts the grippers.
         self.finger_servos: list[FingerServo] | None = None
         if fingers:
             if "joint_vel" not in self.layout.parts:
                 raise ValueError(f"{emb.name}: the finger servo needs 'joint_vel' in the YAML's observation")
-            grips = {g.name: g for g in emb.spec.grippers}
-            self.grippers = [grips[a.gripper] for a in emb.spec.action.arms]
+            self.grippers = [grips[a.gripper] for a in arms]
             subs = emb.spec.controller.substeps
             self.finger_servos = [
-                FingerServo(emb.kinematics.model, g.actuator, g.joints, g.width_scale, g.width_offset_m, subs)
-                for g in self.grippers
+                FingerServo(model, g.actuator, g.joints, g.width_scale, g.width_offset_m, subs) for g in self.grippers
             ]
 
     def reach(self, state: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -94,7 +88,8 @@ class BodyPrior:
         joints of ``state (N, S)``: the twin's own IK step (damped least squares, clipped to the joint limits),
         so an arm at a joint limit or at the edge of its reach stops short as in MuJoCo; with :attr:`servos`,
         the arm then moves toward those IK targets through its position servos' dynamics from the state's joint
-        velocities, so it lags and swings as MuJoCo's does. Returns (the TCP poses reached ``(N, arms, 4, 4)``,
+        velocities, so it lags and swings as MuJoCo's does; with a table depth, an arm whose gripper would end below
+        the table stops on it (:meth:`_rest`). Returns (the TCP poses reached ``(N, arms, 4, 4)``,
         the arms' joint positions there ``(N, arm joints)`` in the order of :attr:`arm_joints`, followed with
         servos by their velocities in the order of :attr:`arm_dofs`); without :attr:`chains`,
         ``(target, None)``."""
