@@ -11,8 +11,8 @@ Stages (each skipped when its output is already complete, so a stopped run conti
 4. ``calibrate``: ``cosmos3-gym calibrate-id`` (inverse-dynamics residual gates, MuJoCo replay);
 5. ``calibrate-contact``: ``cosmos3-gym calibrate-contact`` on the same data (the contact gates: a cube
    that nothing touches keeps its pose; 1 min);
-6. ``calibrate-fd``: ``cosmos3-gym calibrate-fd`` (each embodiment's TCP prior, share of the learned TCP residual,
-   table contact and finger servo, by open-loop MuJoCo replay on select seeds; 13 min);
+6. ``calibrate-fd``: ``cosmos3-gym calibrate-fd`` (each embodiment's TCP prior and share of the learned TCP residual, by
+   open-loop MuJoCo replay on select seeds);
 7. ``calibrate-uncertainty``: ``cosmos3-gym calibrate-uncertainty`` (the error heads behind the envs'
    ``model_uncertainty``, fitted on MuJoCo replays of training-range seeds of the gated model; 6 min).
 

@@ -15,8 +15,8 @@ from cosmos3_gym.envs.learned_core import LearnedSimCore
 from cosmos3_gym.model import Checkpoint, checkpoint_digest, load_checkpoint
 from cosmos3_gym.sim.twin_env import MujocoTwinEnv
 from cosmos3_gym.validation.calibrate_fd import (
+    DEFAULT_PRIORS,
     PRIOR_TOL_MM,
-    PRIORS,
     calibrate_tcp_gates,
     choose,
     choose_fingers,
@@ -38,24 +38,29 @@ def test_calibration_writes_the_best_measured_prior_and_gate_and_keeps_the_weigh
     report = calibrate_tcp_gates(ckpt, ["widowx"], episodes=1, gates=(0.0, 1.0), progress=True)
     assert "calibrate-fd" in capsys.readouterr().err
     scores = report["widowx"]["scores"]
-    assert set(scores) == set(PRIORS) and all(set(t) == {0.0, 1.0} for t in scores.values())
-    cells = [c for t in scores.values() for c in t.values()] + [report["widowx"]["finger_servo_score"]]
+    assert set(scores) == set(DEFAULT_PRIORS) and all(set(t) == {0.0, 1.0} for t in scores.values())
+    cells = [c for t in scores.values() for c in t.values()]
     assert all(c["tcp_mm_at_16"] >= 0 and c["gripper_mm_at_16"] >= 0 and 0 <= c["expert_agreement"] <= 1 for c in cells)
-    assert report["widowx"]["table_depth_mm"] >= 0
+    assert report["widowx"]["finger_servo_score"] is None and not report["widowx"]["finger_servo"]  # not asked for
     assert (report["widowx"]["prior"], report["widowx"]["gate"]) == choose(scores)
     loaded = load_checkpoint(ckpt)  # still verifies: the weights were not rewritten
     assert checkpoint_digest(ckpt) == digest
     assert loaded.stats["widowx"].tcp_residual_gate == report["widowx"]["gate"]
     assert loaded.stats["widowx"].kinematic_prior == (report["widowx"]["prior"] != "commanded")
     assert loaded.stats["widowx"].servo_prior == report["widowx"]["prior"].startswith("servo")
-    table = report["widowx"]["prior"].endswith("+table")
-    assert (loaded.stats["widowx"].table_depth_m is not None) == table
-    assert loaded.stats["widowx"].finger_servo == report["widowx"]["finger_servo"]
+    assert loaded.stats["widowx"].table_depth_m is None and not loaded.stats["widowx"].finger_servo
     assert loaded.stats["ur5e"].tcp_residual_gate == 1.0 and not loaded.stats["ur5e"].kinematic_prior  # unchanged
     calibrate_tcp_gates(ckpt, ["ur5e"], episodes=1, gates=(1.0,), priors=("commanded",))  # keeps widowx's row
     loaded = load_checkpoint(ckpt)
     assert {"widowx", "ur5e"} <= set(loaded.meta["tcp_gate_calibration"])
     assert loaded.stats["ur5e"].tcp_residual_gate == 1.0 and not loaded.stats["ur5e"].kinematic_prior
+    # the contact priors, on request: the table depth is measured, the finger servo scored and chosen by its rule
+    report = calibrate_tcp_gates(ckpt, ["widowx"], 1, (0.0,), priors=("kinematic", "kinematic+table"), fingers=True)
+    row, loaded = report["widowx"], load_checkpoint(ckpt)
+    assert set(row["scores"]) == {"kinematic", "kinematic+table"} and row["table_depth_mm"] >= 0
+    assert row["finger_servo_score"]["gripper_mm_at_16"] >= 0 and row["no_contact_priors"] is None
+    assert loaded.stats["widowx"].finger_servo == row["finger_servo"]
+    assert (loaded.stats["widowx"].table_depth_m is not None) == row["prior"].endswith("+table")
 
 
 def test_a_gate_that_loses_closed_loop_agreement_is_not_chosen():

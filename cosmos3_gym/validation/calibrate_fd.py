@@ -25,12 +25,15 @@ only where its error is lower by more than :data:`PRIOR_TOL_MM`. The choice and 
 checkpoint's stats (``kinematic_prior``, ``servo_prior``, ``tcp_residual_gate``) and meta; weights are not
 touched.
 
-Two priors of contact come with them. An arm pressed down stops where its gripper meets the table
-(:func:`~cosmos3_gym.embodiment.hull.rest_on_table`) as deep as the twin's grippers sink where they touch it
-(:func:`table_depth`): the ``+table`` priors, chosen by the same rule. And the fingers can move as their actuator
-drives them (:class:`~cosmos3_gym.embodiment.finger_servo.FingerServo`) instead of as the generator predicts: the
-``finger_servo`` is taken where it lowers the open-loop gripper error by more than :data:`PRIOR_TOL_MM` without
-losing expert agreement.
+Two priors of contact can be measured too, on request (neither is a default: see below). An arm pressed down
+stops where its gripper meets the table (:func:`~cosmos3_gym.embodiment.hull.rest_on_table`) as deep as the twin's
+grippers sink where they touch it (:func:`table_depth`): the ``+table`` priors (``priors``), chosen by the same rule.
+And the fingers can move as their actuator drives them (:class:`~cosmos3_gym.embodiment.finger_servo.FingerServo`)
+instead of as the generator predicts (``fingers``): the ``finger_servo`` is taken where it lowers the open-loop
+gripper error by more than :data:`PRIOR_TOL_MM` without losing expert agreement. On the select split the ``+table``
+priors tied at 16 steps from reset everywhere, and the finger servo took the gripper error to 0.0 mm on every
+robot, but a Franka Push agent trained inside a model with it pushed so that MuJoCo's cube pried the fingers open,
+which the servo's contact-free fingers never show (``benchmarks/results/experiments/v19/``).
 """
 
 from __future__ import annotations
@@ -65,6 +68,8 @@ AGREEMENT_TOL = 0.02
 #: Candidate TCP priors, cheapest first: the commanded pose, where the controller's IK step takes the arm, where
 #: the arm's servos take it toward that, and either of the last two stopped by the table under the gripper.
 PRIORS = ("commanded", "kinematic", "servo", "kinematic+table", "servo+table")
+#: The priors measured unless asked otherwise.
+DEFAULT_PRIORS = PRIORS[:3]
 #: How much lower (mm) a costlier prior's open-loop error must be for it to be worth its cost.
 PRIOR_TOL_MM = 0.1
 
@@ -201,10 +206,12 @@ def calibrate_tcp_gates(
     episodes: int = 20,
     gates: Sequence[float] = GATES,
     progress: bool = False,
-    priors: Sequence[str] = PRIORS,
+    priors: Sequence[str] = DEFAULT_PRIORS,
+    fingers: bool = False,
 ) -> dict[str, dict]:
     """Choose and write the TCP prior (``kinematic_prior``, ``servo_prior``, ``table_depth_m``), the
-    ``tcp_residual_gate`` and the ``finger_servo`` for each embodiment of checkpoint folder ``model``.
+    ``tcp_residual_gate`` and (with ``fingers``) the ``finger_servo`` for each embodiment of checkpoint folder
+    ``model``.
 
     Returns ``{embodiment: {"scores": {prior: {gate: {"tcp_mm_at_16": mm, "gripper_mm_at_16": mm,
     "expert_agreement": a}}}, "prior": chosen, "gate": chosen, "table_depth_mm": mm, "finger_servo_score": the
@@ -221,29 +228,29 @@ def calibrate_tcp_gates(
     if not priors or set(priors) - set(PRIORS):
         raise ValueError(f"priors must be some of {', '.join(PRIORS)}, got {', '.join(priors) or 'none'}")
     priors = [p for p in PRIORS if p in priors]
-    total = len(names) * (len(gates) * len(priors) + 1)
+    total = len(names) * (len(gates) * len(priors) + fingers)
     stats, report = dict(ckpt.stats), {}
     with tqdm(total=total, desc="calibrate-fd", unit="gate", disable=not progress) as bar:
         for name in names:
             bar.set_postfix(embodiment=name)
-            unsupported = contact_support(name)
-            runs = TwinRuns(name, episodes, table=unsupported is None)
+            unsupported = contact_support(name) if fingers or any(p.endswith("+table") for p in priors) else None
+            runs = TwinRuns(name, episodes, table=unsupported is None and any(p.endswith("+table") for p in priors))
             candidates = [p for p in priors if unsupported is None or not p.endswith("+table")]
             scores = gate_scores(ckpt, runs, gates, candidates, bar)
             prior, gate = choose(scores)
             flags = {"tcp_residual_gate": gate, **prior_flags(prior, runs.table_depth)}
-            fingers, servo = None, False
-            if unsupported is None:
-                fingers = runs.score(ckpt, **flags, finger_servo=True)
+            finger_score, servo = None, False
+            if fingers and unsupported is None:
+                finger_score = runs.score(ckpt, **flags, finger_servo=True)
                 ref = scores["commanded"][max(scores["commanded"])] if "commanded" in scores else scores[prior][gate]
-                servo = choose_fingers(scores[prior][gate], fingers, ref)
-            bar.update()
+                servo = choose_fingers(scores[prior][gate], finger_score, ref)
+                bar.update()
             report[name] = {
                 "scores": scores,
                 "prior": prior,
                 "gate": gate,
                 "table_depth_mm": round(runs.table_depth * 1000, 2),
-                "finger_servo_score": fingers,
+                "finger_servo_score": finger_score,
                 "finger_servo": servo,
                 "no_contact_priors": unsupported,
             }
@@ -259,7 +266,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``cosmos3-gym calibrate-fd``."""
     add_calibration_options(p, episodes=20)
     p.add_argument("--gates", type=float, nargs="+", default=list(GATES), help="candidate gates in [0, 1]")
-    p.add_argument("--priors", nargs="+", choices=PRIORS, default=list(PRIORS), help="candidate TCP priors")
+    p.add_argument("--priors", nargs="+", choices=PRIORS, default=list(DEFAULT_PRIORS), help="candidate TCP priors")
+    p.add_argument("--fingers", action="store_true", help="measure the finger servo too; take it where it is better")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -270,7 +278,13 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     try:
         report = calibrate_tcp_gates(
-            args.model, args.embodiments, args.episodes, args.gates, progress=not args.json, priors=args.priors
+            args.model,
+            args.embodiments,
+            args.episodes,
+            args.gates,
+            progress=not args.json,
+            priors=args.priors,
+            fingers=args.fingers,
         )
     except (ValueError, CheckpointError) as exc:
         raise SystemExit(f"calibrate-fd: {exc}") from None
@@ -288,6 +302,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name:<10} {prior:<15} {cells}  {chosen}")
         if r["no_contact_priors"] is not None:
             print(f"{name:<10} no contact priors: {r['no_contact_priors']}")
+        if r["finger_servo_score"] is None:
             continue
         grip = f"gripper_mm_at_{STEPS}"
         without, with_ = r["scores"][r["prior"]][r["gate"]], r["finger_servo_score"]
