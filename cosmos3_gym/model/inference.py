@@ -83,7 +83,9 @@ class ModeRunner:
                 prior = self._t(self.space.deltas(cmd, start)) if self.model.cfg.residual_prior else None
             noise = None if gen is None else torch.randn(b, STATE_DIM, generator=gen, device=self.device)
             delta = stepper.step(tokens[:, i], noise, prior).cpu().numpy()
-            grip = self.prior.nmap.from_raw(self.prior.arm_tcp(state), raw[:, i])[:, 6::7]
+            grip = None  # the native gripper commands, where a prior reads them
+            if holding is not None or self.prior.finger_servos is not None:
+                grip = self.prior.nmap.from_raw(self.prior.arm_tcp(state), raw[:, i])[:, 6::7]
             nxt = self.prior.fingers(state, self.prior.with_joints(self.space.states(start, delta), joints), grip)
             nxt = self.prior.grasp(state, nxt, holding)
             if holding is not None:  # a gripper commanded closed stays closed

@@ -53,8 +53,9 @@ class ModelSpace:
         self.kinematic_prior = stats.kinematic_prior
         #: ... and from there through the arms' position servos (JointServo).
         self.servo_prior = stats.servo_prior
-        self.table_depth = stats.table_depth_m
-        self.finger_servo = stats.finger_servo
+        #: With it, how deep (m) a gripper sinks into the table where it stops (None: no table stop), and whether
+        #: the fingers move through their actuators (FingerServo) instead of as generated.
+        self.table_depth, self.finger_servo = stats.table_depth_m, stats.finger_servo
         #: Scale of the inverse-dynamics action residual (``MAX_ACTION_DIM``,) and its calibrated gate.
         self.action_residual_scale = stats.action_residual_scale(MAX_ACTION_DIM).astype(np.float32)
         self.id_gate = stats.id_residual_gate
