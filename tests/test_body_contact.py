@@ -110,7 +110,7 @@ def test_one_finger_servo_step_lands_where_mujocos_fingers_land(name):
         q, v = env.data.qpos.copy(), env.data.qvel.copy()
         obs, *_ = env.step(action)
         for arm, (servo, g) in enumerate(servos):
-            ctrl = g.ctrl_closed + (action[7 * arm + 6] + 1) / 2 * (g.ctrl_open - g.ctrl_closed)
+            ctrl = g.ctrl(action[7 * arm + 6])
             s, _ = servo.step(q[servo.qadr[:1]], v[servo.dadr[:1]], np.array([ctrl]))
             np.testing.assert_allclose(servo.joints(s)[0, 1] / servo.ratio[1], s[0])
             errors.append(abs(s[0] - env.data.qpos[servo.qadr[0]]))

@@ -72,6 +72,11 @@ class Gripper:
     width_offset_m: float
     max_width_m: float
 
+    def ctrl(self, command: float | np.ndarray) -> float | np.ndarray:
+        """The actuator control of native gripper commands in [-1, 1] (-1 closed, 1 open), as the twin's
+        controller sets it."""
+        return self.ctrl_closed + (command + 1.0) / 2.0 * (self.ctrl_open - self.ctrl_closed)
+
 
 @dataclass(frozen=True)
 class Arm:

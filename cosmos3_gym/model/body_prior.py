@@ -109,8 +109,9 @@ class BodyPrior:
             ik, _ = chain.solve(joints, target[:, a])  # the controller solves every arm from the measured joints
             moved[:, chain.qadr], v = servo.step(joints, vel[:, servo.dadr], ik)
             reached[:, a] = chain.forward(moved)
-            rows = self._rest(a, moved, reached)  # stopped by the table: the step's mean speed
-            v[rows] = (moved[rows][:, chain.qadr] - joints[rows][:, chain.qadr]) * self.emb.fps
+            if self.floor_z is not None:  # stopped by the table: the step's mean speed
+                rows = self._rest(a, moved, reached)
+                v[rows] = (moved[rows][:, chain.qadr] - joints[rows][:, chain.qadr]) * self.emb.fps
             speeds.append(v)
         return reached, np.concatenate([moved[:, self.arm_joints], *speeds], axis=1)
 
@@ -136,7 +137,7 @@ class BodyPrior:
         pos, vel = lay.parts["joint_pos"].start, lay.parts["joint_vel"].start
         for a, (servo, g) in enumerate(zip(self.finger_servos, self.grippers, strict=True)):
             s = (lay.arm(state, "gripper_width", a)[..., 0] - servo.width_offset) / servo.width_per_s
-            ctrl = g.ctrl_closed + (np.asarray(commands)[:, a] + 1.0) / 2.0 * (g.ctrl_open - g.ctrl_closed)
+            ctrl = g.ctrl(np.asarray(commands)[:, a])
             s, v = servo.step(s, state[:, vel + servo.dadr[0]], ctrl)
             pred[:, pos + servo.qadr], pred[:, vel + servo.dadr] = servo.joints(s), v[:, None] * servo.ratio
             lay.arm(pred, "gripper_width", a)[..., 0] = servo.width(s)

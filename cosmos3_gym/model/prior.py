@@ -221,7 +221,8 @@ class CommandPrior(BodyPrior):
         # Fingers that were open around the cube's centre cannot close below its size (the model alone
         # closed UMI's through it, and a grasp never formed); a closed pusher is not around it.
         lay, half = self.layout, self.emb.spec.workspace.cube_half_size
-        cube, tcp = lay.get(out, "cube_pos"), self.arm_tcp(out)
+        cube = lay.get(out, "cube_pos")
+        tcp = None if self.finger_servos is None else self.arm_tcp(out)
         for a in range(self.num_arms):
             width, opening = lay.arm(out, "gripper_width", a), lay.arm(prev, "gripper_width", a)[..., 0]
             was_open = opening > 2 * half - GRASP_WIDTH_TOL_M

@@ -57,9 +57,7 @@ class EEDeltaController:
         for arm, ik in enumerate(self.iks):
             q, _, _ = ik.solve(data.qpos, target[arm], self.iterations)
             data.ctrl[self.arm_actuators[arm]] = q
-            gr = self.grippers[arm]
-            frac = (action[7 * arm + 6] + 1.0) / 2.0
-            data.ctrl[self.gripper_actuators[arm]] = gr.ctrl_closed + frac * (gr.ctrl_open - gr.ctrl_closed)
+            data.ctrl[self.gripper_actuators[arm]] = self.grippers[arm].ctrl(action[7 * arm + 6])
         mujoco.mj_step(self.model, data, nstep=self.substeps)
         # mj_step leaves positions-derived quantities (site poses) one substep stale; refresh them so the
         # observation, the next step's TCP pose and a restored state all agree exactly.

@@ -140,7 +140,7 @@ def gate_scores(
     ckpt: Checkpoint,
     runs: TwinRuns,
     gates: Sequence[float],
-    priors: Sequence[str] = PRIORS,
+    priors: Sequence[str] = DEFAULT_PRIORS,
     bar: tqdm | None = None,
 ) -> dict[str, dict[float, dict[str, float]]]:
     """Per prior and gate: :meth:`TwinRuns.score`."""
@@ -229,12 +229,13 @@ def calibrate_tcp_gates(
         raise ValueError(f"priors must be some of {', '.join(PRIORS)}, got {', '.join(priors) or 'none'}")
     priors = [p for p in PRIORS if p in priors]
     total = len(names) * (len(gates) * len(priors) + fingers)
+    table = any(p.endswith("+table") for p in priors)
     stats, report = dict(ckpt.stats), {}
     with tqdm(total=total, desc="calibrate-fd", unit="gate", disable=not progress) as bar:
         for name in names:
             bar.set_postfix(embodiment=name)
-            unsupported = contact_support(name) if fingers or any(p.endswith("+table") for p in priors) else None
-            runs = TwinRuns(name, episodes, table=unsupported is None and any(p.endswith("+table") for p in priors))
+            unsupported = contact_support(name) if fingers or table else None
+            runs = TwinRuns(name, episodes, table=table and unsupported is None)
             candidates = [p for p in priors if unsupported is None or not p.endswith("+table")]
             scores = gate_scores(ckpt, runs, gates, candidates, bar)
             prior, gate = choose(scores)
