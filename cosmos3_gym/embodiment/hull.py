@@ -54,7 +54,7 @@ class GripperHull:
             if int(model.jnt_type[j]) != mujoco.mjtJoint.mjJNT_SLIDE:
                 raise ValueError(f"finger joint {name!r}: the gripper hull supports slide joints")
             joint_of[int(model.jnt_bodyid[j])] = j
-        corners, axes, qadr = [], [], []
+        corners, axes, qadr, frames = [], [], [], []
         for g in range(model.ngeom):
             if not (model.geom_contype[g] or model.geom_conaffinity[g]):
                 continue
@@ -67,6 +67,7 @@ class GripperHull:
             rot = data.geom_xmat[g].reshape(3, 3)
             world = data.geom_xpos[g] + _points(model, g) @ rot.T
             corners.append((world - site_pos) @ site_rot)
+            frames.append(rot.T @ site_rot)  # rows: the geom's axes in the site frame
             moved = [joint_of[c] for c in chain if c in joint_of]
             if len(moved) > 1:
                 raise ValueError(f"geom {model.geom(g).name!r} moves with more than one finger joint")
@@ -81,6 +82,9 @@ class GripperHull:
                 qadr.append(np.full(len(world), -1))
         if not corners:
             raise ValueError(f"site {site!r} carries no collision geometry")
+        #: Where each geom's corners begin in :attr:`corners` (:meth:`clearance`), and each geom's axes ``(G, 3, 3)``
+        #: (rows) in the site frame: its faces' normals where it is a box.
+        self.starts, self.frames = np.cumsum([0] + [len(c) for c in corners[:-1]]), np.stack(frames)
         #: Corners at qpos0 ``(C, 3)`` in the site frame; each moves along ``axes (C, 3)`` by the position of the
         #: finger joint at qpos address ``qadr (C,)`` (−1: a fixed corner) less its ``qpos0``.
         self.corners, self.axes = np.concatenate(corners), np.concatenate(axes)
@@ -95,12 +99,28 @@ class GripperHull:
             span = self.corners[fingers_] @ across.T
             self.across, self.span = across, np.stack([span.min(0), span.max(0)], -1)
 
+    def clearance(self, centre: np.ndarray, rot: np.ndarray, half: float, qpos: np.ndarray) -> np.ndarray:
+        """How far (m) a cube of half-size ``half`` centred at ``centre (N, 3)`` with rotation ``rot (N, 3, 3)`` (both
+        in the site frame) is from the nearest geom's bounding box in the site frame, the fingers at the joints of
+        ``qpos (N, ≥ nq)``: ``(N,)``, along the line from the box's nearest point to the cube's centre (a lower
+        bound; 0 or less: touching)."""
+        local = self._at(qpos)
+        low, high = np.minimum.reduceat(local, self.starts, axis=1), np.maximum.reduceat(local, self.starts, axis=1)
+        gap = centre[:, None] - np.clip(centre[:, None], low, high)  # (N, G, 3)
+        dist = np.linalg.norm(gap, axis=-1)
+        normal = gap / np.maximum(dist, 1e-12)[..., None]
+        support = half * np.abs(np.einsum("nji,ngj->ngi", rot, normal)).sum(-1)
+        return np.where(dist > 0.0, dist - support, -half).min(-1)
+
     def lowest(self, tcp: np.ndarray, qpos: np.ndarray) -> np.ndarray:
         """World height (m) of the lowest corner ``(N,)`` for site poses ``tcp (N, 4, 4)`` and robot joint
         positions ``qpos (N, ≥ nq)`` (the fingers' are read)."""
+        return tcp[:, 2, 3] + (self._at(qpos) @ tcp[:, 2, :3, None])[..., 0].min(-1)
+
+    def _at(self, qpos: np.ndarray) -> np.ndarray:
+        """The corners ``(N, C, 3)`` (site frame) with the fingers at the joints of ``qpos (N, ≥ nq)``."""
         shift = np.where(self.qadr >= 0, qpos[:, np.maximum(self.qadr, 0)] - self.qpos0, 0.0)  # (N, C)
-        local = self.corners + shift[..., None] * self.axes  # (N, C, 3)
-        return tcp[:, 2, 3] + (local @ tcp[:, 2, :3, None])[..., 0].min(-1)
+        return self.corners + shift[..., None] * self.axes
 
     def between(self, point: np.ndarray, opening: np.ndarray, margin: float) -> np.ndarray:
         """Whether a body of half-size ``margin`` (m) centred at ``point (N, 3)`` (site frame) lies between fingers

@@ -16,6 +16,7 @@ import torch
 
 from cosmos3_gym.model import Checkpoint, CommandPrior, ForwardStepper, ModelSpace, check_device, get_checkpoint
 from cosmos3_gym.model.config import STATE_DIM, TASK_NAMES
+from cosmos3_gym.model.cube_motion import RESYNC_M
 from cosmos3_gym.model.error_head import ErrorHead, error_features, feature_count
 from cosmos3_gym.sim.twin_env import MujocoTwinEnv
 from cosmos3_gym.tasks import compute_reward, effector, goal_distance, is_success, is_terminated
@@ -112,6 +113,8 @@ class LearnedSimCore:
         self.holding = np.zeros((num_envs, self.layout.num_arms), dtype=bool)
         #: Steps since each arm's gripper was open around the cube (CommandPrior.since_open).
         self.open_ago = np.zeros((num_envs, self.layout.num_arms), dtype=np.int64)
+        #: Envs whose cube the last step's priors moved away from the generator's (:data:`RESYNC_M`).
+        self.resync = np.zeros(num_envs, dtype=bool)
 
     # -- resets ----------------------------------------------------------------------------------------
     def reset(self, index: np.ndarray, seeds: list[int | None]) -> None:
@@ -189,9 +192,11 @@ class LearnedSimCore:
         if self.space.contact_gate is not None:  # an untouched cube keeps its pose (model/contact_gate.py)
             gate = self.space.contact_gate
             pred = gate.apply(self.prior, self.history[:, -2], self.state, target, pred, self.holding, tcp)
+        shown = self.layout.get(pred, "cube_pos")[:, :2].copy()
         pred = self.prior.fall(self.history[:, -2], self.state, pred, self.holding)  # nothing holds it: it falls
         pred = self.prior.floor(pred)  # nothing goes through the table
         self.state = self._project(pred)
+        self.resync = np.linalg.norm(self.layout.get(self.state, "cube_pos")[:, :2] - shown, axis=-1) > RESYNC_M
         if self.prior.object_prior:
             self.open_ago = self.prior.since_open(self.state, self.open_ago)
             self.holding = self.prior.held(self.state, self.holding, self.open_ago)
@@ -278,9 +283,10 @@ class LearnedSimCore:
         }
 
     def after_step(self) -> None:
-        """Re-begin the chunk of every env that used up its 16 transitions."""
+        """Re-begin the chunk of every env that used up its 16 transitions, or whose cube a prior struck or slid
+        (:data:`RESYNC_M`)."""
         done = (self.stepper.rows[: self.n] >= self.stepper.chunk).cpu().numpy()
-        self.restart_chunks(np.flatnonzero(done), carry=True)
+        self.restart_chunks(np.flatnonzero(done | self.resync), carry=True)
 
     def qpos(self, i: int) -> np.ndarray:
         """A MuJoCo ``qpos`` of env ``i``'s predicted state (robot joints + cube pose) for rendering."""

@@ -11,6 +11,7 @@ import torch
 
 from cosmos3_gym.model.checkpoint import Checkpoint
 from cosmos3_gym.model.config import STATE_DIM, TASK_NAMES
+from cosmos3_gym.model.cube_motion import RESYNC_M
 from cosmos3_gym.model.goal import goal_input, relation_input
 from cosmos3_gym.model.prior import CommandPrior
 from cosmos3_gym.model.space import ModelSpace
@@ -68,8 +69,8 @@ class ModeRunner:
         scale = self._t(np.tile(self.space.residual_scale, (b, 1)))
         stepper.begin(torch.arange(b, device=self.device), hist, dom, tsk, g, sm, scale)
         tokens, gen = self._t(self.space.tokens(raw)), self._gen(seed)
-        start = history[:, -1].astype(np.float64)
-        state, out = start, np.zeros((b, rows, self.size))
+        start = history[:, -1].astype(np.float64)  # each rollout's chunk start
+        state, out, past = start, np.zeros((b, rows, self.size)), history.astype(np.float64)
         before = history[:, -2].astype(np.float64) if history.shape[1] > 1 else start
         holding = self.prior.held(start) if self.prior.object_prior else None
         open_ago = self.prior.since_open(start) if holding is not None else None
@@ -92,10 +93,22 @@ class ModeRunner:
                 nxt = self.prior.gripper(state, nxt, grip, holding)
             if gate is not None:  # an untouched cube keeps its pose (model/contact_gate.py)
                 nxt = gate.apply(self.prior, before, state, self.prior.arm_tcp(cmd), nxt, holding)
+            resync = np.zeros(b, dtype=bool)
             if holding is not None:  # nothing holds it: it falls
+                shown = self.prior.layout.get(nxt, "cube_pos")[:, :2].copy()
                 nxt = self.prior.floor(self.prior.fall(before, state, nxt, holding))  # nor through the table
+                resync = np.linalg.norm(self.prior.layout.get(nxt, "cube_pos")[:, :2] - shown, axis=-1) > RESYNC_M
             before, state = state, nxt
             out[:, i] = state
+            past = np.concatenate([past[:, 1:], state[:, None]], axis=1)
+            redo = np.flatnonzero(resync | (stepper.rows.cpu().numpy() >= stepper.chunk))
+            if len(redo) and i + 1 < rows:  # as the env does (LearnedSimCore.after_step)
+                start = start.copy()
+                start[redo] = state[redo]
+                idx = torch.as_tensor(redo, device=self.device)
+                stepper.begin(
+                    idx, self._t(self.space.history(past[redo])), dom[idx], tsk[idx], g[idx], sm[idx], scale[idx]
+                )
             if holding is not None:
                 open_ago = self.prior.since_open(state, open_ago)
                 holding = self.prior.held(state, holding, open_ago)

@@ -36,6 +36,7 @@ from __future__ import annotations
 import numpy as np
 
 from cosmos3_gym.model.body_prior import BodyPrior
+from cosmos3_gym.model.cube_motion import GRAVITY, CubeMotion
 from cosmos3_gym.tokens import Embodiment
 from cosmos3_gym.tokens.native import NativeActionMap
 from cosmos3_gym.tokens.rotation import matrix_to_rot6d, rot6d_to_matrix
@@ -58,8 +59,6 @@ OPEN_WITHIN = 2
 #: How far one control step may open a gripper commanded to close (native command <= 0), m: MuJoCo's open
 #: more than this in under 0.1 % of such steps (contacts pushing the fingers apart).
 CLOSING_SLACK_M = 0.003
-#: Gravity of the fall prior (m/s²).
-GRAVITY = 9.81
 #: A cube whose lowest corner is more than this above the table (m) is in the air: nothing but a holding
 #: gripper keeps it there (the table is the only other support in these scenes).
 AIRBORNE_M = 0.003
@@ -90,6 +89,8 @@ class CommandPrior(BodyPrior):
     ) -> None:
         super().__init__(emb, kinematic, servo, table_depth, fingers)
         self.object_prior = object_prior
+        #: Exact fingers strike the cube, and a struck cube slides (:meth:`fall`); None: the generator moves it.
+        self.motion = CubeMotion(emb, self.hulls) if object_prior and self.finger_servos is not None else None
         self.nmap = nmap or NativeActionMap(emb)
         self.arm_block = self.nmap.arm_block
         self.pos = [self._arm_slice("tcp_pos", a) for a in range(self.num_arms)]
@@ -266,11 +267,24 @@ class CommandPrior(BodyPrior):
         gravity for one control step and stops where the cube's lowest corner touches the table; its
         horizontal position and orientation stay as predicted. Without it a released cube hung in the air
         wherever the generator left it (nothing in the data shows a cube drop), and the contact gate, which
-        keeps an untouched cube's pose, held it there for good."""
+        keeps an untouched cube's pose, held it there for good.
+
+        With finger servos, first an opening finger strikes the cube and a cube on the table that nothing
+        touches slides to a stop (:class:`~cosmos3_gym.model.cube_motion.CubeMotion`)."""
         if not self.object_prior:
             return pred
         lay, ws = self.layout, self.emb.spec.workspace
         z = lay.parts["cube_pos"].start + 2
+        if self.motion is not None:
+            pred = self.motion.strike(prev, np.array(pred, dtype=np.float64, copy=True))
+            rest = ws.table_z + ws.cube_half_size * np.abs(rot6d_to_matrix(lay.get(prev, "cube_rot6d"))[..., 2, :]).sum(
+                -1
+            )
+            pred = self.motion.slide(
+                before, prev, pred, ~np.asarray(holding).any(-1) & (prev[..., z] <= rest + AIRBORNE_M)
+            )
+            if self.cube_rel is not None:
+                pred[..., self.cube_rel] = pred[..., lay.parts["cube_pos"]] - pred[..., self.pos[0]]
         if not (pred[..., z] > ws.table_z + ws.cube_half_size + AIRBORNE_M).any():
             return pred  # every cube at most a flat cube's resting height: none is in the air (most steps)
         rot = rot6d_to_matrix(pred[..., lay.parts["cube_rot6d"]])
