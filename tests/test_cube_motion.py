@@ -11,6 +11,7 @@ import pytest
 from cosmos3_gym.embodiment.catalog import list_embodiments
 from cosmos3_gym.envs.learned_core import LearnedSimCore
 from cosmos3_gym.model import Checkpoint, load_checkpoint
+from cosmos3_gym.model.body_prior import BodyPrior
 from cosmos3_gym.model.prior import CommandPrior
 from cosmos3_gym.sim.policies import make_policy
 from cosmos3_gym.sim.twin_env import MujocoTwinEnv
@@ -161,3 +162,23 @@ def test_in_the_learned_env_a_struck_cube_flies_off_and_the_generator_carries_on
     flown = lay.get(core.state, "cube_pos")[0]
     assert np.linalg.norm(struck - start) > 0.02  # thrown
     assert np.linalg.norm(flown - start) > np.linalg.norm(struck - start)  # and sliding on, not pulled back
+
+
+@pytest.mark.parametrize("gap, generators", [(0.001, True), (0.3, False)])
+def test_closed_fingers_touching_the_cube_are_the_generators_and_free_ones_the_servos(gap, generators):
+    prior = CommandPrior(load_embodiment("franka"), object_prior=True, kinematic=True, fingers=True)
+    lay, servo = prior.layout, prior.finger_servos[0]
+    closed = MujocoTwinEnv("franka", "push").reset(seed=3)[0]["observation"][None].copy()
+    lay.arm(closed, "gripper_width", 0)[0] = 0.003  # a closed pusher, narrower than the cube
+    lay.get(closed, "joint_pos")[0, servo.qadr] = servo.joints(
+        np.array([(0.003 - servo.width_offset) / servo.width_per_s])
+    )[0]
+    _, state, *_ = _beside_a_finger("franka", gap, closed)
+    cols = np.r_[lay.parts["gripper_width"].start, lay.parts["joint_pos"].start + servo.qadr]
+    cols = np.r_[cols, lay.parts["joint_vel"].start + servo.dadr]
+    pred = state.copy()
+    pred[0, cols] += [0.002, 0.001, 0.001, 0.02, 0.02]  # the generator: pried open a little
+    out = prior.fingers(state, pred.copy(), np.array([[-1.0]]))
+    assert np.array_equal(out[0, cols], pred[0, cols]) == generators
+    free = BodyPrior.fingers(prior, state, pred.copy(), np.array([[-1.0]]))  # the servo alone
+    assert np.array_equal(out[0, cols], free[0, cols]) != generators

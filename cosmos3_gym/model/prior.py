@@ -206,6 +206,27 @@ class CommandPrior(BodyPrior):
             out.append(near & grasp)
         return np.stack(out, axis=-1)
 
+    def fingers(self, state: np.ndarray, pred: np.ndarray, commands: np.ndarray) -> np.ndarray:
+        """:meth:`BodyPrior.fingers`, except for a gripper closed narrower than the cube that touches it in ``state``
+        or in ``pred (N, S)`` (:meth:`CubeMotion.touched`): there the generator's fingers stay. The servo knows no
+        contact; MuJoCo's pushing fingers are squeezed and pried by the cube (width ±1-2.5 mm, finger speeds of
+        cm/s), which the generator learned from the data. A policy cloned inside the model with exact fingers
+        there succeeded in 5 of 30 MuJoCo Push episodes, and in 26 with those channels masked."""
+        if self.motion is None:
+            return super().fingers(state, pred, commands)
+        lay, half = self.layout, self.emb.spec.workspace.cube_half_size
+        touch = self.motion.touched(state) | self.motion.touched(pred)
+        kept = []
+        for a, servo in enumerate(self.finger_servos):
+            rows = np.flatnonzero(touch & (lay.arm(state, "gripper_width", a)[:, 0] < 2 * half - GRASP_WIDTH_TOL_M))
+            cols = np.r_[self._arm_slice("gripper_width", a).start, lay.parts["joint_pos"].start + servo.qadr]
+            cols = np.r_[cols, lay.parts["joint_vel"].start + servo.dadr]
+            kept.append((rows, cols, pred[rows[:, None], cols]))
+        out = super().fingers(state, pred, commands)
+        for rows, cols, generated in kept:
+            out[rows[:, None], cols] = generated
+        return out
+
     def grasp(
         self, prev: np.ndarray, pred: np.ndarray, held: np.ndarray | None = None, prev_tcp: np.ndarray | None = None
     ) -> np.ndarray:
