@@ -96,8 +96,9 @@ def test_an_untouched_cube_slides_to_a_stop_and_a_touched_one_is_the_generators(
 
 def test_struck_and_sliding_cubes_follow_mujoco(monkeypatch):
     """Franka Push, training seeds, the expert with the gripper flung open near the cube at random
-    (``benchmarks/cube_motion.py``): on MuJoCo's own transitions, the strikes the prior finds move the cube as far as
-    MuJoCo's to within a factor 2.5 (median; 0.7-2.2 over the robots) and direction (within 30°), and untouched sliding cubes land within a few millimetres."""
+    (``benchmarks/cube_motion.py``): on MuJoCo's own transitions, the strikes the prior finds move the cube as far
+    as MuJoCo's to within a factor 2.5 (median; 0.7-2.2 over the robots) and the same way (within 30°), and
+    untouched sliding cubes land within a few millimetres."""
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
     from cube_motion import triples
 
