@@ -215,10 +215,13 @@ class CommandPrior(BodyPrior):
         if self.motion is None:
             return super().fingers(state, pred, commands)
         lay, half = self.layout, self.emb.spec.workspace.cube_half_size
-        touch = self.motion.touched(state) | self.motion.touched(pred)
+        closed = lay.get(state, "gripper_width") < 2 * half - GRASP_WIDTH_TOL_M  # (N, arms)
+        touch = np.zeros(len(state), bool)
+        some = np.flatnonzero(closed.any(-1))  # the contact test only where a gripper could yield (env.step)
+        touch[some] = self.motion.touched(state[some]) | self.motion.touched(pred[some])
         kept = []
         for a, servo in enumerate(self.finger_servos):
-            rows = np.flatnonzero(touch & (lay.arm(state, "gripper_width", a)[:, 0] < 2 * half - GRASP_WIDTH_TOL_M))
+            rows = np.flatnonzero(touch & closed[:, a])
             cols = np.r_[self._arm_slice("gripper_width", a).start, lay.parts["joint_pos"].start + servo.qadr]
             cols = np.r_[cols, lay.parts["joint_vel"].start + servo.dadr]
             kept.append((rows, cols, pred[rows[:, None], cols]))
