@@ -35,7 +35,8 @@ KINDS = ("policy-head", "planner")
 
 
 def run_row(factory: PolicyFactory, env: MujocoTwinEnv, seeds: list[int]) -> dict:
-    """Success and decision time of one policy factory on ``env`` over ``seeds``."""
+    """Success, per-episode outcomes (``wins``, in seed order) and decision time of one policy factory on ``env``
+    over ``seeds``."""
     wins, decide, steps = [], 0.0, 0
     for seed in seeds:
         obs, _ = env.reset(seed=seed)
@@ -51,7 +52,8 @@ def run_row(factory: PolicyFactory, env: MujocoTwinEnv, seeds: list[int]) -> dic
             if terminated:
                 break
         wins.append(bool(info.get("is_success")))
-    return {"success": float(np.mean(wins)), "episodes": len(seeds), "decision_ms_per_step": 1000 * decide / steps}
+    ms = 1000 * decide / steps
+    return {"success": float(np.mean(wins)), "episodes": len(seeds), "wins": wins, "decision_ms_per_step": ms}
 
 
 def dynamics_identity(base: str, model: str, episodes: int = 5) -> dict:

@@ -256,6 +256,7 @@ def test_policy_mode_rows_resume_and_dynamics_identity(bench_main, tiny_model, t
     assert [(r["kind"], r["task"]) for r in summary["rows"]] == [("planner", "reach"), ("policy-head", "reach")]
     for r in summary["rows"]:
         assert 0 <= r["success"] <= 1 and r["episodes"] == 1 and r["decision_ms_per_step"] > 0
+        assert r["success"] == sum(r["wins"]) / len(r["wins"])
         assert r["settings"]["seeds"] == [200_000, 200_000] and r["hardware"]
     identity = json.loads((tmp_path / "dynamics_identity.json").read_text())
     assert identity["max_abs_difference"] == {"forward_dynamics": 0.0, "inverse_dynamics": 0.0}

@@ -68,6 +68,31 @@ def test_an_opening_finger_strikes_a_cube_beside_it_along_the_table(name):
     np.testing.assert_allclose(prior.motion.strike(state, pushed.copy())[0, cube], pushed[0, cube], atol=1e-12)
 
 
+@pytest.mark.parametrize("name", list_embodiments())
+def test_the_distance_bound_keeps_every_cube_a_gripper_can_touch(name):
+    """``CubeMotion._near`` skips far cubes before the exact tests: no cube it skips may touch a gripper, with the
+    fingers anywhere from shut to past their range, the cube in any orientation around and inside the hand."""
+    prior = CommandPrior(load_embodiment(name), object_prior=True, kinematic=True, fingers=True)
+    lay, motion, hull = prior.layout, prior.motion, prior.hulls[0]
+    rng = np.random.default_rng(0)
+    state = np.repeat(MujocoTwinEnv(name, "push").reset(seed=3)[0]["observation"][None], 4000, 0)
+    moving = np.unique(hull.qadr[hull.qadr >= 0])
+    lay.get(state, "joint_pos")[:, moving] = rng.uniform(-0.02, 0.08, (len(state), len(moving)))
+    rot = rot6d_to_matrix(lay.arm(state, "tcp_rot6d", 0))
+    offset = rng.normal(size=(len(state), 3))
+    offset *= rng.uniform(0.0, 0.4, (len(state), 1)) / np.linalg.norm(offset, axis=-1, keepdims=True)
+    lay.get(state, "cube_pos")[:] = lay.arm(state, "tcp_pos", 0) + offset
+    q, _ = np.linalg.qr(rng.normal(size=(len(state), 3, 3)))
+    lay.get(state, "cube_rot6d")[:] = matrix_to_rot6d(rot @ q)
+    near = np.zeros(len(state), bool)
+    near[motion._near(state, 0, lay.get(state, "joint_pos"))] = True
+    centre = np.einsum("nji,nj->ni", rot, offset)
+    exact = hull.clearance(centre, np.swapaxes(rot, -1, -2) @ q, motion.half, lay.get(state, "joint_pos"))
+    touching = exact < 0.003
+    assert touching.sum() > 50 and (~near).sum() > 50  # both sides of the bound are exercised
+    assert near[touching].all()
+
+
 def test_an_untouched_cube_slides_to_a_stop_and_a_touched_one_is_the_generators():
     prior, state, *_ = _beside_a_finger("franka", 0.3)  # 30 cm from the gripper
     lay, motion = prior.layout, prior.motion

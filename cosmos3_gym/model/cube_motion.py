@@ -90,6 +90,15 @@ class CubeMotion:
             for h in hulls
         ]
 
+    def _near(self, state: np.ndarray, arm: int, *joints: np.ndarray) -> np.ndarray:
+        """Rows ``(M,)`` of ``state (N, S)`` whose cube may come within :data:`TOUCH_MARGIN_M` of arm ``arm``'s
+        gripper with its fingers anywhere between the finger positions of ``joints`` (each ``(N, ≥ nq)``): a bound
+        by the distance from the TCP, so that the exact tests skip the many cubes far from any gripper."""
+        lay, hull = self.layout, self.hulls[arm]
+        dist = np.linalg.norm(lay.get(state, "cube_pos") - lay.arm(state, "tcp_pos", arm), axis=-1)
+        travel = np.max([hull.travel(j) for j in joints], axis=0)
+        return np.flatnonzero(dist <= hull.reach + travel + self.half * np.sqrt(3.0) + TOUCH_MARGIN_M)
+
     def _site(self, state: np.ndarray, arm: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The cube's centre ``(N, 3)`` and rotation ``(N, 3, 3)`` in arm ``arm``'s TCP frame, and that frame's
         rotation ``(N, 3, 3)`` in world."""
@@ -105,28 +114,33 @@ class CubeMotion:
         q0, q1 = lay.get(state, "joint_pos"), lay.get(pred, "joint_pos")
         struck = np.zeros(len(state), bool)
         for a, hull in enumerate(self.hulls):
-            centre, cube_rot, rot = self._site(state, a)
-            corners = centre[:, None] + (self.half * _SIGNS) @ np.swapaxes(cube_rot, -1, -2)  # (N, 8, 3) site frame
             # closing fingers meet the cube between them, where the other finger holds it: a grasp, not a strike
             opening = lay.arm(pred, "gripper_width", a)[:, 0] > lay.arm(state, "gripper_width", a)[:, 0]
+            near = self._near(state, a, q0, q1)
+            near = near[opening[near]]
+            if not len(near):
+                continue
+            centre, cube_rot, rot = self._site(state[near], a)
+            corners = centre[:, None] + (self.half * _SIGNS) @ np.swapaxes(cube_rot, -1, -2)  # (M, 8, 3) site frame
             for q, finger, axis, normals in self.fingers[a]:
-                sweep = np.where(opening & ~struck, q1[:, q] - q0[:, q], 0.0)
+                sweep = np.where(struck[near], 0.0, q1[near, q] - q0[near, q])
                 sign = np.sign(sweep)
-                rows = np.flatnonzero(sign != 0)
-                if not len(rows):
+                sub = np.flatnonzero(sign != 0)  # rows of ``near``
+                if not len(sub):
                     continue
-                move = sign[rows, None] * axis
-                shift = (q0[rows, q] - hull.qpos0[hull.qadr == q][0])[:, None, None] * axis
-                gap = self._gap(finger + shift, normals, move, corners[rows], cube_rot[rows])
-                hit = gap < np.abs(sweep[rows])
-                rows, gap = rows[hit], gap[hit]
-                if not len(rows):
+                move = sign[sub, None] * axis
+                shift = (q0[near[sub], q] - hull.qpos0[hull.qadr == q][0])[:, None, None] * axis
+                gap = self._gap(finger + shift, normals, move, corners[sub], cube_rot[sub])
+                hit = gap < np.abs(sweep[sub])
+                sub, gap = sub[hit], gap[hit]
+                if not len(sub):
                     continue
-                world = np.einsum("nij,j->ni", rot[rows], axis) * sign[rows, None]
+                rows = near[sub]
+                world = np.einsum("nij,j->ni", rot[sub], axis) * sign[sub, None]
                 world[:, 2] = 0.0  # the cube slides along the table
                 norm = np.linalg.norm(world, axis=-1, keepdims=True)
                 world = np.where(norm > 1e-6, world / np.maximum(norm, 1e-9), 0.0)
-                push = (1.0 + RESTITUTION) * (np.abs(sweep[rows]) - np.maximum(gap, 0.0))
+                push = (1.0 + RESTITUTION) * (np.abs(sweep[sub]) - np.maximum(gap, 0.0))
                 index = rows[:, None], np.arange(cube.start, cube.stop)
                 moved = pred[index] - state[rows, cube]  # the generator's step: the arm may push it too
                 along = np.einsum("nj,nj->n", moved, world)
@@ -162,8 +176,10 @@ class CubeMotion:
         """Whether any gripper of ``state (N, S)`` touches the cube (within :data:`TOUCH_MARGIN_M`): ``(N,)`` bool."""
         joints, out = self.layout.get(state, "joint_pos"), np.zeros(len(state), bool)
         for a, hull in enumerate(self.hulls):
-            centre, cube_rot, _ = self._site(state, a)
-            out |= hull.clearance(centre, cube_rot, self.half, joints) < TOUCH_MARGIN_M
+            rows = self._near(state, a, joints)
+            if len(rows):
+                centre, cube_rot, _ = self._site(state[rows], a)
+                out[rows] |= hull.clearance(centre, cube_rot, self.half, joints[rows]) < TOUCH_MARGIN_M
         return out
 
     def slide(self, before: np.ndarray, state: np.ndarray, pred: np.ndarray, free: np.ndarray) -> np.ndarray:
