@@ -92,7 +92,7 @@ class GripperHull:
         self.qpos0 = np.where(self.qadr >= 0, model.qpos0[np.maximum(self.qadr, 0)], 0.0)
         low, high = np.minimum.reduceat(self.corners, self.starts), np.maximum.reduceat(self.corners, self.starts)
         #: The farthest any point of a geom's bounding box (:meth:`clearance`) lies from the site (m) with the
-        #: fingers at qpos0; a finger moved by ``s`` along its unit axis adds at most ``|s|`` (:meth:`travel`).
+        #: fingers at qpos0; a finger moved by ``s`` along its unit axis adds at most ``|s|``.
         self.reach = float(np.linalg.norm(np.maximum(np.abs(low), np.abs(high)), axis=-1).max())
         fingers_ = self.qadr >= 0
         if fingers_.any():
@@ -115,13 +115,6 @@ class GripperHull:
         normal = gap / np.maximum(dist, 1e-12)[..., None]
         support = half * np.abs(np.einsum("nji,ngj->ngi", rot, normal)).sum(-1)
         return np.where(dist > 0.0, dist - support, -half).min(-1)
-
-    def travel(self, qpos: np.ndarray) -> np.ndarray:
-        """The farthest any finger of ``qpos (N, ≥ nq)`` is from its qpos0 (m): ``(N,)``, 0 without fingers."""
-        moving = self.qadr >= 0
-        if not moving.any():
-            return np.zeros(len(qpos))
-        return np.abs(qpos[:, self.qadr[moving]] - self.qpos0[moving]).max(-1)
 
     def lowest(self, tcp: np.ndarray, qpos: np.ndarray) -> np.ndarray:
         """World height (m) of the lowest corner ``(N,)`` for site poses ``tcp (N, 4, 4)`` and robot joint

@@ -75,6 +75,13 @@ class CubeMotion:
         mu = max(model.geom_friction[cube, 0].max(), model.geom_friction[world, 0].max() if len(world) else 0.0)
         #: How much a sliding cube's step shortens per control step (m): :data:`SLOWING_SHARE` of ``μ g dt²``.
         self.slowing = SLOWING_SHARE * mu * GRAVITY / emb.fps**2
+        #: Per arm: the finger joints' qpos addresses and qpos0, and the distance (m) from the TCP beyond which a
+        #: cube cannot touch the gripper with the fingers at qpos0 (:meth:`_near`).
+        self._bounds = []
+        for h in hulls:
+            qadr = np.unique(h.qadr[h.qadr >= 0])
+            qpos0 = np.array([h.qpos0[h.qadr == q][0] for q in qadr])
+            self._bounds.append((qadr, qpos0, h.reach + self.half * np.sqrt(3.0) + TOUCH_MARGIN_M))
         #: Per arm, per finger joint: (qpos address, the finger's corners at qpos0 ``(F, 3)``, its unit axis ``(3,)``,
         #: its geoms' axes ``(3 G, 3)``), in the site frame.
         self.fingers = [
@@ -93,11 +100,15 @@ class CubeMotion:
     def _near(self, state: np.ndarray, arm: int, *joints: np.ndarray) -> np.ndarray:
         """Rows ``(M,)`` of ``state (N, S)`` whose cube may come within :data:`TOUCH_MARGIN_M` of arm ``arm``'s
         gripper with its fingers anywhere between the finger positions of ``joints`` (each ``(N, ≥ nq)``): a bound
-        by the distance from the TCP, so that the exact tests skip the many cubes far from any gripper."""
-        lay, hull = self.layout, self.hulls[arm]
-        dist = np.linalg.norm(lay.get(state, "cube_pos") - lay.arm(state, "tcp_pos", arm), axis=-1)
-        travel = np.max([hull.travel(j) for j in joints], axis=0)
-        return np.flatnonzero(dist <= hull.reach + travel + self.half * np.sqrt(3.0) + TOUCH_MARGIN_M)
+        by the distance from the TCP (:attr:`GripperHull.reach`, plus how far the fingers are from qpos0 along
+        their unit axes), so that the exact tests skip the many cubes far from any gripper."""
+        lay, (qadr, qpos0, bound) = self.layout, self._bounds[arm]
+        offset = lay.get(state, "cube_pos") - lay.arm(state, "tcp_pos", arm)
+        reach = np.full(len(state), bound)
+        for j in joints:
+            if len(qadr):
+                reach = np.maximum(reach, bound + np.abs(j[:, qadr] - qpos0).max(-1))
+        return np.flatnonzero((offset * offset).sum(-1) <= reach * reach)
 
     def _site(self, state: np.ndarray, arm: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The cube's centre ``(N, 3)`` and rotation ``(N, 3, 3)`` in arm ``arm``'s TCP frame, and that frame's
