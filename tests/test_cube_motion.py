@@ -13,6 +13,7 @@ from cosmos3_gym.embodiment.catalog import list_embodiments
 from cosmos3_gym.envs.learned_core import LearnedSimCore
 from cosmos3_gym.model import Checkpoint, load_checkpoint
 from cosmos3_gym.model.body_prior import BodyPrior
+from cosmos3_gym.model.cube_motion import TOUCH_MARGIN_M
 from cosmos3_gym.model.prior import CommandPrior
 from cosmos3_gym.sim.twin_env import MujocoTwinEnv
 from cosmos3_gym.tokens import load_embodiment
@@ -88,7 +89,7 @@ def test_the_distance_bound_keeps_every_cube_a_gripper_can_touch(name):
     near[motion._near(state, 0, lay.get(state, "joint_pos"))] = True
     centre = np.einsum("nji,nj->ni", rot, offset)
     exact = hull.clearance(centre, np.swapaxes(rot, -1, -2) @ q, motion.half, lay.get(state, "joint_pos"))
-    touching = exact < 0.003
+    touching = exact < TOUCH_MARGIN_M
     assert touching.sum() > 50 and (~near).sum() > 50  # both sides of the bound are exercised
     assert near[touching].all()
 

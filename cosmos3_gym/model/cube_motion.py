@@ -105,9 +105,8 @@ class CubeMotion:
         lay, (qadr, qpos0, bound) = self.layout, self._bounds[arm]
         offset = lay.get(state, "cube_pos") - lay.arm(state, "tcp_pos", arm)
         reach = np.full(len(state), bound)
-        for j in joints:
-            if len(qadr):
-                reach = np.maximum(reach, bound + np.abs(j[:, qadr] - qpos0).max(-1))
+        for j in joints if len(qadr) else ():
+            reach = np.maximum(reach, bound + np.abs(j[:, qadr] - qpos0).max(-1))
         return np.flatnonzero((offset * offset).sum(-1) <= reach * reach)
 
     def _site(self, state: np.ndarray, arm: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
