@@ -3,7 +3,7 @@
 Closed loop, one action per step, the way an RL agent uses it (see ``cosmos3_gym/bench.py``): the
 twin in a single process, the learned single env, and the learned vector env at 1, 16, 256 and 1024
 environments (and 4096 on a GPU), same task, same machine, ``--repeats`` interleaved rounds (median
-and range reported). Results go to
+and range reported); ``--baseline`` times a second model in the same rounds for a paired ratio. Results go to
 ``benchmarks/results/throughput[_<device>].csv`` and ``.json`` with the hardware label.
 
     python benchmarks/throughput.py --model default --env Cosmos3-Franka-Lift-v0
@@ -20,6 +20,7 @@ from hardware import hardware_label
 
 import cosmos3_gym  # noqa: F401
 from cosmos3_gym.bench import compare
+from cosmos3_gym.envs.ids import resolve_env
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -46,8 +47,17 @@ def main() -> None:
         help="rounds over all backends in turn; rows report the median and the range (this VM's speed "
         "drifts by up to 1.6x between minutes)",
     )
+    p.add_argument(
+        "--baseline",
+        default=None,
+        help="a second model timed in the same rounds; --model's rows get x_baseline (paired per-round ratio)",
+    )
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args()
+    try:  # one line naming the learned ids, not a traceback from gym.make deep in the timing loop
+        resolve_env(args.env, learned_only=True)
+    except ValueError as exc:
+        p.error(str(exc))
     sizes = args.num_envs or ([1, 16, 256, 1024, 4096] if args.device.startswith("cuda") else [1, 16, 256, 1024])
     rows = compare(
         args.env,
@@ -58,6 +68,7 @@ def main() -> None:
         args.seconds,
         args.single_threads,
         args.repeats,
+        args.baseline,
     )
     for r in rows:
         r.update({k: round(v, 3) for k, v in r.items() if isinstance(v, float)})
@@ -77,7 +88,7 @@ def main() -> None:
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
         w.writeheader()
         w.writerows(rows)
     cmd = " ".join(

@@ -85,44 +85,56 @@ def compare(
     seconds: float = 5.0,
     single_threads: int = 1,
     repeats: int = 1,
+    baseline: str | None = None,
 ) -> list[dict]:
     """Twin single process vs learned single env vs learned vector env sizes on one machine.
 
     ``repeats`` rounds each time every backend once, in turn, so a drift in the machine's speed hits
     all of them alike; a row holds the median over rounds (``steps_per_s``, ``step_latency_ms``,
-    ``x_twin`` = the median of the per-round ratios) and the range of its steps/s.
+    ``x_twin`` = the median of the per-round ratios) and the range of its steps/s. With ``baseline`` (a
+    second model) each round also times that model's single env and vector envs right after this one's,
+    and this model's rows get ``x_baseline``: the median per-round ratio of their steps/s to the baseline's
+    same backend (the paired comparison; this VM's speed drifts by up to 1.6x between minutes).
     """
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
+    models = [model] if baseline is None else [model, baseline]
     twin = gym.make(env_id.replace("-v0", "-MuJoCo-v0"))
-    single = gym.make(env_id, model=model, device=device, uncertainty_samples=0)
-    backends = [("mujoco twin", 1), ("learned single env", 1)] + [("learned vector env", n) for n in sizes]
+    singles = [gym.make(env_id, model=m, device=device, uncertainty_samples=0) for m in models]
+    # (name, num_envs, model index): the twin has none; each model's backends follow each other in a round
+    backends: list[tuple[str, int, int | None]] = [("mujoco twin", 1, None)]
+    backends += [("learned single env", 1, k) for k in range(len(models))]
+    backends += [("learned vector env", n, k) for n in sizes for k in range(len(models))]
     rates: list[list[float]] = [[] for _ in backends]
-    latencies: list[list[float]] = [[], []]
+    latencies: list[list[float]] = [[] for _ in backends]
     for _ in range(repeats):
-        for i, (_, n) in enumerate(backends):
-            if i < 2:  # the twin and the learned single env also give a per-step latency
-                rate, ms = time_single(twin if i == 0 else single, single_steps, None if i == 0 else single_threads)
+        for i, (name, n, k) in enumerate(backends):
+            if k is None or name == "learned single env":  # these also give a per-step latency
+                env = twin if k is None else singles[k]
+                rate, ms = time_single(env, single_steps, None if k is None else single_threads)
                 latencies[i].append(ms)
             else:
-                rate = time_vector(env_id, n, model, device, seconds)
+                rate = time_vector(env_id, n, models[k], device, seconds)
             rates[i].append(rate)
     twin.close()
-    single.close()
+    for env in singles:
+        env.close()
     twin_rates = np.array(rates[0])
     rows = []
-    for i, (name, n) in enumerate(backends):
+    for i, (name, n, k) in enumerate(backends):
         r = np.array(rates[i])
-        rows.append(
-            {
-                "backend": name,
-                "num_envs": n,
-                "steps_per_s": float(np.median(r)),
-                "steps_per_s_min": float(r.min()),
-                "steps_per_s_max": float(r.max()),
-                "step_latency_ms": float(np.median(latencies[i])) if i < 2 else None,
-                "x_twin": float(np.median(r / twin_rates)),
-                "repeats": repeats,
-            }
-        )
+        row = {
+            "backend": name,
+            "num_envs": n,
+            "model": None if k is None else models[k],
+            "steps_per_s": float(np.median(r)),
+            "steps_per_s_min": float(r.min()),
+            "steps_per_s_max": float(r.max()),
+            "step_latency_ms": float(np.median(latencies[i])) if latencies[i] else None,
+            "x_twin": float(np.median(r / twin_rates)),
+            "repeats": repeats,
+        }
+        if baseline is not None and k == 0:
+            row["x_baseline"] = float(np.median(r / np.array(rates[i + 1])))
+        rows.append(row)
     return rows

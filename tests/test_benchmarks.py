@@ -150,8 +150,27 @@ def test_throughput_reports_median_and_range_over_rounds(bench_main, tiny_model,
     assert report["rows"][0]["x_twin"] == 1.0
     from cosmos3_gym.bench import compare
 
+    rows = compare("Cosmos3-Franka-Lift-v0", tiny_model, "cpu", (2,), 30, 0.1, repeats=2, baseline=tiny_model)
+    assert [(r["backend"], r["num_envs"], "x_baseline" in r) for r in rows] == [
+        ("mujoco twin", 1, False),
+        ("learned single env", 1, True),  # the model's rows, each right before the baseline's
+        ("learned single env", 1, False),
+        ("learned vector env", 2, True),
+        ("learned vector env", 2, False),
+    ]
+    assert all(r["x_baseline"] > 0 and r["step_latency_ms"] > 0 for r in rows[1:2])
     with pytest.raises(ValueError, match="repeats must be >= 1"):
         compare("Cosmos3-Franka-Lift-v0", tiny_model, repeats=0)
+
+
+@pytest.mark.parametrize("env", ["Cosmos3-AgiBot-Lift-v0", "Cosmos3-Franka-Lift-MuJoCo-v0"])
+def test_throughput_names_the_learned_ids_for_an_unknown_env(bench_main, capsys, tmp_path, env):
+    out = tmp_path / "t.csv"
+    with pytest.raises(SystemExit) as exc:
+        bench_main("throughput", "--env", env, "--out", str(out))
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert exc.value.code == 2 and f"unknown env id {env!r}" in err and "Cosmos3-Agibot-Lift-v0" in err
+    assert not out.exists()
 
 
 def test_bench_cli_prints_rows(tiny_model, capsys):

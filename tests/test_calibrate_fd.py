@@ -59,7 +59,9 @@ def test_calibration_writes_the_best_measured_prior_and_gate_and_keeps_the_weigh
     row, loaded = report["widowx"], load_checkpoint(ckpt)
     assert set(row["scores"]) == {"kinematic", "kinematic+table"} and row["table_depth_mm"] >= 0
     assert row["finger_servo_score"]["gripper_mm_at_16"] >= 0 and row["no_contact_priors"] is None
-    assert loaded.stats["widowx"].finger_servo == row["finger_servo"]
+    assert loaded.stats["widowx"].finger_servo == row["finger_servo"] and not loaded.stats["widowx"].cube_motion
+    calibrate_tcp_gates(ckpt, ["widowx"], 1, (0.0,), priors=("kinematic",), fingers=True, cube_motion=True)
+    assert load_checkpoint(ckpt).stats["widowx"].cube_motion  # strikes and slides, on request
     assert (loaded.stats["widowx"].table_depth_m is not None) == row["prior"].endswith("+table")
 
 

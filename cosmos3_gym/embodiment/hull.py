@@ -91,6 +91,13 @@ class GripperHull:
         self.qadr = np.concatenate(qadr)
         self.qpos0 = np.where(self.qadr >= 0, model.qpos0[np.maximum(self.qadr, 0)], 0.0)
         low, high = np.minimum.reduceat(self.corners, self.starts), np.maximum.reduceat(self.corners, self.starts)
+        #: Each geom's bounding box at qpos0 ``(G, 3)`` (site frame), the finger joint that moves it (qpos address,
+        #: −1: fixed), that joint's qpos0 and the geom's axis of motion ``(G, 3)`` (:meth:`clearance`). A geom's
+        #: corners all move by one shift, so its box does too; the box of the shifted corners is this box shifted
+        #: exactly, rounding included (a float sum is monotone in each term).
+        self.box_low, self.box_high = low, high
+        self.geom_qadr, self.geom_qpos0 = self.qadr[self.starts], self.qpos0[self.starts]
+        self.geom_axes = self.axes[self.starts]
         #: The farthest any point of a geom's bounding box (:meth:`clearance`) lies from the site (m) with the
         #: fingers at qpos0; a finger moved by ``s`` along its unit axis adds at most ``|s|``.
         self.reach = float(np.linalg.norm(np.maximum(np.abs(low), np.abs(high)), axis=-1).max())
@@ -108,8 +115,9 @@ class GripperHull:
         in the site frame) is from the nearest geom's bounding box in the site frame, the fingers at the joints of
         ``qpos (N, ≥ nq)``: ``(N,)``, along the line from the box's nearest point to the cube's centre (a lower
         bound; 0 or less: touching)."""
-        local = self._at(qpos)
-        low, high = np.minimum.reduceat(local, self.starts, axis=1), np.maximum.reduceat(local, self.starts, axis=1)
+        q = self.geom_qadr
+        shift = np.where(q >= 0, qpos[:, np.maximum(q, 0)] - self.geom_qpos0, 0.0)[..., None] * self.geom_axes
+        low, high = self.box_low + shift, self.box_high + shift  # (N, G, 3)
         gap = centre[:, None] - np.clip(centre[:, None], low, high)  # (N, G, 3)
         dist = np.linalg.norm(gap, axis=-1)
         normal = gap / np.maximum(dist, 1e-12)[..., None]

@@ -80,6 +80,7 @@ class LearnedSimCore:
             self.space.servo_prior,
             self.space.table_depth,
             self.space.finger_servo,
+            self.space.cube_motion,
         )
         self.residual_prior = self.ckpt.model.cfg.residual_prior
         k = 1 + self.guards.uncertainty_samples

@@ -57,6 +57,8 @@ class StateStats:
     below the table (:func:`~cosmos3_gym.embodiment.hull.rest_on_table`; None: it passes through);
     ``finger_servo``: each gripper opens and closes as its actuator drives the fingers
     (:class:`~cosmos3_gym.embodiment.finger_servo.FingerServo`), not as the generator predicts;
+    ``cube_motion``: with the finger servo, an opening finger strikes the cube and a struck cube slides
+    (:class:`~cosmos3_gym.model.cube_motion.CubeMotion`; False: the generator moves the cube there);
     ``error_head``: the learned error estimate of the env's ``model_uncertainty``
     (:class:`~cosmos3_gym.model.error_head.ErrorHead` as a dict; None = the carried sample spread);
     ``contact_gate``: the learned "does the cube move" mode (:class:`~cosmos3_gym.model.contact_gate.ContactGate`
@@ -76,6 +78,7 @@ class StateStats:
     servo_prior: bool = False
     table_depth_m: float | None = None
     finger_servo: bool = False
+    cube_motion: bool = True
     error_head: dict | None = None
     contact_gate: dict | None = None
 

@@ -17,7 +17,8 @@ MuJoCo throws it off the table's goal. So:
   untouched cube never speeds up.
 
 Against MuJoCo (``benchmarks/cube_motion.py``) strikes point within 9-15° of MuJoCo's and are 0.7-2.2 times its
-size; slides land no nearer than a cube kept in place would.
+size; slides land no nearer than a cube kept in place would. Both run only for an embodiment whose stats say
+``cube_motion``; :meth:`CubeMotion.touched` (where a gripper touches the cube) serves the finger prior either way.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ class ModeRunner:
         self.device = next(self.model.parameters()).device
         self.size, self.chunk = self.space.size, self.model.cfg.chunk
         space = self.space
-        flags = (space.kinematic_prior, space.servo_prior, space.table_depth, space.finger_servo)
+        flags = (space.kinematic_prior, space.servo_prior, space.table_depth, space.finger_servo, space.cube_motion)
         self.prior = CommandPrior(self.emb, None, self.model.cfg.object_prior, *flags)
 
     def _t(self, x: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:

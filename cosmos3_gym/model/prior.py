@@ -75,7 +75,9 @@ class CommandPrior(BodyPrior):
 
     ``nmap``: the embodiment's action map (pose blocks and gripper conventions of the controlled arms),
     shared with the caller that converts native actions; a new one by default. ``object_prior``: a cube
-    held by an arm moves rigidly with that arm's commanded pose (a model's ``object_prior`` flag)."""
+    held by an arm moves rigidly with that arm's commanded pose (a model's ``object_prior`` flag).
+    ``cube_motion``: with ``fingers``, an opening finger strikes the cube and a cube that nothing touches slides
+    (:meth:`fall`); False: the generator moves the cube there."""
 
     def __init__(
         self,
@@ -86,11 +88,23 @@ class CommandPrior(BodyPrior):
         servo: bool = False,
         table_depth: float | None = None,
         fingers: bool = False,
+        cube_motion: bool = True,
     ) -> None:
         super().__init__(emb, kinematic, servo, table_depth, fingers)
         self.object_prior = object_prior
-        #: Exact fingers strike the cube, and a struck cube slides (:meth:`fall`); None: the generator moves it.
+        #: The cube's contact with exact fingers: where they touch it (:meth:`fingers`) and, with ``cube_motion``,
+        #: strikes and slides (:meth:`fall`); None: no exact fingers.
         self.motion = CubeMotion(emb, self.hulls) if object_prior and self.finger_servos is not None else None
+        self.strikes = cube_motion and self.motion is not None
+        #: Per arm, the state columns of its fingers (opening, finger joints and their velocities): :meth:`fingers`.
+        self.finger_cols = [
+            np.r_[
+                self._arm_slice("gripper_width", a).start,
+                self.layout.parts["joint_pos"].start + servo.qadr,
+                self.layout.parts["joint_vel"].start + servo.dadr,
+            ]
+            for a, servo in enumerate(self.finger_servos or ())
+        ]
         self.nmap = nmap or NativeActionMap(emb)
         self.arm_block = self.nmap.arm_block
         self.pos = [self._arm_slice("tcp_pos", a) for a in range(self.num_arms)]
@@ -216,15 +230,14 @@ class CommandPrior(BodyPrior):
             return super().fingers(state, pred, commands)
         lay, half = self.layout, self.emb.spec.workspace.cube_half_size
         closed = lay.get(state, "gripper_width") < 2 * half - GRASP_WIDTH_TOL_M  # (N, arms)
-        touch = np.zeros(len(state), bool)
         some = np.flatnonzero(closed.any(-1))  # the contact test only where a gripper could yield (env.step)
-        touch[some] = self.motion.touched(state[some]) | self.motion.touched(pred[some])
         kept = []
-        for a, servo in enumerate(self.finger_servos):
-            rows = np.flatnonzero(touch & closed[:, a])
-            cols = np.r_[self._arm_slice("gripper_width", a).start, lay.parts["joint_pos"].start + servo.qadr]
-            cols = np.r_[cols, lay.parts["joint_vel"].start + servo.dadr]
-            kept.append((rows, cols, pred[rows[:, None], cols]))
+        if len(some):
+            touch = np.zeros(len(state), bool)
+            touch[some] = self.motion.touched(np.concatenate([state[some], pred[some]])).reshape(2, -1).any(0)
+            for a, cols in enumerate(self.finger_cols):
+                rows = np.flatnonzero(touch & closed[:, a])
+                kept.append((rows, cols, pred[rows[:, None], cols]))
         out = super().fingers(state, pred, commands)
         for rows, cols, generated in kept:
             out[rows[:, None], cols] = generated
@@ -242,12 +255,12 @@ class CommandPrior(BodyPrior):
             return pred
         out = np.array(pred, dtype=np.float64, copy=True)
         prev_tcp = self.arm_tcp(prev) if prev_tcp is None else prev_tcp
-        self._carry(out, self.arm_tcp(pred), prev, prev_tcp, self.held(prev) if held is None else held)
+        tcp = self.arm_tcp(pred)  # also ``out``'s: the carry moves only the cube
+        self._carry(out, tcp, prev, prev_tcp, self.held(prev) if held is None else held)
         # Fingers that were open around the cube's centre cannot close below its size (the model alone
         # closed UMI's through it, and a grasp never formed); a closed pusher is not around it.
         lay, half = self.layout, self.emb.spec.workspace.cube_half_size
         cube = lay.get(out, "cube_pos")
-        tcp = None if self.finger_servos is None else self.arm_tcp(out)
         for a in range(self.num_arms):
             width, opening = lay.arm(out, "gripper_width", a), lay.arm(prev, "gripper_width", a)[..., 0]
             was_open = opening > 2 * half - GRASP_WIDTH_TOL_M
@@ -293,13 +306,13 @@ class CommandPrior(BodyPrior):
         wherever the generator left it (nothing in the data shows a cube drop), and the contact gate, which
         keeps an untouched cube's pose, held it there for good.
 
-        With finger servos, first an opening finger strikes the cube and a cube on the table that nothing
-        touches slides to a stop (:class:`~cosmos3_gym.model.cube_motion.CubeMotion`)."""
+        With finger servos and ``cube_motion``, first an opening finger strikes the cube and a cube on the table
+        that nothing touches slides to a stop (:class:`~cosmos3_gym.model.cube_motion.CubeMotion`)."""
         if not self.object_prior:
             return pred
         lay, ws = self.layout, self.emb.spec.workspace
         z = lay.parts["cube_pos"].start + 2
-        if self.motion is not None:
+        if self.strikes:
             pred = self.motion.strike(prev, np.array(pred, dtype=np.float64, copy=True))
             rest = ws.table_z + ws.cube_half_size * np.abs(rot6d_to_matrix(lay.get(prev, "cube_rot6d"))[..., 2, :]).sum(
                 -1

@@ -54,8 +54,10 @@ class ModelSpace:
         #: ... and from there through the arms' position servos (JointServo).
         self.servo_prior = stats.servo_prior
         #: With it, how deep (m) a gripper sinks into the table where it stops (None: no table stop), and whether
-        #: the fingers move through their actuators (FingerServo) instead of as generated.
+        #: the fingers move through their actuators (FingerServo) instead of as generated, and whether such
+        #: fingers strike the cube and a struck cube slides (CubeMotion).
         self.table_depth, self.finger_servo = stats.table_depth_m, stats.finger_servo
+        self.cube_motion = stats.cube_motion
         #: Scale of the inverse-dynamics action residual (``MAX_ACTION_DIM``,) and its calibrated gate.
         self.action_residual_scale = stats.action_residual_scale(MAX_ACTION_DIM).astype(np.float32)
         self.id_gate = stats.id_residual_gate

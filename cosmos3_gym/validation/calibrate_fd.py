@@ -30,7 +30,10 @@ stops where its gripper meets the table (:func:`~cosmos3_gym.embodiment.hull.res
 grippers sink where they touch it (:func:`table_depth`): the ``+table`` priors (``priors``), chosen by the same rule.
 And the fingers can move as their actuator drives them (:class:`~cosmos3_gym.embodiment.finger_servo.FingerServo`)
 instead of as the generator predicts (``fingers``): the ``finger_servo`` is taken where it lowers the open-loop
-gripper error by more than :data:`PRIOR_TOL_MM` without losing expert agreement. On the select split the ``+table``
+gripper error by more than :data:`PRIOR_TOL_MM` without losing expert agreement; with ``cube_motion`` such fingers
+also strike the cube and a struck cube slides (:class:`~cosmos3_gym.model.cube_motion.CubeMotion`). On the select
+split the slide made Push's cube error worse (UMI 26.4 -> 30.6 mm) and the Franka Push agents did as well without
+both (``benchmarks/results/experiments/v21/``), so they are off by default. On the select split the ``+table``
 priors tied at 16 steps from reset everywhere, and the finger servo took the gripper error to 0.0 mm on every
 robot, but a Franka Push agent trained inside a model with it pushed so that MuJoCo's cube pried the fingers open,
 which the servo's contact-free fingers never show (``benchmarks/results/experiments/v19/``).
@@ -208,10 +211,11 @@ def calibrate_tcp_gates(
     progress: bool = False,
     priors: Sequence[str] = DEFAULT_PRIORS,
     fingers: bool = False,
+    cube_motion: bool = False,
 ) -> dict[str, dict]:
     """Choose and write the TCP prior (``kinematic_prior``, ``servo_prior``, ``table_depth_m``), the
-    ``tcp_residual_gate`` and (with ``fingers``) the ``finger_servo`` for each embodiment of checkpoint folder
-    ``model``.
+    ``tcp_residual_gate`` and (with ``fingers``) the ``finger_servo`` and ``cube_motion`` for each embodiment of
+    checkpoint folder ``model``.
 
     Returns ``{embodiment: {"scores": {prior: {gate: {"tcp_mm_at_16": mm, "gripper_mm_at_16": mm,
     "expert_agreement": a}}}, "prior": chosen, "gate": chosen, "table_depth_mm": mm, "finger_servo_score": the
@@ -242,7 +246,7 @@ def calibrate_tcp_gates(
             flags = {"tcp_residual_gate": gate, **prior_flags(prior, runs.table_depth)}
             finger_score, servo = None, False
             if fingers and unsupported is None:
-                finger_score = runs.score(ckpt, **flags, finger_servo=True)
+                finger_score = runs.score(ckpt, **flags, finger_servo=True, cube_motion=cube_motion)
                 ref = scores["commanded"][max(scores["commanded"])] if "commanded" in scores else scores[prior][gate]
                 servo = choose_fingers(scores[prior][gate], finger_score, ref)
                 bar.update()
@@ -255,7 +259,7 @@ def calibrate_tcp_gates(
                 "finger_servo": servo,
                 "no_contact_priors": unsupported,
             }
-            stats[name] = replace(stats[name], **flags, finger_servo=servo)
+            stats[name] = replace(stats[name], **flags, finger_servo=servo, cube_motion=cube_motion)
     seeds = split_seeds("select", episodes, SEED_OFFSET)
     setup = {"tasks": list(TASKS), "policy": REPLAY_POLICY, "seeds": [seeds[0], seeds[-1]], "steps": STEPS}
     earlier = ckpt.meta.get("tcp_gate_calibration", {})  # a partial rerun keeps the other embodiments' rows
@@ -269,6 +273,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gates", type=float, nargs="+", default=list(GATES), help="candidate gates in [0, 1]")
     p.add_argument("--priors", nargs="+", choices=PRIORS, default=list(DEFAULT_PRIORS), help="candidate TCP priors")
     p.add_argument("--fingers", action="store_true", help="measure the finger servo too; take it where it is better")
+    p.add_argument(
+        "--cube-motion", action="store_true", help="with --fingers: opening fingers strike the cube, which then slides"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -286,6 +293,7 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.json,
             priors=args.priors,
             fingers=args.fingers,
+            cube_motion=args.cube_motion,
         )
     except (ValueError, CheckpointError) as exc:
         raise SystemExit(f"calibrate-fd: {exc}") from None
