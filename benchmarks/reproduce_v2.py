@@ -11,8 +11,8 @@ Stages (each skipped when its output is already complete, so a stopped run conti
 4. ``calibrate``: ``cosmos3-gym calibrate-id`` (inverse-dynamics residual gates, MuJoCo replay);
 5. ``calibrate-contact``: ``cosmos3-gym calibrate-contact`` on the same data (the contact gates: a cube
    that nothing touches keeps its pose; 1 min);
-6. ``calibrate-fd``: ``cosmos3-gym calibrate-fd`` (each embodiment's TCP prior and share of the learned TCP residual, by
-   open-loop MuJoCo replay on select seeds);
+6. ``calibrate-fd``: ``cosmos3-gym calibrate-fd`` (each embodiment's TCP prior, table stop, share of the learned TCP
+   residual and finger servo, by open-loop MuJoCo replay on select seeds);
 7. ``calibrate-uncertainty``: ``cosmos3-gym calibrate-uncertainty`` (the error heads behind the envs'
    ``model_uncertainty``, fitted on MuJoCo replays of training-range seeds of the gated model; 6 min).
 
@@ -130,7 +130,8 @@ def main() -> None:
         train.append("--resume")
     calibrate = cli("calibrate-id", "--model", str(args.out))
     gates = cli("calibrate-contact", "--model", str(args.out), "--data", *data)
-    tcp = cli("calibrate-fd", "--model", str(args.out))
+    priors = ("commanded", "kinematic", "servo", "kinematic+table", "servo+table")
+    tcp = cli("calibrate-fd", "--model", str(args.out), "--priors", *priors, "--fingers")
     uncertainty = cli("calibrate-uncertainty", "--model", str(args.out))
     stages = [("mix", mix), ("contact", contact), ("train", [train]), ("calibrate", [calibrate])]
     stages += [("calibrate-contact", [gates]), ("calibrate-fd", [tcp]), ("calibrate-uncertainty", [uncertainty])]

@@ -216,6 +216,8 @@ def test_v2_recipe_plan_uses_training_seeds_only_and_every_dataset(bench_main, c
     assert outs == set(train[train.index("--data") + 1 : train.index("--out")])
     assert {"--task-blind", "--object-prior"} <= set(train) and train[train.index("--init-from") + 1] == "BASE"
     assert any(" calibrate-id " in line and str(tmp_path / "v12") in line for line in lines)
+    (fd,) = [line.split() for line in lines if " calibrate-fd " in line]
+    assert "--fingers" in fd and "--cube-motion" not in fd and "servo+table" in fd  # the shipped model's priors
 
 
 def test_short_recipe_plan_is_a_tiny_model_on_training_seeds(bench_main, capsys, tmp_path):
