@@ -95,6 +95,7 @@ class CommandPrior(BodyPrior):
         #: The cube's contact with exact fingers: where they touch it (:meth:`fingers`) and, with ``cube_motion``,
         #: strikes and slides (:meth:`fall`); None: no exact fingers.
         self.motion = CubeMotion(emb, self.hulls) if object_prior and self.finger_servos is not None else None
+        #: Whether :meth:`fall` runs the strike and the slide (the stats' ``cube_motion``, with exact fingers).
         self.strikes = cube_motion and self.motion is not None
         #: Per arm, the state columns of its fingers (opening, finger joints and their velocities): :meth:`fingers`.
         self.finger_cols = [
