@@ -152,7 +152,7 @@ def test_struck_and_sliding_cubes_follow_mujoco(monkeypatch):
 
 
 @pytest.mark.parametrize("cube_motion", [True, False])
-def test_in_the_learned_env_a_struck_cube_flies_off_and_the_generator_carries_on_from_there(cube_motion):
+def test_in_the_learned_env_a_struck_cube_flies_off_only_with_cube_motion_and_the_generator_carries_on(cube_motion):
     ckpt = load_checkpoint("default")
     stats = replace(ckpt.stats["franka"], finger_servo=True, cube_motion=cube_motion)
     core = LearnedSimCore("franka", "push", 1, Checkpoint(ckpt.model, {**ckpt.stats, "franka": stats}))
